@@ -1,0 +1,1 @@
+//! An emulated 82599 virtual function and its physical-function mailbox peer.
