@@ -8,6 +8,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod counters;
+pub mod emul;
 pub mod mac;
 pub mod mbx;
 pub mod regs;
