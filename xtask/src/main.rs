@@ -1,1 +1,58 @@
-fn main() {}
+//! `cargo xtask <verb>`: the project's build, test and demo orchestration.
+//!
+//! Only orchestration lives here; product logic is in `rust/`.
+
+mod demo;
+mod guest;
+mod kernel;
+mod ktap;
+mod module;
+mod setup;
+mod test;
+mod util;
+
+use anyhow::{bail, Result};
+
+const USAGE: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  setup    install the toolchain, kernel source, QEMU and the vfio-user chroot (idempotent)
+  kernel   build the guest kernel (cached on the source version and the config fragment)
+  build    build compsc_vf.ko (release and KUnit variants) against the guest kernel
+  test     run every test layer: host, module build, KUnit in the guest, end to end
+  demo     boot the guest and load compsc_vf
+";
+
+fn main() {
+    if let Err(e) = try_main() {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+fn try_main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(task) = args.first() else {
+        eprint!("{USAGE}");
+        std::process::exit(2);
+    };
+    match task.as_str() {
+        "setup" => setup::setup(),
+        "kernel" => kernel::kernel().map(|k| {
+            eprintln!("guest kernel: {}", k.bzimage().display());
+            eprintln!("reference ixgbevf: {}", k.ixgbevf_ko().display());
+        }),
+        "build" => {
+            let k = kernel::kernel()?;
+            for v in [module::Variant::Release, module::Variant::Kunit] {
+                let ko = module::build(&k, v)?;
+                eprintln!("built {}", ko.display());
+            }
+            Ok(())
+        }
+        "test" => test::test(),
+        "demo" => demo::demo(),
+        other => bail!("unknown task `{other}`\n{USAGE}"),
+    }
+}

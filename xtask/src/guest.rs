@@ -1,0 +1,210 @@
+//! The test guest: a busybox initramfs whose `/init` runs a plan (a shell script) and powers
+//! off, booted under QEMU with the console captured to `target/guest/<name>.log`.
+
+use crate::kernel::Kernel;
+use crate::util::{display, project_root, run, target_dir};
+use anyhow::{bail, Context, Result};
+use std::ffi::OsString;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The statically linked busybox from Debian's `busybox-static`.
+const BUSYBOX: &str = "/bin/busybox";
+
+/// The line `/init` prints after the plan, with the plan's exit status.
+pub const PLAN_EXIT_MARK: &str = "COMPSC-PLAN-EXIT";
+
+/// One guest boot.
+pub struct GuestRun {
+    /// Names the initramfs and the console log (`target/guest/<name>.log`).
+    pub name: String,
+    /// Shell text run by `/init` after the base system is up; its exit status is reported.
+    pub plan: String,
+    /// Files copied into the initramfs: (host path, absolute guest path).
+    pub files: Vec<(PathBuf, String)>,
+    /// The QEMU command (program and leading arguments), e.g. a chroot wrapper.
+    pub qemu: Vec<OsString>,
+    /// Machine-specific arguments (devices, memory backend, machine type).
+    pub extra_args: Vec<OsString>,
+    /// Guest RAM in MiB (ignored when `extra_args` brings its own memory backend).
+    pub memory_mb: u32,
+    /// The guest is killed after this long; a hang is a failure, not a stuck CI.
+    pub timeout: Duration,
+}
+
+impl GuestRun {
+    /// A guest with the default QEMU and no devices beyond the default machine's.
+    pub fn new(name: &str, plan: impl Into<String>) -> Self {
+        GuestRun {
+            name: name.to_owned(),
+            plan: plan.into(),
+            files: Vec::new(),
+            qemu: vec!["qemu-system-x86_64".into()],
+            extra_args: Vec::new(),
+            memory_mb: 512,
+            timeout: Duration::from_secs(300),
+        }
+    }
+}
+
+/// What came back from a guest boot.
+pub struct GuestOutput {
+    /// The whole console log.
+    pub console: String,
+    /// Where the console log was written.
+    pub log_path: PathBuf,
+    /// The plan's exit status, if `/init` got to report it.
+    pub plan_status: Option<i32>,
+}
+
+impl GuestOutput {
+    /// Fails with the log's location unless the plan ran and exited 0.
+    pub fn check_plan(&self) -> Result<()> {
+        match self.plan_status {
+            Some(0) => Ok(()),
+            Some(rc) => bail!(
+                "guest plan exited {rc}; console log: {}",
+                self.log_path.display()
+            ),
+            None => bail!(
+                "guest plan did not finish (panic, hang or crash); console log: {}",
+                self.log_path.display()
+            ),
+        }
+    }
+}
+
+/// Directory for initramfs images and console logs.
+pub fn guest_dir() -> PathBuf {
+    target_dir().join("guest")
+}
+
+/// Checks the guest QEMU is there and says how to get it.
+pub fn check_qemu(qemu: &[OsString]) -> Result<()> {
+    let Some(prog) = qemu.first() else {
+        bail!("empty QEMU command")
+    };
+    if qemu.len() == 1 && !crate::util::have_program(prog) {
+        bail!(
+            "`{}` not found: run `cargo xtask setup` (installs qemu-system-x86 from bookworm-backports)",
+            prog.to_string_lossy()
+        );
+    }
+    Ok(())
+}
+
+/// Builds the initramfs for `run`: busybox, `/init`, the plan and the extra files.
+fn initramfs(run_: &GuestRun) -> Result<PathBuf> {
+    if !Path::new(BUSYBOX).is_file() {
+        bail!("{BUSYBOX} not found: run `cargo xtask setup` (installs busybox-static)");
+    }
+    let dir = guest_dir();
+    let root = dir.join(format!("{}.root", run_.name));
+    let _ = std::fs::remove_dir_all(&root);
+    for d in ["bin", "sbin", "dev", "proc", "sys", "tmp", "modules", "etc"] {
+        std::fs::create_dir_all(root.join(d))?;
+    }
+    std::fs::copy(BUSYBOX, root.join("bin/busybox")).context("copy busybox")?;
+    let init = project_root().join("scripts/guest-init.sh");
+    std::fs::copy(&init, root.join("init")).with_context(|| format!("copy {}", init.display()))?;
+    std::fs::write(root.join("plan.sh"), &run_.plan)?;
+    for (src, dest) in &run_.files {
+        let rel = dest.trim_start_matches('/');
+        let to = root.join(rel);
+        if let Some(p) = to.parent() {
+            std::fs::create_dir_all(p)?;
+        }
+        std::fs::copy(src, &to)
+            .with_context(|| format!("copy {} into the guest", src.display()))?;
+    }
+    for f in ["init", "plan.sh", "bin/busybox"] {
+        set_exec(&root.join(f))?;
+    }
+    let image = dir.join(format!("{}.cpio.gz", run_.name));
+    let script = format!(
+        "cd '{}' && find . | cpio --quiet -o -H newc -R 0:0 | gzip -1 > '{}'",
+        root.display(),
+        image.display()
+    );
+    run(Command::new("sh").arg("-c").arg(script))
+        .context("pack the initramfs (needs cpio, gzip)")?;
+    Ok(image)
+}
+
+fn set_exec(path: &Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))?;
+    Ok(())
+}
+
+/// Boots `kernel` with `run_`'s plan; returns the console and the plan's status.
+pub fn boot(kernel: &Kernel, run_: &GuestRun) -> Result<GuestOutput> {
+    check_qemu(&run_.qemu)?;
+    let image = initramfs(run_)?;
+    let log_path = guest_dir().join(format!("{}.log", run_.name));
+    let log = std::fs::File::create(&log_path)?;
+    let (prog, lead) = run_.qemu.split_first().context("empty QEMU command")?;
+    let mut cmd = Command::new(prog);
+    cmd.args(lead)
+        .args([
+            "-accel",
+            "tcg",
+            "-nodefaults",
+            "-no-reboot",
+            "-display",
+            "none",
+        ])
+        .args(["-serial", "stdio", "-smp", "2", "-cpu", "max"]);
+    if !run_.extra_args.iter().any(|a| a == "-m") {
+        cmd.arg("-m").arg(run_.memory_mb.to_string());
+    }
+    cmd.arg("-kernel")
+        .arg(kernel.bzimage())
+        .arg("-initrd")
+        .arg(&image)
+        .arg("-append")
+        .arg("console=ttyS0 panic=-1 oops=panic loglevel=6")
+        .args(&run_.extra_args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::from(log.try_clone()?))
+        .stderr(Stdio::from(log));
+    eprintln!("$ {}  > {}", display(&cmd), log_path.display());
+    let start = Instant::now();
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("start {}", prog.to_string_lossy()))?;
+    let status = loop {
+        if let Some(st) = child.try_wait()? {
+            break Some(st);
+        }
+        if start.elapsed() > run_.timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut console = String::new();
+    std::fs::File::open(&log_path)?
+        .read_to_string(&mut console)
+        .ok();
+    let plan_status = console.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix(PLAN_EXIT_MARK)?;
+        rest.trim().parse::<i32>().ok()
+    });
+    let secs = start.elapsed().as_secs_f64();
+    match status {
+        None => eprintln!("    guest {}: killed after {secs:.0}s timeout", run_.name),
+        Some(st) => eprintln!(
+            "    guest {}: QEMU exited ({st}) after {secs:.1}s",
+            run_.name
+        ),
+    }
+    Ok(GuestOutput {
+        console,
+        log_path,
+        plan_status,
+    })
+}

@@ -1,0 +1,170 @@
+//! KUnit results: what the sources declare, what the guest printed (KTAP), and the kernel's own
+//! `kunit.py parse` as a second reader.
+
+use crate::util::{display, project_root};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use std::process::Command;
+
+/// One test case's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Case {
+    /// `suite.case`
+    pub name: String,
+    /// Passed (a skip counts as not passed: a skipped check proves nothing).
+    pub passed: bool,
+}
+
+/// The suites and test counts declared in `tests-kunit/` (`#[kunit_tests(name)]` and the
+/// `#[test]` functions that follow it), so a suite or case that never ran is a failure.
+pub fn declared_suites() -> Result<Vec<(String, usize)>> {
+    let dir = project_root().join("tests-kunit");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .with_context(|| format!("read {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+        .collect();
+    files.sort();
+    let mut suites: Vec<(String, usize)> = Vec::new();
+    for f in files {
+        for line in std::fs::read_to_string(&f)?.lines() {
+            let l = line.trim();
+            if let Some(rest) = l.split("kunit_tests(").nth(1) {
+                if l.starts_with("#[") {
+                    let name = rest.split(')').next().unwrap_or_default().trim().to_owned();
+                    suites.push((name, 0));
+                }
+            } else if l == "#[test]" {
+                match suites.last_mut() {
+                    Some(s) => s.1 += 1,
+                    None => bail!("{}: #[test] outside a #[kunit_tests] suite", f.display()),
+                }
+            }
+        }
+    }
+    Ok(suites)
+}
+
+/// Strips the console's `[    1.234567] ` timestamp, if any.
+fn strip_time(line: &str) -> &str {
+    let t = line.trim_end_matches('\r');
+    if let Some(rest) = t.strip_prefix('[') {
+        if let Some((_, after)) = rest.split_once("] ") {
+            return after;
+        }
+    }
+    t
+}
+
+/// The KTAP document of the module's suites: from the last `KTAP version 1` line on (the
+/// boot-time executor prints an empty one first).
+pub fn extract(console: &str) -> Option<String> {
+    let lines: Vec<&str> = console.lines().map(strip_time).collect();
+    let start = lines.iter().rposition(|l| l.trim_end() == "KTAP version 1")?;
+    Some(lines[start..].join("\n") + "\n")
+}
+
+/// Reads test-case results (`    ok N name` / `    not ok N name` inside a suite).
+pub fn cases(ktap: &str) -> Vec<Case> {
+    let mut suite = String::new();
+    let mut out = Vec::new();
+    for line in ktap.lines() {
+        if let Some(name) = line.trim().strip_prefix("# Subtest:") {
+            if line.starts_with("    #") {
+                suite = name.trim().to_owned();
+            }
+            continue;
+        }
+        // Case results are indented by exactly four spaces (one nesting level).
+        let Some(rest) = line.strip_prefix("    ") else {
+            continue;
+        };
+        if rest.starts_with(' ') {
+            continue;
+        }
+        let (passed, rest) = if let Some(r) = rest.strip_prefix("ok ") {
+            (true, r)
+        } else if let Some(r) = rest.strip_prefix("not ok ") {
+            (false, r)
+        } else {
+            continue;
+        };
+        let mut words = rest.splitn(2, ' ');
+        let _num = words.next();
+        let desc = words.next().unwrap_or_default();
+        let name = desc.split(" #").next().unwrap_or(desc).trim();
+        let skipped = desc.contains("# SKIP");
+        out.push(Case {
+            name: format!("{suite}.{name}"),
+            passed: passed && !skipped,
+        });
+    }
+    out
+}
+
+/// Runs the kernel's `kunit.py parse` on the KTAP file; its verdict must agree with ours.
+pub fn kunit_py_parse(source: &Path, ktap_file: &Path) -> Result<bool> {
+    let mut cmd = Command::new("python3");
+    cmd.arg(source.join("tools/testing/kunit/kunit.py"))
+        .arg("parse")
+        .arg(ktap_file);
+    eprintln!("$ {}", display(&cmd));
+    let out = cmd.output().context("run kunit.py parse (needs python3)")?;
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        eprintln!("  | {line}");
+    }
+    Ok(out.status.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = "\
+[    1.0] KTAP version 1
+[    1.0] 1..0
+[    2.0] KTAP version 1
+[    2.0] 1..2
+[    2.0]     KTAP version 1
+[    2.0]     # Subtest: a
+[    2.0]     # module: compsc_vf
+[    2.0]     1..2
+[    2.0]     ok 1 first
+[    2.0]     not ok 2 second
+[    2.0] not ok 1 a
+[    2.0]     KTAP version 1
+[    2.0]     # Subtest: b
+[    2.0]     1..1
+[    2.0]     ok 1 skipped # SKIP no device
+[    2.0] ok 2 b
+";
+
+    #[test]
+    fn reads_cases_after_the_last_header() {
+        let ktap = extract(SAMPLE).unwrap();
+        assert!(ktap.starts_with("KTAP version 1\n1..2"));
+        let c = cases(&ktap);
+        assert_eq!(
+            c,
+            vec![
+                Case {
+                    name: "a.first".into(),
+                    passed: true
+                },
+                Case {
+                    name: "a.second".into(),
+                    passed: false
+                },
+                Case {
+                    name: "b.skipped".into(),
+                    passed: false
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn no_ktap_is_none() {
+        assert!(extract("[ 1.0] hello\n").is_none());
+    }
+}

@@ -1,0 +1,97 @@
+//! `cargo xtask build`: compsc_vf.ko, plain and with the KUnit suites, against the guest kernel.
+
+use crate::kernel::Kernel;
+use crate::util::{output, project_root, run_logged, target_dir};
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::process::Command;
+
+/// Which build of the module.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Variant {
+    /// What users load.
+    Release,
+    /// The same module with the KUnit suites of `tests-kunit/`, which run at insmod.
+    Kunit,
+}
+
+impl Variant {
+    fn dir_name(self) -> &'static str {
+        match self {
+            Variant::Release => "release",
+            Variant::Kunit => "kunit",
+        }
+    }
+}
+
+/// Builds one variant into `target/module/<variant>/` and returns the `.ko`. Any compiler
+/// warning fails the build: the module is meant to build clean.
+pub fn build(kernel: &Kernel, variant: Variant) -> Result<PathBuf> {
+    let out = target_dir().join("module").join(variant.dir_name());
+    std::fs::create_dir_all(&out)?;
+    let mut cmd = crate::kernel::kmake(&project_root());
+    cmd.arg(format!("KDIR={}", kernel.build.display()))
+        .arg(format!("MO={}", out.display()))
+        .arg(format!(
+            "-j{}",
+            std::thread::available_parallelism().map_or(2, |n| n.get())
+        ));
+    if variant == Variant::Kunit {
+        cmd.arg("COMPSC_KUNIT=1");
+    }
+    let log = out.join("build.log");
+    run_logged(&mut cmd, &log)?;
+    let text = std::fs::read_to_string(&log)?;
+    let warnings: Vec<&str> = text.lines().filter(|l| l.contains("warning:")).collect();
+    if !warnings.is_empty() {
+        for w in &warnings {
+            eprintln!("  | {w}");
+        }
+        bail!(
+            "the {variant:?} module built with {} warning(s); see {}",
+            warnings.len(),
+            log.display()
+        );
+    }
+    let ko = out.join("compsc_vf.ko");
+    if !ko.is_file() {
+        bail!("the build wrote no {}", ko.display());
+    }
+    Ok(ko)
+}
+
+/// The `modinfo` fields users rely on, read from a built module.
+pub struct ModInfo {
+    /// `description=`
+    pub description: String,
+    /// `author=`
+    pub author: String,
+    /// `license=`
+    pub license: String,
+    /// `version=`
+    pub version: String,
+    /// Every `alias=` line.
+    pub aliases: Vec<String>,
+}
+
+/// Reads the `.modinfo` of `ko` with `modinfo`.
+pub fn modinfo(ko: &std::path::Path) -> Result<ModInfo> {
+    let text = output(Command::new("modinfo").arg(ko)).context("modinfo (from kmod) failed")?;
+    let field = |name: &str| -> String {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
+    Ok(ModInfo {
+        description: field("description"),
+        author: field("author"),
+        license: field("license"),
+        version: field("version"),
+        aliases: text
+            .lines()
+            .filter_map(|l| l.strip_prefix("alias:"))
+            .map(|v| v.trim().to_owned())
+            .collect(),
+    })
+}

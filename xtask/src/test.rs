@@ -1,0 +1,308 @@
+//! `cargo xtask test`: every test layer, ending in `N passed, N failed`.
+//!
+//! Layers: host (fmt, clippy, `cargo test`), the module build, KUnit in the guest, end to end in
+//! the guest. A step that cannot run because an earlier one failed counts as failed.
+
+use crate::guest::{self, GuestRun};
+use crate::kernel::{self, Kernel};
+use crate::ktap;
+use crate::module::{self, Variant};
+use crate::util::{display, step};
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Pass/fail bookkeeping across layers.
+#[derive(Default)]
+pub struct Tally {
+    passed: usize,
+    failed: Vec<String>,
+}
+
+impl Tally {
+    /// Records one check.
+    pub fn check(&mut self, name: &str, r: Result<()>) -> bool {
+        match r {
+            Ok(()) => {
+                eprintln!("PASS {name}");
+                self.passed += 1;
+                true
+            }
+            Err(e) => {
+                eprintln!("FAIL {name}: {e:#}");
+                self.failed.push(name.to_owned());
+                false
+            }
+        }
+    }
+
+    /// Records a batch counted elsewhere (e.g. by cargo test).
+    fn add(&mut self, passed: usize, failed: &[String]) {
+        self.passed += passed;
+        self.failed.extend(failed.iter().cloned());
+    }
+}
+
+/// Runs every layer; returns an error (non-zero exit) if anything failed.
+pub fn test() -> Result<()> {
+    let mut t = Tally::default();
+    t.check("setup", crate::setup::setup());
+    host(&mut t);
+    let kernel = match step("guest kernel", kernel::kernel) {
+        Ok(k) => Some(k),
+        Err(e) => {
+            t.check("guest kernel build", Err(e));
+            None
+        }
+    };
+    if let Some(k) = &kernel {
+        t.check("guest kernel build", Ok(()));
+        let release = build(&mut t, k, Variant::Release);
+        let kunit = build(&mut t, k, Variant::Kunit);
+        if let Some(ko) = &release {
+            t.check(
+                "modinfo: description, author, license, version, ixgbevf aliases",
+                check_modinfo(ko),
+            );
+            t.check(
+                "guest: insmod, driver registered, rmmod, clean dmesg",
+                load_unload(k, ko),
+            );
+        }
+        match &kunit {
+            Some(ko) => kunit_in_guest(&mut t, k, ko),
+            None => {
+                t.check(
+                    "kunit in guest",
+                    Err(anyhow::anyhow!("no KUnit module to load")),
+                );
+            }
+        }
+    } else {
+        t.check(
+            "module build and guest tests",
+            Err(anyhow::anyhow!("no guest kernel")),
+        );
+    }
+    println!("{} passed, {} failed", t.passed, t.failed.len());
+    if !t.failed.is_empty() {
+        bail!("failed: {}", t.failed.join(", "));
+    }
+    Ok(())
+}
+
+fn build(t: &mut Tally, k: &Kernel, v: Variant) -> Option<PathBuf> {
+    let r = step(&format!("build compsc_vf.ko ({v:?})"), || {
+        module::build(k, v)
+    });
+    match r {
+        Ok(ko) => {
+            t.check(&format!("module build ({v:?}), no warnings"), Ok(()));
+            Some(ko)
+        }
+        Err(e) => {
+            t.check(&format!("module build ({v:?}), no warnings"), Err(e));
+            None
+        }
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn host(t: &mut Tally) {
+    t.check(
+        "cargo fmt --check",
+        step("rustfmt", || {
+            crate::util::run(cargo().args(["fmt", "--all", "--check"]))
+        }),
+    );
+    t.check(
+        "cargo clippy -D warnings",
+        step("clippy", || {
+            crate::util::run(cargo().args([
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--quiet",
+                "--",
+                "-D",
+                "warnings",
+            ]))
+        }),
+    );
+    let r = step("cargo test (host)", || {
+        let mut cmd = cargo();
+        cmd.args(["test", "--workspace", "--no-fail-fast"])
+            .stdout(Stdio::piped());
+        eprintln!("$ {}", display(&cmd));
+        let out = cmd.output().context("run cargo test")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let (passed, failed) = cargo_test_counts(&text);
+        for f in &failed {
+            eprintln!("  failed: {f}");
+        }
+        if !out.status.success() && failed.is_empty() {
+            bail!("cargo test failed before running tests ({})", out.status);
+        }
+        Ok((passed, failed))
+    });
+    match r {
+        Ok((p, f)) => {
+            eprintln!("host tests: {p} passed, {} failed", f.len());
+            t.add(p, &f);
+        }
+        Err(e) => {
+            t.check("cargo test", Err(e));
+        }
+    }
+}
+
+/// Counts `test x ... ok` / `... FAILED` lines of libtest output.
+fn cargo_test_counts(text: &str) -> (usize, Vec<String>) {
+    let mut passed = 0;
+    let mut failed = Vec::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("test ") else {
+            continue;
+        };
+        if let Some(name) = rest.strip_suffix(" ... ok") {
+            let _ = name;
+            passed += 1;
+        } else if let Some(name) = rest.strip_suffix(" ... FAILED") {
+            failed.push(format!("host: {name}"));
+        }
+    }
+    (passed, failed)
+}
+
+fn check_modinfo(ko: &Path) -> Result<()> {
+    let mi = module::modinfo(ko)?;
+    if mi.description.len() < 20 || mi.author.is_empty() || mi.version.is_empty() {
+        bail!("modinfo lacks a description, author or version");
+    }
+    if mi.license != "GPL v2" {
+        bail!("license is `{}`, want `GPL v2`", mi.license);
+    }
+    for id in [
+        "10ED", "152E", "1515", "1530", "1565", "1564", "15A8", "15A9", "15C5", "57AD",
+    ] {
+        let want = format!("pci:v00008086d0000{id}sv");
+        if !mi.aliases.iter().any(|a| a.starts_with(&want)) {
+            bail!("no modalias for 8086:{id}");
+        }
+    }
+    Ok(())
+}
+
+/// Lines in a guest console that mean the kernel is unhappy.
+pub fn kernel_trouble(console: &str) -> Vec<&str> {
+    const BAD: [&str; 7] = [
+        "BUG:",
+        "WARNING:",
+        "Oops",
+        "Kernel panic",
+        "general protection",
+        "Call Trace",
+        "UBSAN",
+    ];
+    console
+        .lines()
+        .filter(|l| BAD.iter().any(|b| l.contains(b)))
+        .collect()
+}
+
+fn load_unload(k: &Kernel, ko: &Path) -> Result<()> {
+    let mut g = GuestRun::new(
+        "load-unload",
+        "insmod /modules/compsc_vf.ko\n\
+         test -d /sys/bus/pci/drivers/compsc_vf\n\
+         grep -q compsc_vf /proc/modules\n\
+         rmmod compsc_vf\n\
+         ! grep -q compsc_vf /proc/modules\n\
+         ! test -e /sys/bus/pci/drivers/compsc_vf\n",
+    );
+    g.files
+        .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+    let out = guest::boot(k, &g)?;
+    out.check_plan()?;
+    let trouble = kernel_trouble(&out.console);
+    if !trouble.is_empty() {
+        bail!(
+            "kernel trouble in {}: {}",
+            out.log_path.display(),
+            trouble.join(" | ")
+        );
+    }
+    Ok(())
+}
+
+fn kunit_in_guest(t: &mut Tally, k: &Kernel, ko: &Path) {
+    struct KunitRun {
+        cases: Vec<ktap::Case>,
+        kunit_py_ok: bool,
+        declared: Vec<(String, usize)>,
+    }
+    let r = (|| -> Result<KunitRun> {
+        let declared = ktap::declared_suites()?;
+        let mut g = GuestRun::new("kunit", "insmod /modules/compsc_vf.ko\nrmmod compsc_vf\n");
+        g.files
+            .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+        let out = guest::boot(k, &g)?;
+        out.check_plan()?;
+        let doc = ktap::extract(&out.console)
+            .with_context(|| format!("no KTAP in {}", out.log_path.display()))?;
+        let file = guest::guest_dir().join("kunit.ktap");
+        std::fs::write(&file, &doc)?;
+        let agrees = ktap::kunit_py_parse(&k.source, &file)?;
+        Ok(KunitRun {
+            cases: ktap::cases(&doc),
+            kunit_py_ok: agrees,
+            declared,
+        })
+    })();
+    let KunitRun {
+        cases,
+        kunit_py_ok,
+        declared,
+    } = match r {
+        Ok(x) => x,
+        Err(e) => {
+            t.check("kunit in guest", Err(e));
+            return;
+        }
+    };
+    for c in &cases {
+        t.check(
+            &format!("kunit {}", c.name),
+            if c.passed {
+                Ok(())
+            } else {
+                Err(anyhow::anyhow!("failed in the guest"))
+            },
+        );
+    }
+    // Every declared suite ran with every declared case, and kunit.py agrees with the verdict.
+    for (suite, n) in &declared {
+        let ran = cases
+            .iter()
+            .filter(|c| c.name.starts_with(&format!("{suite}.")))
+            .count();
+        if ran != *n {
+            t.check(
+                &format!("kunit suite {suite} complete"),
+                Err(anyhow::anyhow!("declares {n} tests, {ran} reported")),
+            );
+        }
+    }
+    let all_passed = cases.iter().all(|c| c.passed);
+    if kunit_py_ok != all_passed {
+        t.check(
+            "kunit.py parse agrees",
+            Err(anyhow::anyhow!(
+                "kunit.py says {kunit_py_ok}, cases say {all_passed}"
+            )),
+        );
+    }
+}
