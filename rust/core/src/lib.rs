@@ -12,4 +12,5 @@ pub mod counters;
 pub mod emul;
 pub mod mac;
 pub mod mbx;
+pub mod mbx_vf;
 pub mod regs;

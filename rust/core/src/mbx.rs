@@ -494,6 +494,10 @@ pub enum MbxError {
     },
     /// A mailbox transaction is still running.
     Busy,
+    /// VFMAILBOX read as all ones: the device is gone (surprise removal or a dead VF).
+    DeviceGone,
+    /// The self-emulation layer refused a mailbox register access (a table inconsistency).
+    RegisterRefused,
     /// The mailbox is frozen (ixgbevf's `mbx.timeout = 0`): every operation fails.
     Frozen,
     /// The negotiation found no version both sides accept.
