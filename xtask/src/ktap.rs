@@ -60,7 +60,9 @@ fn strip_time(line: &str) -> &str {
 /// boot-time executor prints an empty one first).
 pub fn extract(console: &str) -> Option<String> {
     let lines: Vec<&str> = console.lines().map(strip_time).collect();
-    let start = lines.iter().rposition(|l| l.trim_end() == "KTAP version 1")?;
+    let start = lines
+        .iter()
+        .rposition(|l| l.trim_end() == "KTAP version 1")?;
     Some(lines[start..].join("\n") + "\n")
 }
 

@@ -48,6 +48,7 @@ pub fn test() -> Result<()> {
     let mut t = Tally::default();
     t.check("setup", crate::setup::setup());
     host(&mut t);
+    bad_kdir(&mut t);
     let kernel = match step("guest kernel", kernel::kernel) {
         Ok(k) => Some(k),
         Err(e) => {
@@ -157,6 +158,76 @@ fn host(t: &mut Tally) {
             t.check("cargo test", Err(e));
         }
     }
+}
+
+/// `make` refuses a kernel it cannot build against, with one line naming what is missing and
+/// the command that fixes it.
+fn bad_kdir(t: &mut Tally) {
+    let fake = crate::util::target_dir().join("fake-kdir");
+    let rustc = crate::util::output(Command::new("rustc").arg("--version")).unwrap_or_default();
+    let ours = rustc
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| {
+            let n: Vec<u32> = v.split('.').filter_map(|x| x.parse().ok()).collect();
+            Some(n.first()? * 100_000 + n.get(1)? * 100 + n.get(2)?)
+        })
+        .unwrap_or(0);
+    let cases: [(&str, Option<String>, &str, &str); 5] = [
+        ("missing KDIR", None, "", "is not a kernel build directory"),
+        (
+            "kernel without CONFIG_RUST",
+            Some("CONFIG_NET=y\n".into()),
+            "",
+            "built without CONFIG_RUST=y",
+        ),
+        (
+            "kernel built by another rustc",
+            Some("CONFIG_RUST=y\nCONFIG_RUSTC_VERSION=108000\n".into()),
+            "",
+            "does not match the rustc that built the kernel",
+        ),
+        (
+            "missing rust-src",
+            Some(format!("CONFIG_RUST=y\nCONFIG_RUSTC_VERSION={ours}\n")),
+            "RUST_LIB_SRC=/nonexistent",
+            "rust-src is missing",
+        ),
+        (
+            "kernel without Module.symvers",
+            Some(format!("CONFIG_RUST=y\nCONFIG_RUSTC_VERSION={ours}\n")),
+            "",
+            "Module.symvers is missing",
+        ),
+    ];
+    for (what, config, extra, want) in cases {
+        let r = (|| -> Result<()> {
+            let _ = std::fs::remove_dir_all(&fake);
+            if let Some(c) = &config {
+                std::fs::create_dir_all(&fake)?;
+                std::fs::write(fake.join("Makefile"), "")?;
+                std::fs::write(fake.join(".config"), c)?;
+            }
+            let mut cmd = Command::new("make");
+            cmd.arg("-C")
+                .arg(crate::util::project_root())
+                .arg(format!("KDIR={}", fake.display()));
+            if !extra.is_empty() {
+                cmd.arg(extra);
+            }
+            let out = cmd.output()?;
+            let err = String::from_utf8_lossy(&out.stderr);
+            if out.status.success() || !err.contains(want) || !err.contains("error:") {
+                bail!(
+                    "make with {what}: want a failure saying `{want}`, got: {}",
+                    err.trim()
+                );
+            }
+            Ok(())
+        })();
+        t.check(&format!("make refuses {what}"), r);
+    }
+    let _ = std::fs::remove_dir_all(&fake);
 }
 
 /// Counts `test x ... ok` / `... FAILED` lines of libtest output.
