@@ -13,4 +13,6 @@ pub mod emul;
 pub mod mac;
 pub mod mbx;
 pub mod mbx_vf;
+pub mod pf;
+pub mod record;
 pub mod regs;

@@ -1,0 +1,552 @@
+//! The state the PF holds for this VF at the guest's request, kept so it can be replayed.
+//!
+//! Everything here lives outside the VF's BAR (anatomy §3e, "guest-plane state"): the PF
+//! forgets it on VF reset or FLR and a destination PF never had it, so CompSC's "replayed"
+//! class rebuilds it by re-sending the requests. [`PfState::note`] records the effect of each
+//! exchange the PF acknowledged, mirroring what the Linux PF stores (`struct
+//! vf_data_storage`) and what its `ixgbe_vf_reset_event` clears. Admin-plane state (port
+//! VLAN, trust, spoof check, admin MAC) is the management stack's job on the destination.
+
+use super::emul::le32;
+use super::mbx::{
+    ApiVersion, MacAddr, McList, QueueInfo, Reply, Request, XcastMode, MAX_MC_HASHES,
+};
+
+/// Most VLAN filters recorded. The PF's VLVF pool table has 64 entries shared by all
+/// functions (`IXGBE_VLVF_ENTRIES`), so a VF can never hold more.
+pub const MAX_VLANS: usize = 64;
+/// Most secondary unicast addresses recorded; beyond this the driver should fall back to
+/// promiscuous rather than add filters that the log cannot replay.
+pub const MAX_MACVLANS: usize = 16;
+
+/// Why an acknowledged exchange could not be recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PfLogError {
+    /// The VLAN list is full.
+    VlansFull,
+    /// The secondary MAC list is full.
+    MacvlansFull,
+    /// The reply does not answer the request (the caller mixed them up).
+    ReplyKind,
+}
+
+/// Guest-requested PF state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PfState {
+    /// Negotiated API (1.0 after a reset, as the PF's `vf_reset_event` sets it).
+    pub api: ApiVersion,
+    /// Negotiated or implied features.
+    pub features: u32,
+    /// Admin MAC from the last VF_RESET reply.
+    pub perm_mac: Option<MacAddr>,
+    /// MAC set with SET_MAC_ADDR and acknowledged.
+    pub mac: Option<MacAddr>,
+    /// Multicast hash selector from the VF_RESET reply.
+    pub mc_filter_type: u8,
+    /// Multicast hash list.
+    pub mc: McList,
+    /// Xcast mode the driver asked for (the PF may grant less; the replay asks again).
+    pub xcast: Option<XcastMode>,
+    /// Max frame set with SET_LPE.
+    pub max_frame: Option<u32>,
+    /// Queue layout from GET_QUEUES.
+    pub queues: Option<QueueInfo>,
+    /// Administrative link state from GET_LINK_STATE.
+    pub link_enabled: bool,
+    vlan_count: u8,
+    vlans: [u16; MAX_VLANS],
+    macvlan_count: u8,
+    macvlans: [MacAddr; MAX_MACVLANS],
+}
+
+impl Default for PfState {
+    fn default() -> Self {
+        PfState {
+            api: ApiVersion::V1_0,
+            features: 0,
+            perm_mac: None,
+            mac: None,
+            mc_filter_type: 0,
+            mc: McList::default(),
+            xcast: None,
+            max_frame: None,
+            queues: None,
+            link_enabled: true,
+            vlan_count: 0,
+            vlans: [0; MAX_VLANS],
+            macvlan_count: 0,
+            macvlans: [MacAddr([0; 6]); MAX_MACVLANS],
+        }
+    }
+}
+
+impl PfState {
+    /// VLAN ids with a filter, in the order they were added.
+    pub fn vlans(&self) -> &[u16] {
+        self.vlans
+            .get(..usize::from(self.vlan_count))
+            .unwrap_or(&[])
+    }
+
+    /// Secondary unicast addresses, in list order.
+    pub fn macvlans(&self) -> &[MacAddr] {
+        self.macvlans
+            .get(..usize::from(self.macvlan_count))
+            .unwrap_or(&[])
+    }
+
+    /// The MAC the driver uses: the one it set, else the admin one.
+    pub fn current_mac(&self) -> Option<MacAddr> {
+        self.mac.or(self.perm_mac)
+    }
+
+    /// Records an exchange the PF acknowledged.
+    pub fn note(&mut self, request: &Request, reply: &Reply) -> Result<(), PfLogError> {
+        match (*request, *reply) {
+            (
+                Request::Reset,
+                Reply::Reset {
+                    mac,
+                    mc_filter_type,
+                },
+            ) => {
+                // ixgbe_vf_reset_event: MC hashes, VLANs, MACVLANs and the API are dropped;
+                // xcast_mode is kept by the PF but the driver re-sends it on every up.
+                *self = PfState {
+                    perm_mac: mac,
+                    mc_filter_type,
+                    xcast: self.xcast,
+                    mac: self.mac,
+                    max_frame: self.max_frame,
+                    ..PfState::default()
+                };
+            }
+            (Request::SetMacAddr(mac), Reply::Ack) => self.mac = Some(mac),
+            (Request::SetMulticast(list), Reply::Ack) => self.mc = list,
+            (Request::SetVlan { vid, add }, Reply::Ack) => self.note_vlan(vid, add)?,
+            (Request::SetLpe { max_frame }, Reply::Ack) => self.max_frame = Some(max_frame),
+            (Request::SetMacvlan { index, mac }, Reply::Ack) => self.note_macvlan(index, mac)?,
+            (Request::ApiNegotiate(api), Reply::Ack) => {
+                self.api = api;
+                self.features = api.implied_features();
+            }
+            (Request::FeaturesNegotiate(_), Reply::Features(f)) => self.features = f,
+            (Request::GetQueues, Reply::Queues(q)) => self.queues = Some(q),
+            (Request::UpdateXcastMode(asked), Reply::XcastMode(_)) => self.xcast = Some(asked),
+            (Request::GetLinkState, Reply::LinkState { enabled }) => self.link_enabled = enabled,
+            (Request::GetReta, Reply::Reta(_))
+            | (Request::GetRssKey, Reply::RssKey(_))
+            | (Request::GetPfLinkState, Reply::PfLinkState { .. }) => {}
+            _ => return Err(PfLogError::ReplyKind),
+        }
+        Ok(())
+    }
+
+    fn note_vlan(&mut self, vid: u16, add: bool) -> Result<(), PfLogError> {
+        let n = usize::from(self.vlan_count);
+        let pos = self.vlans().iter().position(|v| *v == vid);
+        match (add, pos) {
+            (true, Some(_)) => {}
+            (true, None) => {
+                let slot = self.vlans.get_mut(n).ok_or(PfLogError::VlansFull)?;
+                *slot = vid;
+                self.vlan_count += 1;
+            }
+            (false, Some(p)) => {
+                if let Some(tail) = self.vlans.get_mut(p..n) {
+                    tail.rotate_left(1);
+                }
+                self.vlan_count -= 1;
+            }
+            (false, None) => {}
+        }
+        Ok(())
+    }
+
+    fn note_macvlan(&mut self, index: u8, mac: MacAddr) -> Result<(), PfLogError> {
+        // ixgbe_set_vf_macvlan_msg: 0 clears, 1 starts a new list, >1 appends.
+        if index <= 1 {
+            self.macvlan_count = 0;
+        }
+        if index == 0 {
+            return Ok(());
+        }
+        let slot = self
+            .macvlans
+            .get_mut(usize::from(self.macvlan_count))
+            .ok_or(PfLogError::MacvlansFull)?;
+        *slot = mac;
+        self.macvlan_count += 1;
+        Ok(())
+    }
+
+    /// The requests that rebuild this state on a PF that has just answered VF_RESET, in
+    /// ixgbevf's `ixgbevf_configure` order (anatomy §4c): xcast mode, multicast, MACVLAN list,
+    /// VLANs, max frame. API, features and queues are negotiated before, MAC and link after,
+    /// by the restore plan.
+    pub fn replay(&self) -> impl Iterator<Item = Request> + '_ {
+        let xcast = self.xcast.map(Request::UpdateXcastMode);
+        let mc = Some(Request::SetMulticast(self.mc));
+        let macvlans = self.macvlans();
+        // An empty list is still sent as "clear" (index 0), as ixgbevf_write_uc_addr_list.
+        let clear = macvlans.is_empty().then_some(Request::SetMacvlan {
+            index: 0,
+            mac: MacAddr::default(),
+        });
+        let list = macvlans
+            .iter()
+            .enumerate()
+            .map(|(i, mac)| Request::SetMacvlan {
+                // CAST: at most MAX_MACVLANS (16) entries, so i + 1 fits a u8.
+                index: (i + 1) as u8,
+                mac: *mac,
+            });
+        let vlans = self.vlans().iter().map(|vid| Request::SetVlan {
+            vid: *vid,
+            add: true,
+        });
+        let lpe = self
+            .max_frame
+            .map(|max_frame| Request::SetLpe { max_frame });
+        xcast
+            .into_iter()
+            .chain(mc)
+            .chain(clear)
+            .chain(list)
+            .chain(vlans)
+            .chain(lpe)
+    }
+}
+
+/// Bytes of an encoded [`PfState`].
+pub const PF_BYTES: usize = 4 // API wire value, 3 reserved bytes
+    + 4 // features
+    + 7 + 7 // perm_mac, mac (presence byte + 6)
+    + 1 // mc_filter_type
+    + 1 + 2 * MAX_MC_HASHES
+    + 1 // xcast (0xFF = none)
+    + 5 // max_frame
+    + 5 // queues
+    + 1 // link
+    + 1 + 2 * MAX_VLANS
+    + 1 + 6 * MAX_MACVLANS;
+
+/// Why an encoded PF state was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PfDecodeError {
+    /// Not exactly [`PF_BYTES`] bytes.
+    Length {
+        /// Bytes given.
+        got: usize,
+    },
+    /// A field holds an impossible value.
+    Field {
+        /// Byte offset of the field.
+        at: usize,
+    },
+}
+
+struct Writer<'a> {
+    out: &'a mut [u8],
+    at: usize,
+}
+
+impl Writer<'_> {
+    fn put(&mut self, bytes: &[u8]) {
+        let end = self.at.saturating_add(bytes.len());
+        if let Some(dst) = self.out.get_mut(self.at..end) {
+            dst.copy_from_slice(bytes);
+        }
+        self.at = end;
+    }
+    fn mac(&mut self, mac: Option<MacAddr>) {
+        self.put(&[u8::from(mac.is_some())]);
+        self.put(&mac.unwrap_or_default().0);
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> &[u8] {
+        let start = self.at;
+        self.at = self.at.saturating_add(n);
+        self.bytes.get(start..self.at).unwrap_or(&[])
+    }
+    fn u8(&mut self) -> u8 {
+        self.take(1).first().copied().unwrap_or(0)
+    }
+    fn u32(&mut self) -> u32 {
+        le32(self.take(4))
+    }
+    fn flag(&mut self) -> Result<bool, PfDecodeError> {
+        let at = self.at;
+        match self.u8() {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(PfDecodeError::Field { at }),
+        }
+    }
+    fn mac(&mut self) -> Result<Option<MacAddr>, PfDecodeError> {
+        let present = self.flag()?;
+        let mut m = [0u8; 6];
+        m.copy_from_slice(self.take(6).get(..6).unwrap_or(&[0; 6]));
+        Ok(present.then_some(MacAddr(m)))
+    }
+    fn count(&mut self, max: usize) -> Result<u8, PfDecodeError> {
+        let at = self.at;
+        let n = self.u8();
+        if usize::from(n) > max {
+            return Err(PfDecodeError::Field { at });
+        }
+        Ok(n)
+    }
+}
+
+impl PfState {
+    /// Encodes the state, little endian, into exactly [`PF_BYTES`] bytes.
+    pub fn encode(&self, out: &mut [u8; PF_BYTES]) {
+        let mut w = Writer { out, at: 0 };
+        // CAST: wire values are at most 8.
+        w.put(&[self.api.wire() as u8, 0, 0, 0]);
+        w.put(&self.features.to_le_bytes());
+        w.mac(self.perm_mac);
+        w.mac(self.mac);
+        w.put(&[self.mc_filter_type]);
+        // CAST: at most 30.
+        w.put(&[self.mc.hashes().len() as u8]);
+        for i in 0..MAX_MC_HASHES {
+            w.put(&self.mc.hashes().get(i).copied().unwrap_or(0).to_le_bytes());
+        }
+        w.put(&[self.xcast.map_or(0xFF, |x| x as u8)]);
+        w.put(&[u8::from(self.max_frame.is_some())]);
+        w.put(&self.max_frame.unwrap_or(0).to_le_bytes());
+        let q = self.queues.unwrap_or_default();
+        w.put(&[
+            u8::from(self.queues.is_some()),
+            q.max_tx,
+            q.max_rx,
+            q.num_tcs,
+            q.default_queue,
+        ]);
+        w.put(&[u8::from(self.link_enabled)]);
+        w.put(&[self.vlan_count]);
+        for v in self.vlans {
+            w.put(&v.to_le_bytes());
+        }
+        w.put(&[self.macvlan_count]);
+        for m in self.macvlans {
+            w.put(&m.0);
+        }
+    }
+
+    /// Decodes a state written by [`PfState::encode`], checking every field.
+    pub fn decode(bytes: &[u8]) -> Result<PfState, PfDecodeError> {
+        if bytes.len() != PF_BYTES {
+            return Err(PfDecodeError::Length { got: bytes.len() });
+        }
+        let mut r = Reader { bytes, at: 0 };
+        let api_byte = r.take(4);
+        let api = api_byte
+            .first()
+            .and_then(|b| ApiVersion::from_wire(u32::from(*b)))
+            .ok_or(PfDecodeError::Field { at: 0 })?;
+        let mut s = PfState {
+            api,
+            features: r.u32(),
+            perm_mac: r.mac()?,
+            mac: r.mac()?,
+            ..PfState::default()
+        };
+        let at = r.at;
+        s.mc_filter_type = r.u8();
+        if s.mc_filter_type > 3 {
+            return Err(PfDecodeError::Field { at });
+        }
+        let at = r.at;
+        let mc_count = r.count(MAX_MC_HASHES)?;
+        let mut mc = McList::default();
+        for i in 0..MAX_MC_HASHES {
+            let h = u16::from_le_bytes([r.u8(), r.u8()]);
+            if i < usize::from(mc_count) && !mc.push(h) {
+                return Err(PfDecodeError::Field { at });
+            }
+        }
+        s.mc = mc;
+        let at = r.at;
+        s.xcast = match r.u8() {
+            0xFF => None,
+            v => Some(XcastMode::from_wire(u32::from(v)).ok_or(PfDecodeError::Field { at })?),
+        };
+        let has_frame = r.flag()?;
+        let frame = r.u32();
+        s.max_frame = has_frame.then_some(frame);
+        let at = r.at;
+        let has_queues = r.flag()?;
+        let q = QueueInfo {
+            max_tx: r.u8(),
+            max_rx: r.u8(),
+            num_tcs: r.u8(),
+            default_queue: r.u8(),
+        };
+        if has_queues && !((1..=8).contains(&q.max_tx) && (1..=8).contains(&q.max_rx)) {
+            return Err(PfDecodeError::Field { at });
+        }
+        s.queues = has_queues.then_some(q);
+        s.link_enabled = r.flag()?;
+        s.vlan_count = r.count(MAX_VLANS)?;
+        for v in s.vlans.iter_mut() {
+            *v = u16::from_le_bytes([r.u8(), r.u8()]);
+        }
+        s.macvlan_count = r.count(MAX_MACVLANS)?;
+        for m in s.macvlans.iter_mut() {
+            let mut b = [0u8; 6];
+            b.copy_from_slice(r.take(6).get(..6).unwrap_or(&[0; 6]));
+            *m = MacAddr(b);
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MAC: MacAddr = MacAddr([2, 1, 2, 3, 4, 5]);
+
+    fn populated() -> PfState {
+        let mut s = PfState::default();
+        let steps: Vec<(Request, Reply)> = vec![
+            (
+                Request::Reset,
+                Reply::Reset {
+                    mac: Some(MAC),
+                    mc_filter_type: 1,
+                },
+            ),
+            (Request::ApiNegotiate(ApiVersion::V1_4), Reply::Ack),
+            (
+                Request::UpdateXcastMode(XcastMode::AllMulti),
+                Reply::XcastMode(XcastMode::Multi),
+            ),
+            (
+                Request::SetMulticast(McList::new(&[1, 2, 3]).unwrap()),
+                Reply::Ack,
+            ),
+            (Request::SetVlan { vid: 10, add: true }, Reply::Ack),
+            (Request::SetVlan { vid: 20, add: true }, Reply::Ack),
+            (Request::SetVlan { vid: 10, add: true }, Reply::Ack),
+            (Request::SetVlan { vid: 30, add: true }, Reply::Ack),
+            (
+                Request::SetVlan {
+                    vid: 20,
+                    add: false,
+                },
+                Reply::Ack,
+            ),
+            (Request::SetMacvlan { index: 1, mac: MAC }, Reply::Ack),
+            (
+                Request::SetMacvlan {
+                    index: 2,
+                    mac: MacAddr([2, 9, 9, 9, 9, 9]),
+                },
+                Reply::Ack,
+            ),
+            (Request::SetLpe { max_frame: 9018 }, Reply::Ack),
+        ];
+        for (req, rep) in steps {
+            s.note(&req, &rep).unwrap();
+        }
+        s
+    }
+
+    #[test]
+    fn note_tracks_what_the_pf_holds() {
+        let s = populated();
+        assert_eq!(s.vlans(), &[10, 30]);
+        assert_eq!(s.macvlans().len(), 2);
+        assert_eq!(s.api, ApiVersion::V1_4);
+        assert_eq!(s.features, crate_features_ipsec());
+        assert_eq!(s.xcast, Some(XcastMode::AllMulti), "asked, not granted");
+        // Reset drops what the PF drops.
+        let mut r = s;
+        r.note(
+            &Request::Reset,
+            &Reply::Reset {
+                mac: None,
+                mc_filter_type: 0,
+            },
+        )
+        .unwrap();
+        assert!(r.vlans().is_empty() && r.macvlans().is_empty() && r.mc.hashes().is_empty());
+        assert_eq!(r.api, ApiVersion::V1_0);
+        assert_eq!(r.xcast, s.xcast);
+        assert_eq!(
+            r.note(&Request::GetQueues, &Reply::Ack),
+            Err(PfLogError::ReplyKind)
+        );
+    }
+
+    fn crate_features_ipsec() -> u32 {
+        super::super::mbx::FEATURE_IPSEC
+    }
+
+    #[test]
+    fn capacity_is_reported() {
+        let mut s = PfState::default();
+        for vid in 0..MAX_VLANS as u16 {
+            s.note(&Request::SetVlan { vid, add: true }, &Reply::Ack)
+                .unwrap();
+        }
+        assert_eq!(
+            s.note(
+                &Request::SetVlan {
+                    vid: 999,
+                    add: true
+                },
+                &Reply::Ack
+            ),
+            Err(PfLogError::VlansFull)
+        );
+    }
+
+    #[test]
+    fn replay_order_and_content() {
+        let s = populated();
+        let ids: Vec<_> = s.replay().map(|r| r.id() as u32).collect();
+        assert_eq!(ids, [0x0c, 0x03, 0x06, 0x06, 0x04, 0x04, 0x05]);
+        let empty = PfState::default();
+        let r: Vec<_> = empty.replay().collect();
+        assert_eq!(
+            r,
+            [
+                Request::SetMulticast(McList::default()),
+                Request::SetMacvlan {
+                    index: 0,
+                    mac: MacAddr::default()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn encode_round_trip_and_rejects() {
+        let s = populated();
+        let mut b = [0u8; PF_BYTES];
+        s.encode(&mut b);
+        assert_eq!(PfState::decode(&b), Ok(s));
+        assert!(matches!(
+            PfState::decode(&b[1..]),
+            Err(PfDecodeError::Length { .. })
+        ));
+        let mut bad = b;
+        bad[0] = 1; // API 2.0
+        assert_eq!(PfState::decode(&bad), Err(PfDecodeError::Field { at: 0 }));
+        let mut bad = b;
+        bad[8] = 2; // perm_mac presence flag
+        assert_eq!(PfState::decode(&bad), Err(PfDecodeError::Field { at: 8 }));
+    }
+}
