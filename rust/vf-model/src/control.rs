@@ -1,0 +1,223 @@
+//! The control socket protocol: one JSON object per line in, one per line out.
+//!
+//! Requests name a command in `"cmd"`; replies carry `"ok": true` and the command's data,
+//! or `"ok": false` and an `"error"` saying why. Commands:
+//!
+//! | cmd | arguments | effect |
+//! |---|---|---|
+//! | `hello` | | device id and swap generation |
+//! | `link` | `up`: bool | PF physical link; VFLINKS follows, the PF pings the VF |
+//! | `vf_link` | `enable`: bool | administrative VF link state (PF withdraws CTS and pings) |
+//! | `trust` | `on`: bool | VF trust (PF withdraws CTS and pings) |
+//! | `stats` | | guest-visible counters, model statistics, PF state |
+//! | `fault` | `kind`, `count` or `ms` | `lose_msgs`, `ping_race`, `drop_rx`, `drop_tx` (count); `hold_rsti` (ms) |
+//! | `pf_ping` | | PF control message to the VF |
+//! | `pf_reset` | `ms` | PF reset: RSTI for `ms`, then RSTD; CTS withdrawn |
+//! | `swap` | optional `mac`, `trusted` | replace the VF with a fresh device |
+//! | `peek` | `offset` | side-effect-free read of a BAR0 register |
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Map, Value};
+
+use crate::device::Device;
+
+/// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
+pub fn fmt_mac(m: &[u8; 6]) -> String {
+    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+}
+
+/// Parses `aa:bb:cc:dd:ee:ff`.
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut out = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in out.iter_mut() {
+        let p = parts.next()?;
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    parts.next().is_none().then_some(out)
+}
+
+fn err(msg: impl Into<String>) -> Value {
+    json!({ "ok": false, "error": msg.into() })
+}
+
+fn ok(mut data: Map<String, Value>) -> Value {
+    data.insert("ok".into(), Value::Bool(true));
+    Value::Object(data)
+}
+
+fn arg_bool(req: &Value, key: &str) -> Result<bool, Value> {
+    req.get(key).and_then(Value::as_bool).ok_or_else(|| err(format!("missing boolean \"{key}\"")))
+}
+
+fn arg_u64(req: &Value, key: &str) -> Result<u64, Value> {
+    req.get(key).and_then(Value::as_u64).ok_or_else(|| err(format!("missing unsigned \"{key}\"")))
+}
+
+/// Handles one request line and returns the reply line (without newline).
+pub fn handle_line(dev: &mut Device, line: &str, now: Instant) -> String {
+    let reply = match serde_json::from_str::<Value>(line) {
+        Ok(req) => handle(dev, &req, now).unwrap_or_else(|e| e),
+        Err(e) => err(format!("not JSON: {e}")),
+    };
+    reply.to_string()
+}
+
+fn handle(dev: &mut Device, req: &Value, now: Instant) -> Result<Value, Value> {
+    let Some(cmd) = req.get("cmd").and_then(Value::as_str) else {
+        return Err(err("missing string \"cmd\""));
+    };
+    let mut out = Map::new();
+    match cmd {
+        "hello" => {
+            out.insert("device_id".into(), json!(format!("{:04x}", dev.device_id())));
+            out.insert("generation".into(), json!(dev.generation()));
+        }
+        "link" => {
+            let up = arg_bool(req, "up")?;
+            dev.set_link(up, now);
+        }
+        "vf_link" => {
+            let enable = arg_bool(req, "enable")?;
+            dev.admin_change(now, |a| a.link_enable = enable);
+        }
+        "trust" => {
+            let on = arg_bool(req, "on")?;
+            dev.admin_change(now, |a| a.trusted = on);
+        }
+        "stats" => {
+            out.insert("stats".into(), stats(dev));
+        }
+        "fault" => {
+            let kind = req.get("kind").and_then(Value::as_str).ok_or_else(|| err("missing string \"kind\""))?;
+            let f = dev.faults_mut();
+            match kind {
+                "hold_rsti" => f.hold_rsti = Some(Duration::from_millis(arg_u64(req, "ms")?)),
+                "lose_msgs" | "ping_race" | "drop_rx" | "drop_tx" => {
+                    let n = u32::try_from(arg_u64(req, "count")?).map_err(|_| err("count too large"))?;
+                    match kind {
+                        "lose_msgs" => f.lose_msgs = n,
+                        "ping_race" => f.ping_race = n,
+                        "drop_rx" => f.drop_rx = n,
+                        _ => f.drop_tx = n,
+                    }
+                }
+                other => return Err(err(format!("unknown fault kind \"{other}\""))),
+            }
+        }
+        "pf_ping" => {
+            out.insert("delivered".into(), json!(dev.pf_ping(now)));
+        }
+        "pf_reset" => {
+            let ms = arg_u64(req, "ms")?;
+            dev.pf_reset(now, Duration::from_millis(ms));
+        }
+        "swap" => {
+            let mut admin = dev.admin().clone();
+            if let Some(m) = req.get("mac") {
+                let s = m.as_str().ok_or_else(|| err("\"mac\" must be a string"))?;
+                admin.mac = Some(parse_mac(s).ok_or_else(|| err(format!("bad MAC \"{s}\"")))?);
+            }
+            if let Some(t) = req.get("trusted") {
+                admin.trusted = t.as_bool().ok_or_else(|| err("\"trusted\" must be a boolean"))?;
+            }
+            dev.swap(now, Some(admin));
+            out.insert("generation".into(), json!(dev.generation()));
+        }
+        "peek" => {
+            let off = arg_u64(req, "offset")?;
+            if off % 4 != 0 || off >= crate::regs::BAR0_SIZE {
+                return Err(err(format!("offset {off:#x} is not a BAR0 dword")));
+            }
+            out.insert("value".into(), json!(dev.peek32(off, now)));
+        }
+        other => return Err(err(format!("unknown command \"{other}\""))),
+    }
+    Ok(ok(out))
+}
+
+fn stats(dev: &Device) -> Value {
+    let c = dev.counters();
+    let s = dev.stats();
+    let pf = dev.pf_state();
+    json!({
+        "generation": dev.generation(),
+        "link_up": dev.link_up(),
+        "counters": { "gprc": c.gprc, "gptc": c.gptc, "gorc": c.gorc, "gotc": c.gotc, "mprc": c.mprc },
+        "model": {
+            "tx_frames": s.tx_frames, "rx_frames": s.rx_frames, "rx_filtered": s.rx_filtered,
+            "rx_no_desc": s.rx_no_desc, "rx_queue_off": s.rx_queue_off, "tx_blocked": s.tx_blocked,
+            "dma_errors": s.dma_errors, "bad_descriptors": s.bad_descriptors,
+            "bad_accesses": s.bad_accesses, "injected_drops": s.injected_drops,
+            "mbx_msgs": s.mbx_msgs, "irqs": dev.irqs_fired(),
+        },
+        "pf": {
+            "mac": fmt_mac(&pf.mac), "mac_filter": pf.mac_filter, "clear_to_send": pf.clear_to_send,
+            "api": pf.api.name(), "xcast": pf.xcast as u32, "vlans": pf.vlans.iter().collect::<Vec<_>>(),
+            "mc_hashes": pf.mc_hashes.len(), "macvlans": pf.macvlans.len(), "max_frame": pf.max_frame,
+            "vfre": pf.vfre, "nacks": pf.nacks, "handled": pf.handled,
+            "trusted": dev.admin().trusted, "link_enable": dev.admin().link_enable,
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::DeviceConfig;
+    use crate::dma::VecMemory;
+    use crate::msix::RecordingSink;
+
+    fn dev() -> Device {
+        let t = Instant::now();
+        Device::new(DeviceConfig::default(), Box::new(VecMemory::new(0, 4096)), Box::new(RecordingSink::default()), t)
+    }
+
+    fn call(d: &mut Device, line: &str) -> Value {
+        serde_json::from_str(&handle_line(d, line, Instant::now())).unwrap()
+    }
+
+    #[test]
+    fn unknown_and_malformed_requests_get_errors() {
+        let mut d = dev();
+        let r = call(&mut d, r#"{"cmd":"frobnicate"}"#);
+        assert_eq!(r["ok"], false);
+        assert!(r["error"].as_str().unwrap().contains("frobnicate"));
+        assert_eq!(call(&mut d, "not json")["ok"], false);
+        assert_eq!(call(&mut d, r#"{"nocmd":1}"#)["ok"], false);
+        assert_eq!(call(&mut d, r#"{"cmd":"link"}"#)["ok"], false);
+        assert_eq!(call(&mut d, r#"{"cmd":"link","up":"yes"}"#)["ok"], false);
+        assert_eq!(call(&mut d, r#"{"cmd":"fault","kind":"meteor","count":1}"#)["ok"], false);
+        assert_eq!(call(&mut d, r#"{"cmd":"swap","mac":"zz"}"#)["ok"], false);
+        assert_eq!(call(&mut d, r#"{"cmd":"peek","offset":3}"#)["ok"], false);
+        assert_eq!(call(&mut d, r#"[1,2]"#)["ok"], false);
+    }
+
+    #[test]
+    fn link_and_stats() {
+        let mut d = dev();
+        assert_eq!(call(&mut d, r#"{"cmd":"link","up":false}"#)["ok"], true);
+        assert!(!d.link_up());
+        let s = call(&mut d, r#"{"cmd":"stats"}"#);
+        assert_eq!(s["stats"]["link_up"], false);
+        assert_eq!(s["stats"]["pf"]["api"], "1.0");
+        let peek = call(&mut d, &format!(r#"{{"cmd":"peek","offset":{}}}"#, crate::regs::VFLINKS));
+        assert_eq!(peek["value"], 0);
+        let sw = call(&mut d, r#"{"cmd":"swap","mac":"02:00:00:00:00:07"}"#);
+        assert_eq!(sw["generation"], 1);
+        assert_eq!(d.admin().mac, Some([2, 0, 0, 0, 0, 7]));
+    }
+
+    #[test]
+    fn mac_parsing() {
+        assert_eq!(parse_mac("02:aa:00:00:00:01"), Some([2, 0xaa, 0, 0, 0, 1]));
+        assert_eq!(parse_mac("02:aa:00:00:00"), None);
+        assert_eq!(parse_mac("02:aa:00:00:00:01:02"), None);
+        assert_eq!(parse_mac("2:aa:00:00:00:01"), None);
+        assert_eq!(fmt_mac(&[2, 0xaa, 0, 0, 0, 1]), "02:aa:00:00:00:01");
+    }
+}
