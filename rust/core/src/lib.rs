@@ -14,5 +14,6 @@ pub mod mac;
 pub mod mbx;
 pub mod mbx_vf;
 pub mod pf;
+pub mod plan;
 pub mod record;
 pub mod regs;

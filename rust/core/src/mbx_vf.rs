@@ -492,10 +492,8 @@ mod tests {
                         }
                     }
                 }
-                0x200..=0x23C => {
-                    if *self.bits.borrow() & vfmailbox::VFU != 0 {
-                        self.mem.borrow_mut()[((offset - 0x200) / 4) as usize] = value;
-                    }
+                0x200..=0x23C if *self.bits.borrow() & vfmailbox::VFU != 0 => {
+                    self.mem.borrow_mut()[((offset - 0x200) / 4) as usize] = value;
                 }
                 _ => {}
             }
@@ -541,7 +539,8 @@ mod tests {
     fn protocol_faults() {
         let mac = MacAddr([2, 0, 0, 0, 0, 1]);
         // (script, request, expected result, requests the PF saw)
-        let cases: Vec<(Vec<Pf>, Request, Result<Reply, MbxError>, usize)> = vec![
+        type Case = (Vec<Pf>, Request, Result<Reply, MbxError>, usize);
+        let cases: Vec<Case> = vec![
             // Ping after the PF read the request: skip it, the reply follows.
             (
                 vec![Pf::PingThenReply(QUEUES.to_vec())],

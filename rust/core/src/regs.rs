@@ -103,8 +103,10 @@ pub enum Presence {
 pub enum Indexing {
     /// One register, or an array indexed by something other than a queue.
     Plain,
-    /// Indexed by queue (`reg_idx`): the log keeps only [`LOGGED_QUEUES`] instances.
-    Queue,
+    /// Indexed by Rx queue (`reg_idx`): the log keeps only [`LOGGED_QUEUES`] instances.
+    RxQueue,
+    /// Indexed by Tx queue (`reg_idx`): the log keeps only [`LOGGED_QUEUES`] instances.
+    TxQueue,
 }
 
 /// Queue indices the self-emulation log keeps per queue register.
@@ -282,7 +284,11 @@ const fn queue(reg: Reg, name: &'static str, offset: u32, access: Access, class:
     RegDesc {
         count: HW_QUEUES,
         stride: Q,
-        indexing: Indexing::Queue,
+        indexing: if offset < 0x2000 {
+            Indexing::RxQueue
+        } else {
+            Indexing::TxQueue
+        },
         ..row(reg, name, offset, access, class)
     }
 }
@@ -610,7 +616,7 @@ impl RegDesc {
     pub const fn logged_count(&self) -> u32 {
         if !self.has_log_word() {
             0
-        } else if matches!(self.indexing, Indexing::Queue) && self.count > LOGGED_QUEUES {
+        } else if !matches!(self.indexing, Indexing::Plain) && self.count > LOGGED_QUEUES {
             LOGGED_QUEUES
         } else {
             self.count
@@ -781,7 +787,7 @@ mod tests {
 
     #[test]
     fn log_layout_is_dense_and_in_range() {
-        let mut covered = vec![false; LOG_WORDS];
+        let mut covered = [false; LOG_WORDS];
         for r in &TABLE {
             for i in 0..r.logged_count() {
                 let w = (LOG_BASE[r.reg as usize] as u32 + i) as usize;
@@ -790,6 +796,19 @@ mod tests {
             }
         }
         assert!(covered.iter().all(|c| *c));
+    }
+
+    #[test]
+    fn queue_rows_sit_in_their_block() {
+        for r in &TABLE {
+            let block = match r.indexing {
+                Indexing::RxQueue => 0x1000,
+                Indexing::TxQueue => 0x2000,
+                Indexing::Plain => continue,
+            };
+            assert_eq!(r.offset & !0x3F, block, "{}", r.name);
+            assert_eq!((r.stride, r.count), (0x40, 8), "{}", r.name);
+        }
     }
 
     #[test]
