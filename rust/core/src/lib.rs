@@ -17,3 +17,4 @@ pub mod pf;
 pub mod plan;
 pub mod record;
 pub mod regs;
+pub mod selftest;

@@ -14,6 +14,7 @@
 //! * Abort (doorbell ABORT after FREEZE): resume on the same VF; the PF state and the
 //!   register values are intact, only the rings and the Tx stack need restarting.
 
+use super::emul::{Emul, EmulError, RegisterIo};
 use super::mac::{MacInfo, PciId};
 use super::mbx::{ApiVersion, MbxError, MsgId, Reply, Request, XcastMode};
 use super::record::{RingError, RingRebase, SavedState, RING_SLOTS};
@@ -134,6 +135,31 @@ pub enum Step {
     RebaseCounters,
     /// Set `get_link_status` and run the link check now.
     RefreshLink,
+}
+
+impl Step {
+    /// Performs the register part of the step through the self-emulation layer: the write
+    /// of [`Step::Write`], the descriptor-control write of [`Step::DisableQueue`] and
+    /// [`Step::EnableQueue`] (the ENABLE poll is the driver's), head 0 and the new tail of
+    /// [`Step::RebaseRing`] (after the driver rotated the ring in software), and the stash
+    /// clearing of [`Step::ClearMailboxStash`]. Other steps have no register part.
+    pub fn apply_registers<I: RegisterIo>(&self, emul: &mut Emul<I>) -> Result<(), EmulError> {
+        match *self {
+            Step::Write { reg, index, value } => emul.write(reg, index, value),
+            Step::DisableQueue { dir, queue, value } | Step::EnableQueue { dir, queue, value } => {
+                emul.write(dir.dctl(), u32::from(queue), value)
+            }
+            Step::RebaseRing { dir, queue, rebase } => {
+                emul.write(dir.head(), u32::from(queue), 0)?;
+                emul.write(dir.tail(), u32::from(queue), u32::from(rebase.tail))
+            }
+            Step::ClearMailboxStash => {
+                emul.log_mut().clear_pending(Reg::VFMAILBOX);
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 /// Why a restore is refused before it starts or once the destination answered.
@@ -271,11 +297,20 @@ pub fn check_compatible(saved: &SavedState, dst: &PciId) -> Result<(), Refusal> 
     Ok(())
 }
 
+/// The logged descriptor-control configuration without the handshake bits: ENABLE, and for
+/// Tx the self-clearing SWFLSH.
+fn queue_config(saved: &SavedState, dir: Dir, queue: u8) -> u32 {
+    let logged = saved.log.value(dir.dctl(), u32::from(queue)).unwrap_or(0);
+    match dir {
+        Dir::Tx => logged & !(dctl::ENABLE | dctl::SWFLSH),
+        Dir::Rx => logged & !dctl::ENABLE,
+    }
+}
+
 /// The value of the descriptor control register to re-enable a queue on `dst`: the logged
 /// configuration with ENABLE set and, for Rx, RLPML only where the MAC honours it.
 fn enable_value(saved: &SavedState, dst: &MacInfo, dir: Dir, queue: u8) -> u32 {
-    let logged = saved.log.value(dir.dctl(), u32::from(queue)).unwrap_or(0);
-    let mut v = (logged & !dctl::SWFLSH) | dctl::ENABLE;
+    let mut v = queue_config(saved, dir, queue) | dctl::ENABLE;
     if dir == Dir::Rx {
         v &= !(dctl::RLPML_EN | dctl::RLPML_MASK);
         if dst.rlpml_works {
@@ -285,6 +320,24 @@ fn enable_value(saved: &SavedState, dst: &MacInfo, dir: Dir, queue: u8) -> u32 {
         }
     }
     v
+}
+
+/// The last step of a ring: enable it with its configuration, or, for a ring the source
+/// had disabled, leave its configuration bits as logged (without ENABLE or SWFLSH).
+fn resume_queue(saved: &SavedState, dst: &MacInfo, dir: Dir, queue: u8, enabled: bool) -> Step {
+    if enabled {
+        Step::EnableQueue {
+            dir,
+            queue,
+            value: enable_value(saved, dst, dir, queue),
+        }
+    } else {
+        Step::Write {
+            reg: dir.dctl(),
+            index: u32::from(queue),
+            value: queue_config(saved, dir, queue),
+        }
+    }
 }
 
 fn disable_value(saved: &SavedState, dir: Dir, queue: u8) -> u32 {
@@ -612,13 +665,13 @@ impl Restore {
                 _ => {
                     self.phase = 0;
                     self.ring += 1;
-                    if snap.enabled {
-                        return Ok(Some(Step::EnableQueue {
-                            dir,
-                            queue,
-                            value: enable_value(saved, self.dst, dir, queue),
-                        }));
-                    }
+                    return Ok(Some(resume_queue(
+                        saved,
+                        self.dst,
+                        dir,
+                        queue,
+                        snap.enabled,
+                    )));
                 }
             }
         }
@@ -805,13 +858,13 @@ impl Abort {
             }
             self.rebased = false;
             self.ring += 1;
-            if snap.enabled {
-                return Ok(Some(Step::EnableQueue {
-                    dir,
-                    queue,
-                    value: enable_value(saved, saved.mac.info(), dir, queue),
-                }));
-            }
+            return Ok(Some(resume_queue(
+                saved,
+                saved.mac.info(),
+                dir,
+                queue,
+                snap.enabled,
+            )));
         }
         let tail = [
             Step::StartTxStack,
@@ -843,13 +896,12 @@ mod tests {
     const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 9]);
 
     struct NullIo;
-    impl super::super::emul::RegisterIo for NullIo {
+    impl RegisterIo for NullIo {
         fn read32(&self, _: u32) -> u32 {
             0
         }
         fn write32(&self, _: u32, _: u32) {}
     }
-    use super::super::emul::Emul;
 
     fn saved(mac: MacType) -> SavedState {
         let mut s = SavedState::new(mac);
