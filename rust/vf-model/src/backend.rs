@@ -54,7 +54,10 @@ impl Tap {
     /// descriptor unless it was made persistent by someone else.
     pub fn open(name: &str) -> io::Result<Tap> {
         if name.is_empty() || name.len() >= libc::IFNAMSIZ {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("bad interface name {name:?}")));
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("bad interface name {name:?}"),
+            ));
         }
         let file = OpenOptions::new()
             .read(true)
@@ -62,7 +65,11 @@ impl Tap {
             .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open("/dev/net/tun")
             .map_err(|e| io::Error::new(e.kind(), format!("open /dev/net/tun: {e}")))?;
-        let mut req = IfReq { name: [0; libc::IFNAMSIZ], flags: IFF_TAP | IFF_NO_PI, _pad: [0; 22] };
+        let mut req = IfReq {
+            name: [0; libc::IFNAMSIZ],
+            flags: IFF_TAP | IFF_NO_PI,
+            _pad: [0; 22],
+        };
         for (d, s) in req.name.iter_mut().zip(name.bytes()) {
             // CAST: interface names are ASCII bytes.
             *d = s as libc::c_char;
@@ -74,7 +81,10 @@ impl Tap {
             let e = io::Error::last_os_error();
             return Err(io::Error::new(e.kind(), format!("TUNSETIFF {name}: {e}")));
         }
-        Ok(Tap { file, name: name.to_owned() })
+        Ok(Tap {
+            file,
+            name: name.to_owned(),
+        })
     }
 
     /// Interface name.
@@ -88,7 +98,11 @@ impl PacketBackend for Tap {
         match self.file.write(frame) {
             Ok(_) => Ok(()),
             // The interface is down or its queue is full: the frame is lost on the wire.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::EIO) => Ok(()),
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock || e.raw_os_error() == Some(libc::EIO) =>
+            {
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }

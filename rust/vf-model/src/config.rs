@@ -66,7 +66,7 @@ impl ConfigSpace {
         b[0x09] = 0x00; // prog-if
         b[0x0A] = 0x00; // subclass: Ethernet
         b[0x0B] = 0x02; // class: network
-        // BAR0 and BAR3: 64-bit memory, non-prefetchable.
+                        // BAR0 and BAR3: 64-bit memory, non-prefetchable.
         for (bar, size) in [(0x10usize, BAR0_SIZE), (0x1C, BAR3_SIZE)] {
             put32(&mut b, bar, 0x4);
             // CAST: BAR sizes are below 4 GiB.
@@ -83,7 +83,13 @@ impl ConfigSpace {
         let mut at = MSIX_CAP;
         let n = caps.len();
         for (i, cap) in caps.into_iter().enumerate() {
-            let next = if i + 1 == n { 0 } else if i == 0 { PCIE_CAP } else { align4(at + 2 + cap.body.len()) };
+            let next = if i + 1 == n {
+                0
+            } else if i == 0 {
+                PCIE_CAP
+            } else {
+                align4(at + 2 + cap.body.len())
+            };
             b[at] = cap.id;
             // CAST: capability offsets are below 0x100.
             b[at + 1] = next as u8;
@@ -110,7 +116,9 @@ impl ConfigSpace {
     pub fn write(&mut self, offset: u64, data: &[u8]) -> ConfigEvent {
         let mut ev = ConfigEvent::None;
         for (i, &v) in data.iter().enumerate() {
-            let Some(o) = usize::try_from(offset).ok().and_then(|o| o.checked_add(i)) else { break };
+            let Some(o) = usize::try_from(offset).ok().and_then(|o| o.checked_add(i)) else {
+                break;
+            };
             if o >= CONFIG_SIZE {
                 break;
             }
@@ -146,24 +154,32 @@ fn msix_cap() -> Capability {
     // CAST: 3 vectors.
     put16(&mut body, 0, NUM_VECTORS as u16 - 1);
     put32(&mut body, 2, 3); // table: BIR 3, offset 0
-    // CAST: PBA offset fits in 32 bits.
+                            // CAST: PBA offset fits in 32 bits.
     put32(&mut body, 6, PBA_OFFSET as u32 | 3); // PBA: BIR 3
     let mut wmask = vec![0u8; 10];
     wmask[1] = 0xC0;
-    Capability { id: 0x11, body, wmask }
+    Capability {
+        id: 0x11,
+        body,
+        wmask,
+    }
 }
 
 fn pcie_cap() -> Capability {
     // PCI Express capability, version 2, endpoint: 0x3C bytes in all.
     let mut body = vec![0u8; 0x3A];
     put16(&mut body, 0, 0x0002); // version 2, device/port type 0 (endpoint)
-    // Device capabilities: 512-byte max payload, role-based error reporting, FLR.
+                                 // Device capabilities: 512-byte max payload, role-based error reporting, FLR.
     put32(&mut body, 2, 0x1000_8002);
     let mut wmask = vec![0u8; 0x3A];
     // Device control: error reporting enables, relaxed ordering, max payload/read request,
     // no snoop; bit 15 (FLR) is a command, not stored.
     put16(&mut wmask, 6, 0x7CFF);
-    Capability { id: 0x10, body, wmask }
+    Capability {
+        id: 0x10,
+        body,
+        wmask,
+    }
 }
 
 #[cfg(test)]
@@ -199,7 +215,11 @@ mod tests {
 
     #[test]
     fn capability_chain_and_extra_vendor_cap() {
-        let vendor = Capability { id: 0x09, body: vec![0x10, 1, 2, 3, 4, 5], wmask: vec![0; 6] };
+        let vendor = Capability {
+            id: 0x09,
+            body: vec![0x10, 1, 2, 3, 4, 5],
+            wmask: vec![0; 6],
+        };
         let mut c = ConfigSpace::new(0x10ED, vec![vendor]);
         let mut seen = vec![];
         let mut at = {

@@ -24,7 +24,10 @@ use crate::device::Device;
 
 /// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
 pub fn fmt_mac(m: &[u8; 6]) -> String {
-    m.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(":")
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Parses `aa:bb:cc:dd:ee:ff`.
@@ -51,11 +54,15 @@ fn ok(mut data: Map<String, Value>) -> Value {
 }
 
 fn arg_bool(req: &Value, key: &str) -> Result<bool, Value> {
-    req.get(key).and_then(Value::as_bool).ok_or_else(|| err(format!("missing boolean \"{key}\"")))
+    req.get(key)
+        .and_then(Value::as_bool)
+        .ok_or_else(|| err(format!("missing boolean \"{key}\"")))
 }
 
 fn arg_u64(req: &Value, key: &str) -> Result<u64, Value> {
-    req.get(key).and_then(Value::as_u64).ok_or_else(|| err(format!("missing unsigned \"{key}\"")))
+    req.get(key)
+        .and_then(Value::as_u64)
+        .ok_or_else(|| err(format!("missing unsigned \"{key}\"")))
 }
 
 /// Handles one request line and returns the reply line (without newline).
@@ -74,7 +81,10 @@ fn handle(dev: &mut Device, req: &Value, now: Instant) -> Result<Value, Value> {
     let mut out = Map::new();
     match cmd {
         "hello" => {
-            out.insert("device_id".into(), json!(format!("{:04x}", dev.device_id())));
+            out.insert(
+                "device_id".into(),
+                json!(format!("{:04x}", dev.device_id())),
+            );
             out.insert("generation".into(), json!(dev.generation()));
         }
         "link" => {
@@ -93,12 +103,16 @@ fn handle(dev: &mut Device, req: &Value, now: Instant) -> Result<Value, Value> {
             out.insert("stats".into(), stats(dev));
         }
         "fault" => {
-            let kind = req.get("kind").and_then(Value::as_str).ok_or_else(|| err("missing string \"kind\""))?;
+            let kind = req
+                .get("kind")
+                .and_then(Value::as_str)
+                .ok_or_else(|| err("missing string \"kind\""))?;
             let f = dev.faults_mut();
             match kind {
                 "hold_rsti" => f.hold_rsti = Some(Duration::from_millis(arg_u64(req, "ms")?)),
                 "lose_msgs" | "ping_race" | "drop_rx" | "drop_tx" => {
-                    let n = u32::try_from(arg_u64(req, "count")?).map_err(|_| err("count too large"))?;
+                    let n = u32::try_from(arg_u64(req, "count")?)
+                        .map_err(|_| err("count too large"))?;
                     match kind {
                         "lose_msgs" => f.lose_msgs = n,
                         "ping_race" => f.ping_race = n,
@@ -123,7 +137,9 @@ fn handle(dev: &mut Device, req: &Value, now: Instant) -> Result<Value, Value> {
                 admin.mac = Some(parse_mac(s).ok_or_else(|| err(format!("bad MAC \"{s}\"")))?);
             }
             if let Some(t) = req.get("trusted") {
-                admin.trusted = t.as_bool().ok_or_else(|| err("\"trusted\" must be a boolean"))?;
+                admin.trusted = t
+                    .as_bool()
+                    .ok_or_else(|| err("\"trusted\" must be a boolean"))?;
             }
             dev.swap(now, Some(admin));
             out.insert("generation".into(), json!(dev.generation()));
@@ -174,7 +190,12 @@ mod tests {
 
     fn dev() -> Device {
         let t = Instant::now();
-        Device::new(DeviceConfig::default(), Box::new(VecMemory::new(0, 4096)), Box::new(RecordingSink::default()), t)
+        Device::new(
+            DeviceConfig::default(),
+            Box::new(VecMemory::new(0, 4096)),
+            Box::new(RecordingSink::default()),
+            t,
+        )
     }
 
     fn call(d: &mut Device, line: &str) -> Value {
@@ -191,7 +212,10 @@ mod tests {
         assert_eq!(call(&mut d, r#"{"nocmd":1}"#)["ok"], false);
         assert_eq!(call(&mut d, r#"{"cmd":"link"}"#)["ok"], false);
         assert_eq!(call(&mut d, r#"{"cmd":"link","up":"yes"}"#)["ok"], false);
-        assert_eq!(call(&mut d, r#"{"cmd":"fault","kind":"meteor","count":1}"#)["ok"], false);
+        assert_eq!(
+            call(&mut d, r#"{"cmd":"fault","kind":"meteor","count":1}"#)["ok"],
+            false
+        );
         assert_eq!(call(&mut d, r#"{"cmd":"swap","mac":"zz"}"#)["ok"], false);
         assert_eq!(call(&mut d, r#"{"cmd":"peek","offset":3}"#)["ok"], false);
         assert_eq!(call(&mut d, r#"[1,2]"#)["ok"], false);
@@ -205,7 +229,10 @@ mod tests {
         let s = call(&mut d, r#"{"cmd":"stats"}"#);
         assert_eq!(s["stats"]["link_up"], false);
         assert_eq!(s["stats"]["pf"]["api"], "1.0");
-        let peek = call(&mut d, &format!(r#"{{"cmd":"peek","offset":{}}}"#, crate::regs::VFLINKS));
+        let peek = call(
+            &mut d,
+            &format!(r#"{{"cmd":"peek","offset":{}}}"#, crate::regs::VFLINKS),
+        );
         assert_eq!(peek["value"], 0);
         let sw = call(&mut d, r#"{"cmd":"swap","mac":"02:00:00:00:00:07"}"#);
         assert_eq!(sw["generation"], 1);

@@ -102,7 +102,11 @@ pub struct DeviceConfig {
 
 impl Default for DeviceConfig {
     fn default() -> Self {
-        DeviceConfig { device_id: 0x10ED, admin: Admin::default(), timing: Timing::default() }
+        DeviceConfig {
+            device_id: 0x10ED,
+            admin: Admin::default(),
+            timing: Timing::default(),
+        }
     }
 }
 
@@ -126,7 +130,12 @@ pub struct Device {
 
 impl Device {
     /// A device at power-on, attached to `mem` and `sink`.
-    pub fn new(cfg: DeviceConfig, mem: Box<dyn GuestMemory>, sink: Box<dyn IrqSink>, now: Instant) -> Self {
+    pub fn new(
+        cfg: DeviceConfig,
+        mem: Box<dyn GuestMemory>,
+        sink: Box<dyn IrqSink>,
+        now: Instant,
+    ) -> Self {
         let pf = PfVf::new(&cfg.admin);
         Device {
             vf: VfState::new(now),
@@ -179,7 +188,9 @@ impl Device {
             && (offset % 4) + len.min(4) <= 4;
         if !ok {
             self.stats.bad_accesses += 1;
-            self.guest_warn(format_args!("BAR0 read of {len} bytes at {offset:#x} refused"));
+            self.guest_warn(format_args!(
+                "BAR0 read of {len} bytes at {offset:#x} refused"
+            ));
             data.fill(0xFF);
             return;
         }
@@ -204,7 +215,9 @@ impl Device {
             && offset.checked_add(len).is_some_and(|e| e <= BAR0_SIZE);
         if !ok {
             self.stats.bad_accesses += 1;
-            self.guest_warn(format_args!("BAR0 write of {len} bytes at {offset:#x} dropped"));
+            self.guest_warn(format_args!(
+                "BAR0 write of {len} bytes at {offset:#x} dropped"
+            ));
             return;
         }
         match len {
@@ -320,7 +333,9 @@ impl Device {
 
     fn unknown_read(&mut self, offset: u64) -> u32 {
         self.stats.bad_accesses += 1;
-        self.guest_warn(format_args!("read of unimplemented BAR0 register {offset:#x}"));
+        self.guest_warn(format_args!(
+            "read of unimplemented BAR0 register {offset:#x}"
+        ));
         0
     }
 
@@ -361,7 +376,11 @@ impl Device {
                     VFSRRCTL => queue.srrctl = v,
                     VFRDT => queue.write_tail(v),
                     VFRXDCTL => {
-                        let delay = if v & DCTL_ENABLE != 0 { t.enable } else { t.disable };
+                        let delay = if v & DCTL_ENABLE != 0 {
+                            t.enable
+                        } else {
+                            t.disable
+                        };
                         queue.write_dctl(now, v, delay);
                     }
                     VFRSCCTL => queue.rscctl = v,
@@ -386,7 +405,11 @@ impl Device {
                     VFTDT => queue.write_tail(v),
                     VFTXDCTL => {
                         let was = queue.enabled();
-                        let delay = if v & DCTL_ENABLE != 0 { t.enable } else { t.disable };
+                        let delay = if v & DCTL_ENABLE != 0 {
+                            t.enable
+                        } else {
+                            t.disable
+                        };
                         queue.write_dctl(now, v, delay);
                         if !was && v & DCTL_ENABLE != 0 {
                             // A queue (re)start empties its context cache.

@@ -35,7 +35,10 @@ impl fmt::Display for DmaError {
                 write!(f, "DMA of {len} bytes at {addr:#x} leaves guest RAM")
             }
             DmaError::Overflow { addr, len } => {
-                write!(f, "DMA of {len} bytes at {addr:#x} overflows the address space")
+                write!(
+                    f,
+                    "DMA of {len} bytes at {addr:#x} overflows the address space"
+                )
             }
         }
     }
@@ -53,7 +56,10 @@ pub trait GuestMemory: Send {
     /// memories a transport can extend; others refuse.
     fn map(&mut self, iova: u64, len: u64, fd: &File, offset: u64) -> std::io::Result<()> {
         let _ = (iova, len, fd, offset);
-        Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "this guest memory cannot map"))
+        Err(std::io::Error::new(
+            std::io::ErrorKind::Unsupported,
+            "this guest memory cannot map",
+        ))
     }
     /// Removes mappings inside `[iova, iova+len)`; returns how many.
     fn unmap(&mut self, iova: u64, len: u64) -> usize {
@@ -87,7 +93,10 @@ pub struct VecMemory {
 impl VecMemory {
     /// A zeroed memory of `size` bytes starting at guest address `base`.
     pub fn new(base: u64, size: usize) -> Self {
-        VecMemory { base, data: vec![0; size] }
+        VecMemory {
+            base,
+            data: vec![0; size],
+        }
     }
 
     fn range(&self, addr: u64, len: usize) -> Result<std::ops::Range<usize>, DmaError> {
@@ -155,7 +164,11 @@ impl MappedMemory {
                 format!("DMA_MAP of {len:#x} bytes at {iova:#x} is not a valid range"),
             ));
         }
-        if self.regions.iter().any(|r| iova < r.iova + r.len && r.iova < iova + len) {
+        if self
+            .regions
+            .iter()
+            .any(|r| iova < r.iova + r.len && r.iova < iova + len)
+        {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 format!("DMA_MAP at {iova:#x}+{len:#x} overlaps an existing mapping"),
@@ -179,7 +192,11 @@ impl MappedMemory {
         if ptr == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        self.regions.push(Region { iova, len, ptr: ptr.cast() });
+        self.regions.push(Region {
+            iova,
+            len,
+            ptr: ptr.cast(),
+        });
         Ok(())
     }
 
@@ -242,7 +259,8 @@ impl GuestMemory for MappedMemory {
     fn unmap(&mut self, iova: u64, len: u64) -> usize {
         let end = iova.saturating_add(len);
         let before = self.regions.len();
-        self.regions.retain(|r| !(r.iova >= iova && r.iova + r.len <= end));
+        self.regions
+            .retain(|r| !(r.iova >= iova && r.iova + r.len <= end));
         before - self.regions.len()
     }
 
@@ -269,7 +287,10 @@ mod tests {
         assert!(m.write(0x10FE, &[0; 3]).is_err());
         assert_eq!(
             m.read(u64::MAX - 1, &mut b),
-            Err(DmaError::Overflow { addr: u64::MAX - 1, len: 3 })
+            Err(DmaError::Overflow {
+                addr: u64::MAX - 1,
+                len: 3
+            })
         );
     }
 

@@ -125,7 +125,10 @@ impl Mailbox {
         } else {
             self.vfu = false;
         }
-        VfSignals { req: v & MBX_REQ != 0, ack: v & MBX_ACK != 0 }
+        VfSignals {
+            req: v & MBX_REQ != 0,
+            ack: v & MBX_ACK != 0,
+        }
     }
 
     /// VF read of VFMBMEM[i].
@@ -225,7 +228,11 @@ mod tests {
         assert_eq!(m.pf_write(&[1]), Err(PfMbxError::VfOwnsBuffer));
         let s = m.vf_write(t, MBX_REQ);
         assert!(s.req && !s.ack);
-        assert_eq!(m.vf_read(t) & MBX_VFU, 0, "REQ without VFU releases the buffer");
+        assert_eq!(
+            m.vf_read(t) & MBX_VFU,
+            0,
+            "REQ without VFU releases the buffer"
+        );
         assert_eq!(m.pf_read().unwrap()[0], 7);
         assert_eq!(m.vf_read(t), MBX_PFACK);
         // The PF holding the buffer blocks the VF's VFU.

@@ -43,11 +43,15 @@ fn be16(b: &[u8], at: usize) -> Option<u16> {
 /// Parses Ethernet, one optional 802.1Q tag, IPv4/IPv6 and the L4 protocol.
 pub fn parse(frame: &[u8]) -> Parsed {
     let mut p = Parsed::default();
-    let Some(mut ethertype) = be16(frame, 12) else { return p };
+    let Some(mut ethertype) = be16(frame, 12) else {
+        return p;
+    };
     let mut l3 = ETH_HLEN;
     if ethertype == ETH_P_8021Q {
         p.vlan = be16(frame, 14);
-        let Some(inner) = be16(frame, 16) else { return p };
+        let Some(inner) = be16(frame, 16) else {
+            return p;
+        };
         ethertype = inner;
         l3 = ETH_HLEN + 4;
     }
@@ -136,7 +140,11 @@ pub fn fold(mut acc: u64) -> u16 {
 /// Pseudo-header sum for an L4 segment of `l4_len` bytes.
 pub fn pseudo_sum(frame: &[u8], p: &Parsed, proto: u8, l4_len: usize) -> u64 {
     let Some(l3) = p.l3 else { return 0 };
-    let addrs = if p.ipv4 { &frame[l3 + 12..l3 + 20] } else { &frame[l3 + 8..l3 + 40] };
+    let addrs = if p.ipv4 {
+        &frame[l3 + 12..l3 + 20]
+    } else {
+        &frame[l3 + 8..l3 + 40]
+    };
     sum(addrs, u64::from(proto) + l4_len as u64)
 }
 
@@ -229,7 +237,13 @@ pub enum TsoError {
 /// does: headers copied, IPv4 total length / ID / checksum and IPv6 payload length
 /// rewritten, sequence numbers advanced, FIN/PSH only on the last segment and CWR only on
 /// the first, and the TCP checksum computed for each segment.
-pub fn tso(frame: &[u8], l3: usize, l4: usize, l4_hdr: usize, mss: usize) -> Result<Vec<Vec<u8>>, TsoError> {
+pub fn tso(
+    frame: &[u8],
+    l3: usize,
+    l4: usize,
+    l4_hdr: usize,
+    mss: usize,
+) -> Result<Vec<Vec<u8>>, TsoError> {
     let hdr = l4 + l4_hdr;
     if mss == 0 || l4_hdr < 20 || hdr > frame.len() || l3 + 20 > l4 {
         return Err(TsoError::BadLengths);

@@ -427,7 +427,9 @@ impl PfVf {
             return false;
         }
         let pf_max_frame = admin.pf_mtu + 14;
-        let api11 = self.api.is(&[Api::V11, Api::V12, Api::V13, Api::V14, Api::V16, Api::V17]);
+        let api11 = self
+            .api
+            .is(&[Api::V11, Api::V12, Api::V13, Api::V14, Api::V16, Api::V17]);
         let err = if api11 && pf_max_frame <= ETH_FRAME_LEN {
             false
         } else {
@@ -473,7 +475,9 @@ impl PfVf {
 
     fn negotiate_api(&mut self, req: &[u32; MBX_WORDS]) -> bool {
         match Api::from_wire(req[1]) {
-            Some(api @ (Api::V10 | Api::V11 | Api::V12 | Api::V13 | Api::V14 | Api::V16 | Api::V17)) => {
+            Some(
+                api @ (Api::V10 | Api::V11 | Api::V12 | Api::V13 | Api::V14 | Api::V16 | Api::V17),
+            ) => {
                 self.api = api;
                 true
             }
@@ -482,10 +486,15 @@ impl PfVf {
     }
 
     fn get_queues(&mut self, reply: &mut [u32; MBX_WORDS], admin: &Admin) -> bool {
-        if !self
-            .api
-            .is(&[Api::V20, Api::V11, Api::V12, Api::V13, Api::V14, Api::V16, Api::V17])
-        {
+        if !self.api.is(&[
+            Api::V20,
+            Api::V11,
+            Api::V12,
+            Api::V13,
+            Api::V14,
+            Api::V16,
+            Api::V17,
+        ]) {
             return false;
         }
         reply[1] = admin.queues;
@@ -497,7 +506,9 @@ impl PfVf {
     }
 
     fn rss_query_allowed(&self, admin: &Admin) -> bool {
-        self.api.is(&[Api::V12, Api::V13, Api::V14, Api::V16, Api::V17]) && admin.rss_query
+        self.api
+            .is(&[Api::V12, Api::V13, Api::V14, Api::V16, Api::V17])
+            && admin.rss_query
     }
 
     fn get_reta(&mut self, reply: &mut [u32; MBX_WORDS], admin: &Admin) -> bool {
@@ -538,7 +549,11 @@ impl PfVf {
             Api::V12 | Api::V13 | Api::V14 | Api::V16 | Api::V17 => {}
             _ => return false,
         }
-        let mode = if mode > Xcast::Multi && !admin.trusted { Xcast::Multi } else { mode };
+        let mode = if mode > Xcast::Multi && !admin.trusted {
+            Xcast::Multi
+        } else {
+            mode
+        };
         if mode != self.xcast && mode == Xcast::Promisc {
             // The 82599 cannot put a VF in unicast promiscuous mode (and it would need
             // the PF itself promiscuous, FCTRL.UPE).
@@ -561,7 +576,10 @@ impl PfVf {
         }
         let handle = self.next_sa;
         self.next_sa = self.next_sa.wrapping_add(1);
-        self.sas.push(Sa { handle, spi: reply[1] });
+        self.sas.push(Sa {
+            handle,
+            spi: reply[1],
+        });
         reply[1] = handle;
         true
     }
@@ -576,7 +594,10 @@ impl PfVf {
     }
 
     fn get_link_state(&mut self, reply: &mut [u32; MBX_WORDS], admin: &Admin) -> bool {
-        if !self.api.is(&[Api::V12, Api::V13, Api::V14, Api::V16, Api::V17]) {
+        if !self
+            .api
+            .is(&[Api::V12, Api::V13, Api::V14, Api::V16, Api::V17])
+        {
             return false;
         }
         reply[1] = u32::from(admin.link_enable);

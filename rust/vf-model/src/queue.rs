@@ -201,7 +201,10 @@ mod tests {
         assert!(q.enabled());
         q.vf_reset();
         assert_eq!((q.bal, q.len), (0, 0));
-        assert_eq!((q.head, q.tail, q.srrctl, q.wbal), (3, 9, 0x0200_0402, 0x1000));
+        assert_eq!(
+            (q.head, q.tail, q.srrctl, q.wbal),
+            (3, 9, 0x0200_0402, 0x1000)
+        );
         assert_eq!(q.dctl(), 0x0008_2020, "configuration kept, ENABLE cleared");
     }
 }

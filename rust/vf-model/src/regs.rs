@@ -184,8 +184,14 @@ pub fn decode(offset: u64) -> Reg {
         VFGPRC | VFGORC_LSB | VFGORC_MSB | VFMPRC | VFGPTC | VFGOTC_LSB | VFGOTC_MSB => {
             Reg::Global(offset)
         }
-        0x1000..=0x11FF => Reg::Rx(0x1000 + offset % QUEUE_STRIDE, (offset - 0x1000) as usize / 0x40),
-        0x2000..=0x21FF => Reg::Tx(0x2000 + offset % QUEUE_STRIDE, (offset - 0x2000) as usize / 0x40),
+        0x1000..=0x11FF => Reg::Rx(
+            0x1000 + offset % QUEUE_STRIDE,
+            (offset - 0x1000) as usize / 0x40,
+        ),
+        0x2000..=0x21FF => Reg::Tx(
+            0x2000 + offset % QUEUE_STRIDE,
+            (offset - 0x2000) as usize / 0x40,
+        ),
         0x0200..=0x023F => Reg::MbxMem(((offset - VFMBMEM) / 4) as usize),
         0x0820..=0x0828 => Reg::Eitr(((offset - VTEITR0) / 4) as usize),
         0x0120..=0x012C => Reg::Ivar(((offset - VTIVAR0) / 4) as usize),

@@ -5,9 +5,9 @@ use crate::net::Parsed;
 
 /// The PF's RSS key (the VF can query it with GET_RSS_KEY when the admin allows).
 pub const PF_RSS_KEY: [u8; 40] = [
-    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f,
-    0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30,
-    0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
+    0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3, 0x8f, 0xb0,
+    0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3, 0x80, 0x30, 0xf2, 0x0c,
+    0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa,
 ];
 
 /// Toeplitz hash of `input` under `key` (the Microsoft RSS definition).
@@ -21,7 +21,9 @@ pub fn toeplitz(key: &[u8; 40], input: &[u8]) -> u32 {
             if byte & (1 << bit) != 0 {
                 result ^= window;
             }
-            let kb = key.get(next_key_bit / 8).map_or(0, |k| (k >> (7 - next_key_bit % 8)) & 1);
+            let kb = key
+                .get(next_key_bit / 8)
+                .map_or(0, |k| (k >> (7 - next_key_bit % 8)) & 1);
             window = (window << 1) | u32::from(kb);
             next_key_bit += 1;
         }
@@ -50,7 +52,9 @@ pub mod rss_type {
 /// Hash and RSS type for a parsed frame, using the hash types the PF enables
 /// (IPv4, IPv4/TCP, IPv6, IPv6/TCP, plus UDP).
 pub fn hash(p: &Parsed, frame: &[u8]) -> (u32, u16) {
-    let Some(l3) = p.l3 else { return (0, rss_type::NONE) };
+    let Some(l3) = p.l3 else {
+        return (0, rss_type::NONE);
+    };
     let (src, dst, v6) = if p.ipv4 {
         (&frame[l3 + 12..l3 + 16], &frame[l3 + 16..l3 + 20], false)
     } else if p.ipv6 {
@@ -61,7 +65,8 @@ pub fn hash(p: &Parsed, frame: &[u8]) -> (u32, u16) {
     let mut input = Vec::with_capacity(36);
     input.extend_from_slice(src);
     input.extend_from_slice(dst);
-    let with_ports = p.l4.filter(|&l4| !p.fragment && (p.tcp || p.udp) && frame.len() >= l4 + 4);
+    let with_ports =
+        p.l4.filter(|&l4| !p.fragment && (p.tcp || p.udp) && frame.len() >= l4 + 4);
     let ty = match (with_ports, v6, p.tcp) {
         (Some(l4), _, tcp) => {
             input.extend_from_slice(&frame[l4..l4 + 4]);

@@ -244,7 +244,9 @@ impl Device {
             };
             if let Err(e) = self.mem.write(buf, chunk) {
                 self.stats.dma_errors += 1;
-                self.guest_warn(format_args!("Rx queue {q}: buffer write: {e}; frame dropped"));
+                self.guest_warn(format_args!(
+                    "Rx queue {q}: buffer write: {e}; frame dropped"
+                ));
                 return RxOutcome::Dropped;
             }
             let mut st = sta::DD;

@@ -110,7 +110,11 @@ fn region(index: u32, size: u64) -> ServerRegion {
         info.size = size;
         info.flags = VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE;
     }
-    ServerRegion { region_info: info, sparse_areas: Vec::new(), mmap_fd: None }
+    ServerRegion {
+        region_info: info,
+        sparse_areas: Vec::new(),
+        mmap_fd: None,
+    }
 }
 
 /// The regions the VF exposes: BAR0 and BAR3 trapped (no mmap, so every access reaches the
@@ -137,7 +141,11 @@ pub fn irqs() -> Vec<IrqInfo> {
                     flags: VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE,
                 }
             } else {
-                IrqInfo { index, count: 0, flags: 0 }
+                IrqInfo {
+                    index,
+                    count: 0,
+                    flags: 0,
+                }
             }
         })
         .collect()
@@ -154,10 +162,14 @@ impl ServerBackend for VfioBackend {
                 let table = lock(&self.0.msix_table);
                 for (i, d) in data.iter_mut().enumerate() {
                     let o = offset.saturating_add(i as u64);
-                    *d = if o >= PBA_OFFSET && o < PBA_OFFSET + 8 {
+                    *d = if (PBA_OFFSET..PBA_OFFSET + 8).contains(&o) {
                         pba[(o - PBA_OFFSET) as usize]
                     } else {
-                        usize::try_from(o).ok().and_then(|o| table.get(o)).copied().unwrap_or(0)
+                        usize::try_from(o)
+                            .ok()
+                            .and_then(|o| table.get(o))
+                            .copied()
+                            .unwrap_or(0)
                     };
                 }
             }
@@ -191,7 +203,10 @@ impl ServerBackend for VfioBackend {
             VFIO_PCI_BAR3_REGION_INDEX => {
                 let mut table = lock(&self.0.msix_table);
                 for (i, &v) in data.iter().enumerate() {
-                    if let Some(slot) = usize::try_from(offset.saturating_add(i as u64)).ok().and_then(|o| table.get_mut(o)) {
+                    if let Some(slot) = usize::try_from(offset.saturating_add(i as u64))
+                        .ok()
+                        .and_then(|o| table.get_mut(o))
+                    {
                         *slot = v;
                     }
                 }
@@ -201,14 +216,26 @@ impl ServerBackend for VfioBackend {
         Ok(())
     }
 
-    fn dma_map(&mut self, flags: DmaMapFlags, offset: u64, address: u64, size: u64, fd: Option<File>) -> std::io::Result<()> {
+    fn dma_map(
+        &mut self,
+        flags: DmaMapFlags,
+        offset: u64,
+        address: u64,
+        size: u64,
+        fd: Option<File>,
+    ) -> std::io::Result<()> {
         let Some(fd) = fd else {
             // ROM and similar sections come without a descriptor; the device never needs them.
             debug!("DMA_MAP without fd at {address:#x}+{size:#x} ignored");
             return Ok(());
         };
-        info!("DMA_MAP {address:#x}+{size:#x} (file offset {offset:#x}, flags {:#x})", flags.bits());
-        lock(&self.0.dev).memory_mut().map(address, size, &fd, offset)
+        info!(
+            "DMA_MAP {address:#x}+{size:#x} (file offset {offset:#x}, flags {:#x})",
+            flags.bits()
+        );
+        lock(&self.0.dev)
+            .memory_mut()
+            .map(address, size, &fd, offset)
     }
 
     fn dma_unmap(&mut self, flags: DmaUnmapFlags, address: u64, size: u64) -> std::io::Result<()> {
@@ -228,7 +255,14 @@ impl ServerBackend for VfioBackend {
         Ok(())
     }
 
-    fn set_irqs(&mut self, index: u32, flags: u32, start: u32, count: u32, fds: Vec<File>) -> std::io::Result<()> {
+    fn set_irqs(
+        &mut self,
+        index: u32,
+        flags: u32,
+        start: u32,
+        count: u32,
+        fds: Vec<File>,
+    ) -> std::io::Result<()> {
         if index != VFIO_PCI_MSIX_IRQ_INDEX {
             debug!("SET_IRQS for index {index} ignored: the VF has MSI-X only");
             return Ok(());
@@ -271,10 +305,18 @@ pub fn spawn_worker(shared: Arc<Shared>, mut wire: Box<dyn PacketBackend>) -> Jo
             let mut buf = vec![0u8; 65536];
             let mut held: Option<Vec<u8>> = None;
             while !shared.stopped() {
-                let mut fds = vec![libc::pollfd { fd: shared.kick.as_raw_fd(), events: libc::POLLIN, revents: 0 }];
+                let mut fds = vec![libc::pollfd {
+                    fd: shared.kick.as_raw_fd(),
+                    events: libc::POLLIN,
+                    revents: 0,
+                }];
                 if let Some(fd) = wire.poll_fd() {
                     if held.is_none() {
-                        fds.push(libc::pollfd { fd, events: libc::POLLIN, revents: 0 });
+                        fds.push(libc::pollfd {
+                            fd,
+                            events: libc::POLLIN,
+                            revents: 0,
+                        });
                     }
                 }
                 // TIMEOUT: 2 ms bounds how late a queue whose ENABLE completed in the
@@ -323,32 +365,36 @@ pub fn spawn_control(shared: Arc<Shared>, path: &Path) -> std::io::Result<JoinHa
     let listener = UnixListener::bind(path)
         .map_err(|e| std::io::Error::new(e.kind(), format!("bind {}: {e}", path.display())))?;
     let path: PathBuf = path.to_owned();
-    Ok(std::thread::Builder::new().name("vfm-ctl".into()).spawn(move || {
-        for conn in listener.incoming() {
-            if shared.stopped() {
-                break;
-            }
-            let conn = match conn {
-                Ok(c) => c,
-                Err(e) => {
-                    error!("control socket {}: accept: {e}", path.display());
-                    continue;
-                }
-            };
-            let Ok(mut out) = conn.try_clone() else { continue };
-            for line in BufReader::new(conn).lines() {
-                let Ok(line) = line else { break };
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let reply = lock(&shared.dev).with_control(&line);
-                shared.kick();
-                if writeln!(out, "{reply}").is_err() {
+    std::thread::Builder::new()
+        .name("vfm-ctl".into())
+        .spawn(move || {
+            for conn in listener.incoming() {
+                if shared.stopped() {
                     break;
                 }
+                let conn = match conn {
+                    Ok(c) => c,
+                    Err(e) => {
+                        error!("control socket {}: accept: {e}", path.display());
+                        continue;
+                    }
+                };
+                let Ok(mut out) = conn.try_clone() else {
+                    continue;
+                };
+                for line in BufReader::new(conn).lines() {
+                    let Ok(line) = line else { break };
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    let reply = lock(&shared.dev).with_control(&line);
+                    shared.kick();
+                    if writeln!(out, "{reply}").is_err() {
+                        break;
+                    }
+                }
             }
-        }
-    })?)
+        })
 }
 
 impl Device {
@@ -360,7 +406,9 @@ impl Device {
 /// Creates the vfio-user server at `path`, removing a stale socket left by a previous run.
 pub fn bind(path: &Path) -> Result<Server, String> {
     if path.exists() {
-        std::fs::remove_file(path).map_err(|e| format!("remove stale socket {}: {e}", path.display()))?;
+        std::fs::remove_file(path)
+            .map_err(|e| format!("remove stale socket {}: {e}", path.display()))?;
     }
-    Server::new(path, true, irqs(), regions()).map_err(|e| format!("vfio-user socket {}: {e}", path.display()))
+    Server::new(path, true, irqs(), regions())
+        .map_err(|e| format!("vfio-user socket {}: {e}", path.display()))
 }

@@ -79,7 +79,9 @@ impl Device {
             let mut d = [0u8; 16];
             if let Err(e) = self.mem.read(addr, &mut d) {
                 self.stats.dma_errors += 1;
-                self.guest_warn(format_args!("Tx queue {q}: descriptor fetch: {e}; queue stalls"));
+                self.guest_warn(format_args!(
+                    "Tx queue {q}: descriptor fetch: {e}; queue stalls"
+                ));
                 break;
             }
             let buf = u64::from_le_bytes(d[0..8].try_into().unwrap_or_default());
@@ -126,7 +128,9 @@ impl Device {
             let idx = ((olinfo >> 4) & 0x7) as usize;
             if idx > 1 {
                 self.stats.bad_descriptors += 1;
-                self.guest_warn(format_args!("Tx queue {q}: context slot {idx} does not exist"));
+                self.guest_warn(format_args!(
+                    "Tx queue {q}: context slot {idx} does not exist"
+                ));
                 return;
             }
             self.vf.ctx[q][idx] = TxContext {
@@ -143,13 +147,24 @@ impl Device {
             self.stats.bad_descriptors += 1;
             p.bad = true;
             p.active = true;
-            self.guest_warn(format_args!("Tx queue {q}: descriptor type {dtyp:#x} is invalid"));
+            self.guest_warn(format_args!(
+                "Tx queue {q}: descriptor type {dtyp:#x} is invalid"
+            ));
         } else {
             if !p.active {
                 // A legacy descriptor (DEXT = 0) carries no offload request the model
                 // honours: keep only its EOP and RS bits.
-                let (cmd, olinfo) = if dext { (cmd, olinfo) } else { (cmd & (CMD_EOP | CMD_RS), 0) };
-                *p = TxPartial { cmd, olinfo, active: true, ..Default::default() };
+                let (cmd, olinfo) = if dext {
+                    (cmd, olinfo)
+                } else {
+                    (cmd & (CMD_EOP | CMD_RS), 0)
+                };
+                *p = TxPartial {
+                    cmd,
+                    olinfo,
+                    active: true,
+                    ..Default::default()
+                };
             }
             let len = (cmd & 0xFFFF) as usize;
             if p.bad {
@@ -157,7 +172,9 @@ impl Device {
             } else if p.data.len() + len > MAX_TX_PACKET {
                 p.bad = true;
                 self.stats.bad_descriptors += 1;
-                self.guest_warn(format_args!("Tx queue {q}: packet over {MAX_TX_PACKET} bytes"));
+                self.guest_warn(format_args!(
+                    "Tx queue {q}: packet over {MAX_TX_PACKET} bytes"
+                ));
             } else {
                 let start = p.data.len();
                 p.data.resize(start + len, 0);
@@ -181,7 +198,10 @@ impl Device {
         let mut frame = p.data;
         if frame.len() < 14 {
             self.stats.bad_descriptors += 1;
-            self.guest_warn(format_args!("Tx queue {q}: runt packet of {} bytes", frame.len()));
+            self.guest_warn(format_args!(
+                "Tx queue {q}: runt packet of {} bytes",
+                frame.len()
+            ));
             return;
         }
         let ctx = if p.olinfo & OLINFO_CC != 0 {
@@ -189,7 +209,9 @@ impl Device {
             let c = self.vf.ctx[q][idx];
             if !c.valid {
                 self.stats.bad_descriptors += 1;
-                self.guest_warn(format_args!("Tx queue {q}: packet uses empty context {idx}"));
+                self.guest_warn(format_args!(
+                    "Tx queue {q}: packet uses empty context {idx}"
+                ));
                 return;
             }
             Some(c)
@@ -197,10 +219,13 @@ impl Device {
             None
         };
         let mut frames = Vec::with_capacity(1);
-        let needs_ctx = p.cmd & (CMD_TSE | CMD_VLE) != 0 || p.olinfo & (POPTS_IXSM | POPTS_TXSM) != 0;
+        let needs_ctx =
+            p.cmd & (CMD_TSE | CMD_VLE) != 0 || p.olinfo & (POPTS_IXSM | POPTS_TXSM) != 0;
         if needs_ctx && ctx.is_none() {
             self.stats.bad_descriptors += 1;
-            self.guest_warn(format_args!("Tx queue {q}: offload requested without a context"));
+            self.guest_warn(format_args!(
+                "Tx queue {q}: offload requested without a context"
+            ));
             return;
         }
         let (l3, l4) = ctx.map_or((14, 14), |c| (c.maclen(), c.maclen() + c.iplen()));
@@ -222,16 +247,25 @@ impl Device {
                     1 => Some(16), // TCP
                     _ => None,     // SCTP CRC32c is not offloaded by the model
                 };
-                let filled = offset.is_some_and(|o| net::fill_l4_checksum(&mut frame, l4, o, c.l4t() == 0));
+                let filled =
+                    offset.is_some_and(|o| net::fill_l4_checksum(&mut frame, l4, o, c.l4t() == 0));
                 if !filled {
-                    self.guest_warn(format_args!("Tx queue {q}: L4 checksum not inserted (L4T {}, start {l4})", c.l4t()));
+                    self.guest_warn(format_args!(
+                        "Tx queue {q}: L4 checksum not inserted (L4T {}, start {l4})",
+                        c.l4t()
+                    ));
                 }
             }
             if p.olinfo & POPTS_IXSM != 0 {
-                if frame.len() >= l3 + 20 && frame[l3] >> 4 == 4 && frame.len() >= l3 + usize::from(frame[l3] & 0xF) * 4 {
+                if frame.len() >= l3 + 20
+                    && frame[l3] >> 4 == 4
+                    && frame.len() >= l3 + usize::from(frame[l3] & 0xF) * 4
+                {
                     net::fill_ipv4_checksum(&mut frame, l3);
                 } else {
-                    self.guest_warn(format_args!("Tx queue {q}: IP checksum requested on a non-IPv4 header"));
+                    self.guest_warn(format_args!(
+                        "Tx queue {q}: IP checksum requested on a non-IPv4 header"
+                    ));
                 }
             }
             frames.push(frame);

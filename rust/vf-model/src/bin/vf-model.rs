@@ -38,7 +38,13 @@ impl Log for StderrLog {
     fn log(&self, r: &Record<'_>) {
         if self.enabled(r.metadata()) {
             let t = self.start.elapsed();
-            eprintln!("[{:>6}.{:06}] vf-model {}: {}", t.as_secs(), t.subsec_micros(), r.level(), r.args());
+            eprintln!(
+                "[{:>6}.{:06}] vf-model {}: {}",
+                t.as_secs(),
+                t.subsec_micros(),
+                r.level(),
+                r.args()
+            );
         }
     }
     fn flush(&self) {}
@@ -85,7 +91,10 @@ fn parse_args() -> Result<Args, String> {
             }
             "--mac" => {
                 let v = val("--mac")?;
-                a.admin.mac = Some(parse_mac(&v).ok_or_else(|| format!("--mac: {v:?} is not aa:bb:cc:dd:ee:ff"))?);
+                a.admin.mac = Some(
+                    parse_mac(&v)
+                        .ok_or_else(|| format!("--mac: {v:?} is not aa:bb:cc:dd:ee:ff"))?,
+                );
             }
             "--trusted" => a.admin.trusted = true,
             "--tap" => a.tap = Some(val("--tap")?),
@@ -99,7 +108,11 @@ fn parse_args() -> Result<Args, String> {
             }
             "--pf-mtu" => {
                 let v = val("--pf-mtu")?;
-                a.admin.pf_mtu = v.parse().ok().filter(|m| (68..=9710).contains(m)).ok_or_else(|| format!("--pf-mtu: {v:?} is not 68..9710"))?;
+                a.admin.pf_mtu = v
+                    .parse()
+                    .ok()
+                    .filter(|m| (68..=9710).contains(m))
+                    .ok_or_else(|| format!("--pf-mtu: {v:?} is not 68..9710"))?;
             }
             "--verbose" => a.verbose = true,
             "-h" | "--help" => return Err(USAGE.into()),
@@ -132,16 +145,27 @@ fn run(a: Args) -> Result<(), String> {
         Some(name) => Box::new(Tap::open(name).map_err(|e| format!("--tap {name}: {e}"))?),
         None => Box::new(NullBackend),
     };
-    let cfg = DeviceConfig { device_id: a.device_id, admin: a.admin.clone(), timing: Timing::default() };
-    let dev = Device::new(cfg, Box::new(MappedMemory::new()), Box::new(EventFdSink::default()), Instant::now());
-    let shared = Shared::new(dev, ConfigSpace::new(a.device_id, vec![])).map_err(|e| format!("eventfd: {e}"))?;
+    let cfg = DeviceConfig {
+        device_id: a.device_id,
+        admin: a.admin.clone(),
+        timing: Timing::default(),
+    };
+    let dev = Device::new(
+        cfg,
+        Box::new(MappedMemory::new()),
+        Box::new(EventFdSink::default()),
+        Instant::now(),
+    );
+    let shared = Shared::new(dev, ConfigSpace::new(a.device_id, vec![]))
+        .map_err(|e| format!("eventfd: {e}"))?;
 
     let set = block_signals();
     let server = bind(&a.socket)?;
     let mut cleanup: Vec<PathBuf> = vec![a.socket.clone()];
     if let Some(c) = &a.control {
         if c.exists() {
-            std::fs::remove_file(c).map_err(|e| format!("remove stale socket {}: {e}", c.display()))?;
+            std::fs::remove_file(c)
+                .map_err(|e| format!("remove stale socket {}: {e}", c.display()))?;
         }
         spawn_control(shared.clone(), c).map_err(|e| e.to_string())?;
         cleanup.push(c.clone());
@@ -167,8 +191,14 @@ fn run(a: Args) -> Result<(), String> {
         "serving {:04x} on {}{}{}",
         a.device_id,
         a.socket.display(),
-        a.tap.as_deref().map(|t| format!(", wire tap {t}")).unwrap_or_default(),
-        a.admin.mac.map(|m| format!(", MAC {}", vf_model::control::fmt_mac(&m))).unwrap_or_default()
+        a.tap
+            .as_deref()
+            .map(|t| format!(", wire tap {t}"))
+            .unwrap_or_default(),
+        a.admin
+            .mac
+            .map(|m| format!(", MAC {}", vf_model::control::fmt_mac(&m)))
+            .unwrap_or_default()
     );
     let result = server.run(&mut VfioBackend(shared.clone()));
     shared.stop();
@@ -189,8 +219,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let level = if a.verbose { LevelFilter::Debug } else { LevelFilter::Info };
-    let logger = Box::leak(Box::new(StderrLog { start: Instant::now(), level }));
+    let level = if a.verbose {
+        LevelFilter::Debug
+    } else {
+        LevelFilter::Info
+    };
+    let logger = Box::leak(Box::new(StderrLog {
+        start: Instant::now(),
+        level,
+    }));
     if log::set_logger(logger).is_ok() {
         log::set_max_level(level);
     }

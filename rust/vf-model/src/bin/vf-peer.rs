@@ -1,0 +1,222 @@
+//! vf-peer: the host-side end of the model's traffic tests. Runs in the test's network
+//! namespace, accepts one TCP connection, and either sinks or sources a byte stream, then
+//! prints one JSON line with what it saw and how long it took.
+//!
+//! ```text
+//! vf-peer sink   --listen ADDR:PORT --bytes N [--chunk C] [--timeout SECS]
+//! vf-peer source --listen ADDR:PORT --bytes N [--timeout SECS]
+//! ```
+//! `sink` reads until N bytes or end of stream and reports the CRC-32 of each C-byte chunk
+//! (distinct values only, in order of appearance) and of the whole stream; `source` sends N
+//! pseudo-random bytes and reports their CRC-32. CRC-32 is the zlib/IEEE one that busybox
+//! `crc32` prints, so the guest can check the same stream.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// CRC-32 (IEEE 802.3, reflected, as zlib), incremental.
+struct Crc32 {
+    table: [u32; 256],
+    state: u32,
+}
+
+impl Crc32 {
+    fn new() -> Self {
+        let mut table = [0u32; 256];
+        for (i, t) in table.iter_mut().enumerate() {
+            let mut c = i as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xEDB8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+            *t = c;
+        }
+        Crc32 { table, state: !0 }
+    }
+    fn update(&mut self, data: &[u8]) {
+        for &b in data {
+            self.state =
+                self.table[((self.state ^ u32::from(b)) & 0xFF) as usize] ^ (self.state >> 8);
+        }
+    }
+    fn finish(&mut self) -> u32 {
+        let v = !self.state;
+        self.state = !0;
+        v
+    }
+}
+
+struct Args {
+    mode: String,
+    listen: SocketAddr,
+    bytes: u64,
+    chunk: u64,
+    timeout: Duration,
+}
+
+fn parse() -> Result<Args, String> {
+    let mut it = std::env::args().skip(1);
+    let mode = it.next().ok_or(
+        "usage: vf-peer sink|source --listen ADDR:PORT --bytes N [--chunk C] [--timeout SECS]",
+    )?;
+    if mode != "sink" && mode != "source" {
+        return Err(format!("unknown mode {mode:?}: sink or source"));
+    }
+    let (mut listen, mut bytes, mut chunk, mut timeout) = (None, None, 1 << 20, 600);
+    while let Some(a) = it.next() {
+        let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
+        match a.as_str() {
+            "--listen" => listen = Some(v.parse().map_err(|e| format!("--listen {v}: {e}"))?),
+            "--bytes" => bytes = Some(v.parse().map_err(|e| format!("--bytes {v}: {e}"))?),
+            "--chunk" => {
+                chunk = v
+                    .parse()
+                    .ok()
+                    .filter(|&c| c > 0)
+                    .ok_or_else(|| format!("--chunk {v}: not a positive number"))?
+            }
+            "--timeout" => timeout = v.parse().map_err(|e| format!("--timeout {v}: {e}"))?,
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(Args {
+        mode,
+        listen: listen.ok_or("--listen is required")?,
+        bytes: bytes.ok_or("--bytes is required")?,
+        chunk,
+        timeout: Duration::from_secs(timeout),
+    })
+}
+
+fn run(a: &Args) -> Result<String, String> {
+    let l = TcpListener::bind(a.listen).map_err(|e| format!("bind {}: {e}", a.listen))?;
+    l.set_nonblocking(true).map_err(|e| e.to_string())?;
+    let deadline = Instant::now() + a.timeout;
+    // Ready: the harness waits for this line before starting the guest's side.
+    println!("{{\"listening\":\"{}\"}}", a.listen);
+    let mut s = loop {
+        match l.accept() {
+            Ok((s, _)) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() > deadline {
+                    return Err(format!("no connection within {:?}", a.timeout));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(format!("accept: {e}")),
+        }
+    };
+    s.set_nonblocking(false).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .map_err(|e| e.to_string())?;
+    let mut whole = Crc32::new();
+    let start;
+    let mut total = 0u64;
+    if a.mode == "sink" {
+        let mut chunk_crc = Crc32::new();
+        let mut in_chunk = 0u64;
+        let mut distinct: Vec<u32> = Vec::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut first = None;
+        while total < a.bytes {
+            let want = buf.len().min((a.bytes - total) as usize);
+            let n = match s.read(&mut buf[..want]) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => return Err(format!("read after {total} bytes: {e}")),
+            };
+            first.get_or_insert_with(Instant::now);
+            whole.update(&buf[..n]);
+            let mut data = &buf[..n];
+            while !data.is_empty() {
+                let take = data.len().min((a.chunk - in_chunk) as usize);
+                chunk_crc.update(&data[..take]);
+                in_chunk += take as u64;
+                data = &data[take..];
+                if in_chunk == a.chunk {
+                    let c = chunk_crc.finish();
+                    if !distinct.contains(&c) {
+                        distinct.push(c);
+                    }
+                    in_chunk = 0;
+                }
+            }
+            total += n as u64;
+        }
+        start = first.unwrap_or_else(Instant::now);
+        let secs = start.elapsed().as_secs_f64();
+        let list: Vec<String> = distinct.iter().map(|c| format!("\"{c:08x}\"")).collect();
+        Ok(format!(
+            "{{\"mode\":\"sink\",\"bytes\":{total},\"secs\":{secs:.3},\"chunk_crcs\":[{}],\"crc\":\"{:08x}\"}}",
+            list.join(","),
+            whole.finish()
+        ))
+    } else {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut buf = vec![0u8; 64 * 1024];
+        start = Instant::now();
+        while total < a.bytes {
+            for w in buf.chunks_exact_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                w.copy_from_slice(&x.to_le_bytes());
+            }
+            let n = buf.len().min((a.bytes - total) as usize);
+            s.write_all(&buf[..n])
+                .map_err(|e| format!("write after {total} bytes: {e}"))?;
+            whole.update(&buf[..n]);
+            total += n as u64;
+        }
+        s.flush().map_err(|e| e.to_string())?;
+        let _ = s.shutdown(std::net::Shutdown::Write);
+        // Wait for the reader to close, so the time covers delivery, not just buffering.
+        let mut sink = [0u8; 64];
+        while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+        let secs = start.elapsed().as_secs_f64();
+        Ok(format!(
+            "{{\"mode\":\"source\",\"bytes\":{total},\"secs\":{secs:.3},\"crc\":\"{:08x}\"}}",
+            whole.finish()
+        ))
+    }
+}
+
+fn main() -> ExitCode {
+    let a = match parse() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("vf-peer: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&a) {
+        Ok(line) => {
+            println!("{line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("{{\"error\":{:?}}}", e);
+            eprintln!("vf-peer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Crc32;
+
+    #[test]
+    fn crc32_matches_zlib() {
+        let mut c = Crc32::new();
+        c.update(b"abc");
+        assert_eq!(c.finish(), 0x3524_41c2);
+        c.update(b"123456789");
+        assert_eq!(c.finish(), 0xCBF4_3926);
+    }
+}
