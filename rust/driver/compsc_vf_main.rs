@@ -5,6 +5,7 @@
 //!
 //! The crate root only declares modules and the module itself; `driver.rs` holds the PCI driver.
 
+pub mod compsc_core;
 mod driver;
 mod ids;
 

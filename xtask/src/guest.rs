@@ -165,7 +165,7 @@ pub fn boot(kernel: &Kernel, run_: &GuestRun) -> Result<GuestOutput> {
         .arg("-initrd")
         .arg(&image)
         .arg("-append")
-        .arg("console=ttyS0 panic=-1 oops=panic loglevel=6")
+        .arg("console=ttyS0 panic=-1 oops=panic loglevel=7")
         .args(&run_.extra_args)
         .stdin(Stdio::null())
         .stdout(Stdio::from(log.try_clone()?))
