@@ -373,8 +373,10 @@ fn control(path: &Path, request: &str) -> Result<String> {
 
 fn build_model() -> Result<(PathBuf, PathBuf)> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    run(Command::new(cargo).args(["build", "--release", "--quiet", "-p", "vf-model", "--bins"]))
-        .context("building vf-model")?;
+    run(Command::new(cargo)
+        .current_dir(crate::util::project_root())
+        .args(["build", "--release", "--quiet", "-p", "vf-model", "--bins"]))
+    .context("building vf-model")?;
     let dir = target_dir().join("release");
     Ok((dir.join("vf-model"), dir.join("vf-peer")))
 }

@@ -13,6 +13,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
+use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
@@ -174,11 +175,20 @@ fn run(a: &Args) -> Result<String, String> {
             total += n as u64;
         }
         s.flush().map_err(|e| e.to_string())?;
-        let _ = s.shutdown(std::net::Shutdown::Write);
-        // Wait for the reader to close, so the time covers delivery, not just buffering.
-        let mut sink = [0u8; 64];
-        while matches!(s.read(&mut sink), Ok(n) if n > 0) {}
+        // The time covers delivery, not just buffering: wait until the peer has
+        // acknowledged every byte (the socket's send queue is empty).
+        let drain_deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let mut queued: libc::c_int = 0;
+            // SAFETY: TIOCOUTQ on a TCP socket we own writes one int.
+            let rc = unsafe { libc::ioctl(s.as_raw_fd(), libc::TIOCOUTQ, &mut queued) };
+            if rc < 0 || queued == 0 || Instant::now() > drain_deadline {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let secs = start.elapsed().as_secs_f64();
+        let _ = s.shutdown(std::net::Shutdown::Both);
         Ok(format!(
             "{{\"mode\":\"source\",\"bytes\":{total},\"secs\":{secs:.3},\"crc\":\"{:08x}\"}}",
             whole.finish()
