@@ -1,47 +1,44 @@
 // SPDX-License-Identifier: GPL-2.0
 
-//! The id table binds what ixgbevf binds, and each id selects the right board.
+//! The ids compsc_vf binds are ixgbevf's, and each selects the right MAC and variant.
 
 #[kernel::prelude::kunit_tests(compsc_vf_ids)]
 mod tests {
-    use crate::ids::{board, E610_HV_SUBDEVICE, E610_VF, IDS};
+    use crate::compsc_core::mac::{lookup_pci, MacType, PCI_IDS};
 
-    /// ixgbevf's device ids (defines.h), as its own table lists them.
-    const IXGBEVF_IDS: [u16; 10] = [
-        0x10ED, 0x152E, 0x1515, 0x1530, 0x1565, 0x1564, 0x15A8, 0x15A9, 0x15C5, 0x57AD,
+    /// ixgbevf's device ids (defines.h) with the MAC each selects and whether it is the
+    /// Hyper-V variant (ixgbevf_pci_tbl and ixgbevf_info_tbl).
+    const IXGBEVF: [(u16, u16, MacType, bool); 11] = [
+        (0x10ED, 0, MacType::M82599, false),
+        (0x152E, 0, MacType::M82599, true),
+        (0x1515, 0, MacType::X540, false),
+        (0x1530, 0, MacType::X540, true),
+        (0x1565, 0, MacType::X550, false),
+        (0x1564, 0, MacType::X550, true),
+        (0x15A8, 0, MacType::X550EmX, false),
+        (0x15A9, 0, MacType::X550EmX, true),
+        (0x15C5, 0, MacType::X550EmA, false),
+        (0x57AD, 0x00FF, MacType::E610, true),
+        (0x57AD, 0x0001, MacType::E610, false),
     ];
 
     #[test]
-    fn every_ixgbevf_id_is_bound() {
-        for id in IXGBEVF_IDS {
-            assert!(IDS.iter().any(|(d, _)| *d == id));
-        }
-        assert_eq!(IDS.len(), IXGBEVF_IDS.len());
-    }
-
-    #[test]
-    fn ids_are_unique() {
-        for (i, (a, _)) in IDS.iter().enumerate() {
-            for (b, _) in IDS.iter().skip(i + 1) {
-                assert_ne!(a, b);
+    fn every_ixgbevf_id_selects_its_mac() {
+        for (device, sub, mac, hyperv) in IXGBEVF {
+            let id = lookup_pci(device, sub);
+            assert!(id.is_some());
+            if let Some(id) = id {
+                assert!(id.info.mac == mac);
+                assert_eq!(id.hyperv, hyperv);
             }
         }
     }
 
     #[test]
-    fn hyperv_variants() {
-        for id in [0x152E_u16, 0x1530, 0x1564, 0x15A9] {
-            assert!(board(id, 0).map(|b| b.hyperv) == Some(true));
-        }
-        for id in [0x10ED_u16, 0x1515, 0x1565, 0x15A8, 0x15C5] {
-            assert!(board(id, 0).map(|b| b.hyperv) == Some(false));
-        }
-    }
-
-    #[test]
-    fn e610_subsystem_selects_hyperv() {
-        assert!(board(E610_VF, E610_HV_SUBDEVICE).map(|b| b.hyperv) == Some(true));
-        assert!(board(E610_VF, 0x0001).map(|b| b.hyperv) == Some(false));
-        assert!(board(0x1234, 0).is_none());
+    fn nothing_else_is_bound() {
+        assert!(lookup_pci(0x1234, 0).is_none());
+        assert!(lookup_pci(0x10EC, 0).is_none());
+        // One table row per ixgbevf row: nothing extra, nothing missing.
+        assert_eq!(PCI_IDS.len(), IXGBEVF.len());
     }
 }

@@ -7,7 +7,6 @@
 
 pub mod compsc_core;
 mod driver;
-mod ids;
 
 #[cfg(compsc_kunit)]
 #[path = "../../tests-kunit/mod.rs"]

@@ -2,7 +2,7 @@
 
 //! The PCI driver: id table, probe and unbind.
 
-use crate::ids::{self, Board};
+use crate::compsc_core::mac::{self, PciId, PCI_IDS};
 use kernel::{device::Core, pci, prelude::*};
 
 /// BAR0 of every supported VF is 16 KiB (82599 datasheet 9.3.1; ixgbevf maps it whole).
@@ -14,33 +14,37 @@ type Bar0<'bound> = pci::Bar<'bound, BAR0_SIZE>;
 pub(crate) struct CompscVfData<'bound> {
     pdev: &'bound pci::Device,
     _bar: Bar0<'bound>,
-    board: Board,
+    id: &'static PciId,
 }
 
 /// The PCI driver type.
 pub(crate) struct CompscVf;
 
-/// Expands to the PCI id table from [`ids::IDS`], one row per index, so the ids are written once.
+/// Expands to the PCI id table from rows of the core's [`PCI_IDS`], so the ids are written once.
+///
+/// The Rust id table cannot match a subsystem id, so the Hyper-V E610 row (device 0x57AD,
+/// subdevice 0x00FF, index 9) is not listed: the plain 0x57AD row binds both, and probe tells
+/// them apart with [`mac::lookup_pci`], which is what ixgbevf's `PCI_VDEVICE_SUB` row does.
 macro_rules! id_table {
     ($($i:literal),* $(,)?) => {
-        // Every row of ids::IDS must appear exactly once below.
-        const _: () = assert!(ids::IDS.len() == [$($i),*].len());
+        // Every row of PCI_IDS but the subsystem-matched one is listed below.
+        const _: () = assert!(PCI_IDS.len() == [$($i),*].len() + 1);
         kernel::pci_device_table!(
             PCI_TABLE,
             <CompscVf as pci::Driver>::IdInfo,
             [$((
                 // CAST: a u16 device id widens losslessly to the table's u32.
-                pci::DeviceId::from_id(pci::Vendor::INTEL, ids::IDS[$i].0 as u32),
-                ids::IDS[$i].1,
+                pci::DeviceId::from_id(pci::Vendor::INTEL, PCI_IDS[$i].device as u32),
+                (),
             )),*]
         );
     };
 }
 
-id_table!(0, 1, 2, 3, 4, 5, 6, 7, 8, 9);
+id_table!(0, 1, 2, 3, 4, 5, 6, 7, 8, 10);
 
 impl pci::Driver for CompscVf {
-    type IdInfo = Board;
+    type IdInfo = ();
     type Data<'bound> = CompscVfData<'bound>;
 
     const ID_TABLE: pci::IdTable<Self::IdInfo> = &PCI_TABLE;
@@ -49,7 +53,7 @@ impl pci::Driver for CompscVf {
         pdev: &'bound pci::Device<Core<'_>>,
         _info: Option<&'bound Self::IdInfo>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
-        let board = ids::board(pdev.device_id(), pdev.subsystem_device_id()).ok_or(ENODEV)?;
+        let id = mac::lookup_pci(pdev.device_id(), pdev.subsystem_device_id()).ok_or(ENODEV)?;
         pdev.enable_device_mem()
             .inspect_err(|e| dev_err!(pdev, "cannot enable memory space: {:?}\n", e))?;
         pdev.set_master();
@@ -61,16 +65,17 @@ impl pci::Driver for CompscVf {
         let start = pdev.resource_start(0).unwrap_or(0);
         dev_info!(
             pdev,
-            "{} [8086:{:04x}] BAR0 {:#x} mapped, {} bytes\n",
-            board.name,
+            "{} VF{} [8086:{:04x}] BAR0 {:#x} mapped, {} bytes\n",
+            id.info.name,
+            if id.hyperv { " (Hyper-V)" } else { "" },
             pdev.device_id(),
             start,
             BAR0_SIZE
         );
-        Ok(CompscVfData { pdev, _bar: bar, board })
+        Ok(CompscVfData { pdev, _bar: bar, id })
     }
 
     fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
-        dev_info!(this.pdev, "{} unbound\n", this.board.name);
+        dev_info!(this.pdev, "{} VF unbound\n", this.id.info.name);
     }
 }

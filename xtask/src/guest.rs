@@ -139,8 +139,48 @@ fn set_exec(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// QEMU's accelerator for the guests: TCG unless KVM is known to boot this kernel.
+///
+/// `COMPSC_ACCEL=tcg|kvm` decides outright. Otherwise, when `/dev/kvm` is usable, one short
+/// probe boot under KVM runs per kernel build and its verdict is cached: KVM is used only if the
+/// probe reached `/init`, so a host where KVM hangs or asserts (nested virtualisation often
+/// does) falls back to TCG instead of hanging every test.
+fn accel(kernel: &Kernel) -> &'static str {
+    match std::env::var("COMPSC_ACCEL").as_deref() {
+        Ok("kvm") => return "kvm",
+        Ok("tcg") => return "tcg",
+        _ => {}
+    }
+    let usable = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_ok();
+    if !usable {
+        return "tcg";
+    }
+    let verdict = kernel.build.join("compsc-kvm-probe");
+    if let Ok(v) = std::fs::read_to_string(&verdict) {
+        return if v.trim() == "kvm" { "kvm" } else { "tcg" };
+    }
+    let mut probe = GuestRun::new("kvm-probe", "true\n");
+    probe.timeout = Duration::from_secs(20);
+    let works = boot_with(kernel, &probe, "kvm").is_ok_and(|o| o.plan_status == Some(0));
+    let chosen = if works { "kvm" } else { "tcg" };
+    eprintln!(
+        "    KVM probe: {}; guests use {chosen}",
+        if works { "booted" } else { "did not boot" }
+    );
+    let _ = std::fs::write(&verdict, chosen);
+    chosen
+}
+
 /// Boots `kernel` with `run_`'s plan; returns the console and the plan's status.
 pub fn boot(kernel: &Kernel, run_: &GuestRun) -> Result<GuestOutput> {
+    boot_with(kernel, run_, accel(kernel))
+}
+
+fn boot_with(kernel: &Kernel, run_: &GuestRun, accel: &str) -> Result<GuestOutput> {
     check_qemu(&run_.qemu)?;
     let image = initramfs(run_)?;
     let log_path = guest_dir().join(format!("{}.log", run_.name));
@@ -150,13 +190,15 @@ pub fn boot(kernel: &Kernel, run_: &GuestRun) -> Result<GuestOutput> {
     cmd.args(lead)
         .args([
             "-accel",
-            "tcg",
+            accel,
             "-nodefaults",
             "-no-reboot",
             "-display",
             "none",
         ])
-        .args(["-serial", "stdio", "-smp", "2", "-cpu", "max"]);
+        .args(["-serial", "stdio", "-smp", "2"])
+        // Under KVM only the host CPU model boots here; TCG offers every feature it emulates.
+        .args(["-cpu", if accel == "kvm" { "host" } else { "max" }]);
     if !run_.extra_args.iter().any(|a| a == "-m") {
         cmd.arg("-m").arg(run_.memory_mb.to_string());
     }

@@ -39,6 +39,9 @@ pub fn build(kernel: &Kernel, variant: Variant) -> Result<PathBuf> {
     if variant == Variant::Kunit {
         cmd.arg("COMPSC_KUNIT=1");
     }
+    // Always recompile the crate: warnings are printed only by the compile that produces
+    // them, and a silently reused object would hide them.
+    let _ = std::fs::remove_file(out.join("rust/driver/compsc_vf_main.o"));
     let log = out.join("build.log");
     run_logged(&mut cmd, &log)?;
     let text = std::fs::read_to_string(&log)?;
@@ -94,4 +97,45 @@ pub fn modinfo(ko: &std::path::Path) -> Result<ModInfo> {
             .map(|v| v.trim().to_owned())
             .collect(),
     })
+}
+
+/// Calls from the module's own functions to Rust's panic machinery (overflow, bounds, slice
+/// length, `panic!`): each is a `BUG()` waiting for a bad value. Returns (function, callee).
+///
+/// The kernel builds with overflow checks on, so an unchecked `+` on a device value compiles to
+/// such a call; this scan is how "no panic on device input" is kept true rather than hoped.
+pub fn panic_sites(obj: &std::path::Path) -> Result<Vec<(String, String)>> {
+    let text = output(Command::new("objdump").arg("-dr").arg(obj)).context("objdump (binutils)")?;
+    let mut func = String::new();
+    let mut sites = Vec::new();
+    for line in text.lines() {
+        if let Some(name) = line
+            .strip_suffix(">:")
+            .and_then(|l| l.split_once(" <"))
+            .map(|(_, n)| n)
+        {
+            func = name.to_owned();
+            continue;
+        }
+        // Our crate's functions only: the crate is `compsc_vf_main` in v0 mangling.
+        if !func.contains("14compsc_vf_main") {
+            continue;
+        }
+        let Some(target) = line.split_whitespace().last() else {
+            continue;
+        };
+        if !line.contains("R_X86_64_PLT32") {
+            continue;
+        }
+        let callee = target.trim_end_matches("-0x4");
+        let panics = callee.contains("4core9panicking")
+            || callee.contains("_fail")
+            || callee.contains("panic_bounds_check")
+            || callee.contains("unwrap_failed")
+            || callee.contains("expect_failed");
+        if panics {
+            sites.push((func.clone(), callee.to_owned()));
+        }
+    }
+    Ok(sites)
 }

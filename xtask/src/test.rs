@@ -62,6 +62,10 @@ pub fn test() -> Result<()> {
         let kunit = build(&mut t, k, Variant::Kunit);
         if let Some(ko) = &release {
             t.check(
+                "release module: no panic paths in compsc_vf code",
+                no_panics(ko),
+            );
+            t.check(
                 "modinfo: description, author, license, version, ixgbevf aliases",
                 check_modinfo(ko),
             );
@@ -246,6 +250,21 @@ fn cargo_test_counts(text: &str) -> (usize, Vec<String>) {
         }
     }
     (passed, failed)
+}
+
+fn no_panics(ko: &Path) -> Result<()> {
+    let obj = ko.with_file_name("compsc_vf.o");
+    let sites = module::panic_sites(&obj)?;
+    if !sites.is_empty() {
+        for (f, c) in &sites {
+            eprintln!("  | {f} -> {c}");
+        }
+        bail!(
+            "{} call(s) into the panic machinery (each a BUG() on bad input)",
+            sites.len()
+        );
+    }
+    Ok(())
 }
 
 fn check_modinfo(ko: &Path) -> Result<()> {
