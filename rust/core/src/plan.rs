@@ -378,14 +378,14 @@ fn next_config_write(
 ) -> Option<Step> {
     while let Some(desc) = regs::TABLE.get(cursor.0) {
         let here = *cursor;
-        cursor.1 += 1;
+        cursor.1 = cursor.1.saturating_add(1);
         let count = if indexing == Indexing::Plain {
             desc.logged_count()
         } else {
             1
         };
         if cursor.1 >= count {
-            *cursor = (cursor.0 + 1, 0);
+            *cursor = (cursor.0.saturating_add(1), 0);
         }
         if desc.indexing != indexing
             || !is_plain_config(desc)

@@ -589,9 +589,20 @@ impl RegDesc {
                 index,
             });
         }
-        // CAST-free: index < count <= 16 and stride <= 0x40, so this cannot overflow; the
-        // table test checks every instance offset lies in the 16 KiB BAR.
-        Ok(self.offset + index * self.stride)
+        // index < count <= 16 and stride <= 0x40 cannot overflow (the table test checks every
+        // instance lies in the 16 KiB BAR), but the arithmetic is checked all the same: in the
+        // kernel an overflow would be a BUG().
+        let out_of_range = RegError::IndexOutOfRange {
+            reg: self.reg,
+            index,
+        };
+        match index.checked_mul(self.stride) {
+            Some(delta) => match self.offset.checked_add(delta) {
+                Some(offset) => Ok(offset),
+                None => Err(out_of_range),
+            },
+            None => Err(out_of_range),
+        }
     }
 
     /// Mask of the implemented bits.
