@@ -28,7 +28,7 @@ pub struct GuestRun {
     pub qemu: Vec<OsString>,
     /// Machine-specific arguments (devices, memory backend, machine type).
     pub extra_args: Vec<OsString>,
-    /// Guest RAM in MiB (ignored when `extra_args` brings its own memory backend).
+    /// Guest RAM in MiB (`${MEMORY_MB}` in the profiles).
     pub memory_mb: u32,
     /// The guest is killed after this long; a hang is a failure, not a stuck CI.
     pub timeout: Duration,
@@ -74,6 +74,41 @@ impl GuestOutput {
             ),
         }
     }
+}
+
+/// Reads `qemu-images/<name>.profile`: QEMU arguments, whitespace-separated, `#` comments,
+/// `${VAR}` replaced from `vars`. A reference to a variable not in `vars` is an error, so a
+/// profile cannot silently lose an argument.
+pub fn profile(name: &str, vars: &[(&str, String)]) -> Result<Vec<String>> {
+    let path = project_root()
+        .join("qemu-images")
+        .join(format!("{name}.profile"));
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    let mut args = Vec::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.split('#').next().unwrap_or_default();
+        for word in line.split_whitespace() {
+            let mut out = String::new();
+            let mut rest = word;
+            while let Some(at) = rest.find("${") {
+                out.push_str(&rest[..at]);
+                let after = &rest[at + 2..];
+                let Some(end) = after.find('}') else {
+                    bail!("{}:{}: unterminated ${{ in `{word}`", path.display(), n + 1);
+                };
+                let var = &after[..end];
+                let Some((_, value)) = vars.iter().find(|(k, _)| *k == var) else {
+                    bail!("{}:{}: unknown variable ${{{var}}}", path.display(), n + 1);
+                };
+                out.push_str(value);
+                rest = &after[end + 1..];
+            }
+            out.push_str(rest);
+            args.push(out);
+        }
+    }
+    Ok(args)
 }
 
 /// Directory for initramfs images and console logs.
@@ -187,21 +222,12 @@ fn boot_with(kernel: &Kernel, run_: &GuestRun, accel: &str) -> Result<GuestOutpu
     let log = std::fs::File::create(&log_path)?;
     let (prog, lead) = run_.qemu.split_first().context("empty QEMU command")?;
     let mut cmd = Command::new(prog);
+    let vars = [("MEMORY_MB", run_.memory_mb.to_string())];
     cmd.args(lead)
-        .args([
-            "-accel",
-            accel,
-            "-nodefaults",
-            "-no-reboot",
-            "-display",
-            "none",
-        ])
-        .args(["-serial", "stdio", "-smp", "2"])
+        .args(profile("base", &vars)?)
+        .args(["-accel", accel])
         // Under KVM only the host CPU model boots here; TCG offers every feature it emulates.
         .args(["-cpu", if accel == "kvm" { "host" } else { "max" }]);
-    if !run_.extra_args.iter().any(|a| a == "-m") {
-        cmd.arg("-m").arg(run_.memory_mb.to_string());
-    }
     cmd.arg("-kernel")
         .arg(kernel.bzimage())
         .arg("-initrd")
@@ -249,4 +275,23 @@ fn boot_with(kernel: &Kernel, run_: &GuestRun, accel: &str) -> Result<GuestOutpu
         log_path,
         plan_status,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::profile;
+
+    #[test]
+    fn base_profile_substitutes_memory() {
+        let args = profile("base", &[("MEMORY_MB", "256".into())]).unwrap();
+        let m = args.iter().position(|a| a == "-m").unwrap();
+        assert_eq!(args[m + 1], "256");
+        assert!(args.iter().all(|a| !a.contains("${")));
+    }
+
+    #[test]
+    fn unknown_variable_is_an_error() {
+        let err = profile("base", &[]).unwrap_err().to_string();
+        assert!(err.contains("unknown variable ${MEMORY_MB}"), "{err}");
+    }
 }

@@ -326,6 +326,18 @@ impl Rig {
     }
 }
 
+impl Rig {
+    /// Asks `name` to exit (SIGTERM, so it removes its sockets), then reaps it.
+    fn terminate(&mut self, name: &str) {
+        if let Some((_, c)) = self.children.iter().find(|(n, _)| n == name) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+        }
+        self.finish(name, Duration::from_secs(5));
+    }
+}
+
 impl Drop for Rig {
     fn drop(&mut self) {
         for (_, c) in &mut self.children {
@@ -509,7 +521,9 @@ pub fn run_ixgbevf_traffic(kernel: &Kernel) -> Result<TrafficReport> {
             .arg(&sock)
             .arg("--control")
             .arg(&ctl)
-            .args(["--netns", &ns, "--tap", "vfm0", "--mac", E2E_MAC])
+            .args([
+                "--netns", &ns, "--tap", "vfm0", "--mac", E2E_MAC, "--linger",
+            ])
             .stdout(Stdio::from(log_file.try_clone()?))
             .stderr(Stdio::from(log_file)),
     )?;
@@ -548,7 +562,7 @@ pub fn run_ixgbevf_traffic(kernel: &Kernel) -> Result<TrafficReport> {
         control(&ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
     let tx = peer_result(&mut rig, "sink", sink);
     let rx = peer_result(&mut rig, "source", source);
-    rig.finish("vf-model", Duration::from_secs(5));
+    rig.terminate("vf-model");
     drop(rig);
     let where_ = format!(
         "console {}, model log {}",
