@@ -571,7 +571,7 @@ pub fn run_ixgbevf_traffic(kernel: &Kernel) -> Result<TrafficReport> {
     );
     eprintln!("    model stats: {stats}");
     out.check_plan()?;
-    analyse(&out.console, &tx, &rx).with_context(|| where_)
+    analyse(&out.console, &tx, &rx, &stats).with_context(|| where_)
 }
 
 fn parse_ping(console: &str) -> Option<(f64, f64, f64)> {
@@ -593,7 +593,16 @@ fn marker<'a>(console: &'a str, key: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
-fn analyse(console: &str, tx: &str, rx: &str) -> Result<TrafficReport> {
+fn analyse(console: &str, tx: &str, rx: &str, stats: &str) -> Result<TrafficReport> {
+    // The model counts every access and descriptor it had to refuse; a faithful model
+    // driven by the reference driver refuses none.
+    for key in ["bad_accesses", "bad_descriptors", "dma_errors"] {
+        match json_field(stats, key) {
+            Some("0") => {}
+            Some(n) => bail!("the model refused {n} guest operations ({key}); see its log"),
+            None => bail!("no final statistics from the model: {stats}"),
+        }
+    }
     if !console.contains("ixgbevf") || !console.contains("82599") {
         bail!("ixgbevf did not probe the model as an 82599 VF");
     }

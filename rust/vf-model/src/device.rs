@@ -76,6 +76,8 @@ pub struct ModelStats {
     pub injected_drops: u64,
     /// Mailbox messages the PF handled.
     pub mbx_msgs: u64,
+    /// MSI-X messages sent by VF instances that were since reset or swapped out.
+    pub msix_before_reset: u64,
 }
 
 /// A rate limiter for guest-caused warnings: the first few, then one in 1000.
@@ -533,6 +535,7 @@ impl Device {
     /// then RSTD in the mailbox, and the PF's `vf_reset_event`.
     pub fn vf_reset(&mut self, now: Instant, why: &str) {
         info!("VF reset ({why})");
+        self.stats.msix_before_reset += self.vf.irq.fired_count();
         self.vf.reset_registers();
         let hold = self.faults.hold_rsti.take().unwrap_or(self.timing.reset);
         self.vf.mbx.begin_reset(now, hold);
@@ -593,6 +596,7 @@ impl Device {
             q.seed_stale(next() as u32);
         }
         vf.psrtype = next() as u32 & 0x6000_031E;
+        self.stats.msix_before_reset += self.vf.irq.fired_count();
         self.vf = vf;
         if let Some(a) = admin {
             self.admin = a;
@@ -647,9 +651,9 @@ impl Device {
         self.vf.irq.retry_pending(&mut *self.sink);
     }
 
-    /// Number of MSI-X messages sent.
+    /// Number of MSI-X messages sent since the device was created.
     pub fn irqs_fired(&self) -> u64 {
-        self.vf.irq.fired_count()
+        self.stats.msix_before_reset + self.vf.irq.fired_count()
     }
 
     /// Takes the frames the device has put on the wire.

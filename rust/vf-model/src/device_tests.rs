@@ -356,6 +356,7 @@ fn rx_write_back_checksum_vlan_and_interrupt() {
     assert_eq!(t.mem_r(RX_BUF, f.len()), f);
     assert_eq!(t.r(VFRDH), 1);
     assert_eq!(t.fired(), vec![0], "Rx vector");
+    assert_eq!(t.d.irqs_fired(), 1);
     // A corrupted TCP checksum is reported, not hidden.
     let mut bad = frame_to(MAC, b"hello, ring");
     bad[60] ^= 0xFF;

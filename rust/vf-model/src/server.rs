@@ -298,7 +298,10 @@ impl ServerBackend for VfioBackend {
 }
 
 /// Starts the worker that moves frames between the wire and the rings.
-pub fn spawn_worker(shared: Arc<Shared>, mut wire: Box<dyn PacketBackend>) -> JoinHandle<()> {
+pub fn spawn_worker(
+    shared: Arc<Shared>,
+    mut wire: Box<dyn PacketBackend>,
+) -> std::io::Result<JoinHandle<()>> {
     std::thread::Builder::new()
         .name("vfm-dma".into())
         .spawn(move || {
@@ -357,10 +360,10 @@ pub fn spawn_worker(shared: Arc<Shared>, mut wire: Box<dyn PacketBackend>) -> Jo
                 }
             }
         })
-        .expect("spawning a thread at startup")
 }
 
-/// Serves the control socket at `path` until stopped.
+/// Serves the control socket at `path` until the process exits (the device may outlive its
+/// vfio-user client, so a harness can read the final statistics).
 pub fn spawn_control(shared: Arc<Shared>, path: &Path) -> std::io::Result<JoinHandle<()>> {
     let listener = UnixListener::bind(path)
         .map_err(|e| std::io::Error::new(e.kind(), format!("bind {}: {e}", path.display())))?;
@@ -369,9 +372,6 @@ pub fn spawn_control(shared: Arc<Shared>, path: &Path) -> std::io::Result<JoinHa
         .name("vfm-ctl".into())
         .spawn(move || {
             for conn in listener.incoming() {
-                if shared.stopped() {
-                    break;
-                }
                 let conn = match conn {
                     Ok(c) => c,
                     Err(e) => {

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! vf-model --socket PATH [--control PATH] [--device-id 10ed] [--mac MAC] [--trusted]
-//!          [--tap NAME] [--netns NAME] [--queues N] [--pf-mtu N] [--verbose]
+//!          [--tap NAME] [--netns NAME] [--queues N] [--pf-mtu N] [--linger] [--verbose]
 //! ```
 //! QEMU attaches with
 //! `-device '{"driver":"vfio-user-pci","socket":{"type":"unix","path":"PATH"}}'`
@@ -57,11 +57,14 @@ struct Args {
     admin: Admin,
     tap: Option<String>,
     netns: Option<String>,
+    linger: bool,
     verbose: bool,
 }
 
 const USAGE: &str = "usage: vf-model --socket PATH [--control PATH] [--device-id HEX] [--mac MAC] \
-[--trusted] [--tap NAME] [--netns NAME] [--queues N] [--pf-mtu N] [--verbose]";
+[--trusted] [--tap NAME] [--netns NAME] [--queues N] [--pf-mtu N] [--linger] [--verbose]\n\
+--linger keeps the control socket up after QEMU disconnects, until SIGTERM, so a harness can \
+read the final statistics.";
 
 fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
@@ -73,6 +76,7 @@ fn parse_args() -> Result<Args, String> {
         admin: Admin::default(),
         tap: None,
         netns: None,
+        linger: false,
         verbose: false,
     };
     while let Some(arg) = it.next() {
@@ -114,6 +118,7 @@ fn parse_args() -> Result<Args, String> {
                     .filter(|m| (68..=9710).contains(m))
                     .ok_or_else(|| format!("--pf-mtu: {v:?} is not 68..9710"))?;
             }
+            "--linger" => a.linger = true,
             "--verbose" => a.verbose = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
@@ -186,7 +191,7 @@ fn run(a: Args) -> Result<(), String> {
             })
             .map_err(|e| format!("spawn: {e}"))?;
     }
-    let worker = spawn_worker(shared.clone(), wire);
+    let worker = spawn_worker(shared.clone(), wire).map_err(|e| format!("spawn: {e}"))?;
     info!(
         "serving {:04x} on {}{}{}",
         a.device_id,
@@ -203,6 +208,15 @@ fn run(a: Args) -> Result<(), String> {
     let result = server.run(&mut VfioBackend(shared.clone()));
     shared.stop();
     let _ = worker.join();
+    if a.linger {
+        if let Err(e) = &result {
+            error!("vfio-user: {e}");
+        }
+        info!("client disconnected; control socket stays up until SIGTERM");
+        loop {
+            std::thread::park();
+        }
+    }
     for p in &cleanup {
         let _ = std::fs::remove_file(p);
     }
