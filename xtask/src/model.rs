@@ -543,13 +543,14 @@ pub fn run_ixgbevf_traffic(kernel: &Kernel) -> Result<TrafficReport> {
         r#"{{"driver":"vfio-user-pci","id":"vf0","bus":"rp1","socket":{{"type":"unix","path":"{}"}}}}"#,
         sock.display()
     );
+    // Guest RAM must be a shared memfd so the model can DMA into it; its size follows the
+    // `-m` the base profile passes (GuestRun::memory_mb).
+    let backend = format!("memory-backend-memfd,id=mem,size={}M,share=on", g.memory_mb);
     for a in [
         "-machine",
         "q35,memory-backend=mem",
-        "-m",
-        "512",
         "-object",
-        "memory-backend-memfd,id=mem,size=512M,share=on",
+        &backend,
         "-device",
         "pcie-root-port,id=rp1,chassis=1",
         "-device",
