@@ -1,9 +1,9 @@
-//! `cargo xtask demo`: the main job. For now: boot the guest, load compsc_vf, show what it
-//! printed, unload it.
+//! `cargo xtask demo`: the main job. For now: boot a guest with vf-model (an emulated 82599 VF)
+//! attached, load compsc_vf, watch it bind the VF, unload it.
 
-use crate::guest::{self, GuestRun};
+use crate::guest::GuestRun;
 use crate::module::{self, Variant};
-use crate::{kernel, setup};
+use crate::{kernel, model, setup};
 use anyhow::Result;
 
 /// Runs the demo end to end, installing and building what it needs.
@@ -16,12 +16,12 @@ pub fn demo() -> Result<()> {
         "echo '--- insmod compsc_vf.ko'\n\
          insmod /modules/compsc_vf.ko\n\
          echo \"--- compsc_vf $(cat /sys/module/compsc_vf/version) loaded\"\n\
-         echo \"--- devices bound: $(ls /sys/bus/pci/drivers/compsc_vf | grep -c : || true)\"\n\
+         echo \"--- bound: $(ls /sys/bus/pci/drivers/compsc_vf | grep : || echo none)\"\n\
          echo '--- rmmod compsc_vf'\n\
          rmmod compsc_vf\n",
     );
     g.files.push((ko, "/modules/compsc_vf.ko".into()));
-    let out = guest::boot(&k, &g)?;
+    let (out, _stats) = model::boot_with_model(&k, g)?;
     for line in out
         .console
         .lines()

@@ -6,6 +6,7 @@ mod demo;
 mod guest;
 mod kernel;
 mod ktap;
+mod model;
 mod module;
 mod setup;
 mod test;

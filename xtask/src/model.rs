@@ -9,7 +9,7 @@
 //! QEMU from the chroot runs on the host through the chroot's own dynamic loader and
 //! libraries, so no mounts are needed and host paths (kernel, initramfs, sockets) work as is.
 
-use crate::guest::{self, GuestRun};
+use crate::guest::{self, GuestOutput, GuestRun};
 use crate::kernel::Kernel;
 use crate::util::{cache_dir, display, have_program, output, run, target_dir};
 use anyhow::{bail, Context, Result};
@@ -470,6 +470,106 @@ echo "E2E-DMESG-END"
     )
 }
 
+/// Attaches vf-model at `sock` to a guest: the chroot's QEMU and `qemu-images/vf-model.profile`.
+fn attach_model(g: &mut GuestRun, sock: &Path) -> Result<()> {
+    g.qemu = qemu_command()?;
+    let vars = [
+        ("MEMORY_MB", g.memory_mb.to_string()),
+        ("SOCKET", sock.display().to_string()),
+    ];
+    g.extra_args.extend(
+        guest::profile("vf-model", &vars)?
+            .into_iter()
+            .map(OsString::from),
+    );
+    Ok(())
+}
+
+/// Boots `g` with a fresh vf-model (no packet backend) attached; returns the console and the
+/// model's final statistics. The model and its sockets are gone when this returns.
+pub fn boot_with_model(kernel: &Kernel, mut g: GuestRun) -> Result<(GuestOutput, String)> {
+    let (model_bin, _) = build_model()?;
+    let logs = guest::guest_dir();
+    std::fs::create_dir_all(&logs)?;
+    let model_log = logs.join(format!("{}.model.log", g.name));
+    let mut rig = Rig::new("cvf")?;
+    let sock = rig.dir.join("vf0.sock");
+    let ctl = rig.dir.join("ctl.sock");
+    let log_file = std::fs::File::create(&model_log)?;
+    let model = rig.spawn(
+        "vf-model",
+        Command::new(&model_bin)
+            .arg("--socket")
+            .arg(&sock)
+            .arg("--control")
+            .arg(&ctl)
+            .args(["--mac", E2E_MAC, "--linger"])
+            .stdout(Stdio::from(log_file.try_clone()?))
+            .stderr(Stdio::from(log_file)),
+    )?;
+    wait_for_socket(&ctl, model, "vf-model", &model_log)?;
+    wait_for_socket(&sock, model, "vf-model", &model_log)?;
+    attach_model(&mut g, &sock)?;
+    let out = guest::boot(kernel, &g)?;
+    let stats =
+        control(&ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
+    rig.terminate("vf-model");
+    Ok((out, stats))
+}
+
+/// The guest plan that binds compsc_vf to the model and unbinds it by unloading.
+pub const COMPSC_PROBE_PLAN: &str = "\
+insmod /modules/compsc_vf.ko
+n=0; while ! ls /sys/bus/pci/drivers/compsc_vf | grep -q : && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done
+echo \"E2E-BOUND $(ls /sys/bus/pci/drivers/compsc_vf | grep :)\"
+rmmod compsc_vf
+echo \"E2E-UNLOADED $(grep -c compsc_vf /proc/modules)\"
+";
+
+/// `cargo xtask test` check: compsc_vf binds the model's 82599 VF, maps BAR0, prints its probe
+/// line, and unbinds cleanly on rmmod, with a clean kernel log.
+pub fn test_compsc_vf_probe(kernel: &Kernel, ko: &Path) -> Result<()> {
+    let mut g = GuestRun::new("compsc-probe", COMPSC_PROBE_PLAN);
+    g.files
+        .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+    let (out, stats) = boot_with_model(kernel, g)?;
+    out.check_plan()?;
+    let c = &out.console;
+    let bound = marker(c, "E2E-BOUND").unwrap_or_default();
+    if !bound.starts_with("0000:") {
+        bail!(
+            "compsc_vf did not bind the model; console {}",
+            out.log_path.display()
+        );
+    }
+    if !c.contains("82599 VF [8086:10ed] BAR0") || !c.contains("82599 VF unbound") {
+        bail!(
+            "no probe or unbind line from compsc_vf; console {}",
+            out.log_path.display()
+        );
+    }
+    if marker(c, "E2E-UNLOADED") != Some("0") {
+        bail!(
+            "compsc_vf still loaded after rmmod; console {}",
+            out.log_path.display()
+        );
+    }
+    let trouble = crate::test::kernel_trouble(c);
+    if !trouble.is_empty() {
+        bail!(
+            "kernel trouble: {}; console {}",
+            trouble.join(" | "),
+            out.log_path.display()
+        );
+    }
+    for key in ["bad_accesses", "bad_descriptors", "dma_errors"] {
+        if json_field(&stats, key).is_some_and(|v| v != "0") {
+            bail!("the model refused guest input ({key}): {stats}");
+        }
+    }
+    Ok(())
+}
+
 /// What the end-to-end test measured.
 pub struct TrafficReport {
     /// Guest-to-host TCP throughput, Mbit/s (host-side timing).
@@ -539,25 +639,7 @@ pub fn run_ixgbevf_traffic(kernel: &Kernel) -> Result<TrafficReport> {
     g.files.push((ko.clone(), "/modules/ixgbevf.ko".into()));
     g.qemu = qemu;
     g.timeout = Duration::from_secs(900);
-    let dev = format!(
-        r#"{{"driver":"vfio-user-pci","id":"vf0","bus":"rp1","socket":{{"type":"unix","path":"{}"}}}}"#,
-        sock.display()
-    );
-    // Guest RAM must be a shared memfd so the model can DMA into it; its size follows the
-    // `-m` the base profile passes (GuestRun::memory_mb).
-    let backend = format!("memory-backend-memfd,id=mem,size={}M,share=on", g.memory_mb);
-    for a in [
-        "-machine",
-        "q35,memory-backend=mem",
-        "-object",
-        &backend,
-        "-device",
-        "pcie-root-port,id=rp1,chassis=1",
-        "-device",
-        &dev,
-    ] {
-        g.extra_args.push(a.into());
-    }
+    attach_model(&mut g, &sock)?;
     let out = guest::boot(kernel, &g)?;
     let stats =
         control(&ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));

@@ -109,6 +109,10 @@ pub fn setup() -> Result<()> {
         },
     )?;
     step("bindgen", install_bindgen)?;
+    step(
+        "QEMU 11.1 with vfio-user-pci (trixie chroot)",
+        crate::model::setup_trixie_qemu,
+    )?;
     eprintln!("setup complete");
     Ok(())
 }

@@ -73,7 +73,15 @@ pub fn test() -> Result<()> {
                 "guest: insmod, driver registered, rmmod, clean dmesg",
                 load_unload(k, ko),
             );
+            t.check(
+                "compsc_vf binds vf-model, maps BAR0, unbinds on rmmod",
+                crate::model::test_compsc_vf_probe(k, ko),
+            );
         }
+        t.check(
+            "ixgbevf on vf-model: probe, MAC, link, ping, 100 MiB TCP each way",
+            crate::model::test_ixgbevf_traffic(k),
+        );
         match &kunit {
             Some(ko) => kunit_in_guest(&mut t, k, ko),
             None => {
