@@ -485,34 +485,50 @@ fn attach_model(g: &mut GuestRun, sock: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Boots `g` with a fresh vf-model (no packet backend) attached; returns the console and the
-/// model's final statistics. The model and its sockets are gone when this returns.
-pub fn boot_with_model(kernel: &Kernel, mut g: GuestRun) -> Result<(GuestOutput, String)> {
-    let (model_bin, _) = build_model()?;
+/// A running vf-model: its vfio-user socket, control socket and log.
+struct ModelProc {
+    sock: PathBuf,
+    ctl: PathBuf,
+    log: PathBuf,
+}
+
+/// Starts vf-model in `rig` (named `vf-model`), logging to `target/guest/<name>.model.log`,
+/// with `extra` arguments after the sockets and the PF-assigned MAC; returns once both sockets
+/// listen.
+fn start_model(rig: &mut Rig, model_bin: &Path, name: &str, extra: &[&str]) -> Result<ModelProc> {
     let logs = guest::guest_dir();
     std::fs::create_dir_all(&logs)?;
-    let model_log = logs.join(format!("{}.model.log", g.name));
-    let mut rig = Rig::new("cvf")?;
+    let log = logs.join(format!("{name}.model.log"));
     let sock = rig.dir.join("vf0.sock");
     let ctl = rig.dir.join("ctl.sock");
-    let log_file = std::fs::File::create(&model_log)?;
+    let log_file = std::fs::File::create(&log)?;
     let model = rig.spawn(
         "vf-model",
-        Command::new(&model_bin)
+        Command::new(model_bin)
             .arg("--socket")
             .arg(&sock)
             .arg("--control")
             .arg(&ctl)
             .args(["--mac", E2E_MAC, "--linger"])
+            .args(extra)
             .stdout(Stdio::from(log_file.try_clone()?))
             .stderr(Stdio::from(log_file)),
     )?;
-    wait_for_socket(&ctl, model, "vf-model", &model_log)?;
-    wait_for_socket(&sock, model, "vf-model", &model_log)?;
-    attach_model(&mut g, &sock)?;
+    wait_for_socket(&ctl, model, "vf-model", &log)?;
+    wait_for_socket(&sock, model, "vf-model", &log)?;
+    Ok(ModelProc { sock, ctl, log })
+}
+
+/// Boots `g` with a fresh vf-model (no packet backend) attached; returns the console and the
+/// model's final statistics. The model and its sockets are gone when this returns.
+pub fn boot_with_model(kernel: &Kernel, mut g: GuestRun) -> Result<(GuestOutput, String)> {
+    let (model_bin, _) = build_model()?;
+    let mut rig = Rig::new("cvf")?;
+    let m = start_model(&mut rig, &model_bin, &g.name, &[])?;
+    attach_model(&mut g, &m.sock)?;
     let out = guest::boot(kernel, &g)?;
     let stats =
-        control(&ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
+        control(&m.ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
     rig.terminate("vf-model");
     Ok((out, stats))
 }
@@ -605,30 +621,15 @@ pub fn run_ixgbevf_traffic(kernel: &Kernel) -> Result<TrafficReport> {
         );
     }
     let (model_bin, peer_bin) = build_model()?;
-    let logs = guest::guest_dir();
-    std::fs::create_dir_all(&logs)?;
-    let model_log = logs.join("ixgbevf-e2e.model.log");
-
     let mut rig = Rig::new("vfm")?;
-    let sock = rig.dir.join("vf0.sock");
-    let ctl = rig.dir.join("ctl.sock");
     let ns = rig.ns().to_owned();
-    let log_file = std::fs::File::create(&model_log)?;
-    let model = rig.spawn(
-        "vf-model",
-        Command::new(&model_bin)
-            .arg("--socket")
-            .arg(&sock)
-            .arg("--control")
-            .arg(&ctl)
-            .args([
-                "--netns", &ns, "--tap", "vfm0", "--mac", E2E_MAC, "--linger",
-            ])
-            .stdout(Stdio::from(log_file.try_clone()?))
-            .stderr(Stdio::from(log_file)),
+    let m = start_model(
+        &mut rig,
+        &model_bin,
+        "ixgbevf-e2e",
+        &["--netns", &ns, "--tap", "vfm0"],
     )?;
-    wait_for_socket(&ctl, model, "vf-model", &model_log)?;
-    wait_for_socket(&sock, model, "vf-model", &model_log)?;
+    let (sock, ctl, model_log) = (m.sock, m.ctl, m.log);
     rig.ip(&["link", "set", "lo", "up"])?;
     rig.ip(&["addr", "add", &format!("{HOST_IP}/24"), "dev", "vfm0"])?;
     rig.ip(&["link", "set", "vfm0", "up"])?;
