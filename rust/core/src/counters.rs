@@ -8,7 +8,7 @@
 //! ([`Counter::rebase`]), which is anatomy §2's `base = H - L` recipe written without the
 //! base field.
 
-use super::emul::{le32, Emul, EmulError, RegisterIo};
+use super::emul::{copy_bytes, le32, Emul, EmulError, RegisterIo};
 use super::regs::Reg;
 
 /// The statistics counters of the VF (anatomy §1e).
@@ -76,10 +76,10 @@ pub const COUNTERS: [CounterDesc; 5] = [
 impl CounterDesc {
     /// Mask of the implemented bits.
     pub const fn mask(&self) -> u64 {
-        if self.width >= 64 {
-            u64::MAX
-        } else {
-            (1u64 << self.width) - 1
+        match 1u64.checked_shl(self.width) {
+            // bit >= 1: the subtraction cannot wrap.
+            Some(bit) => bit.wrapping_sub(1),
+            None => u64::MAX,
         }
     }
 
@@ -203,9 +203,10 @@ impl Counters {
     /// Encodes value and last raw value of each counter, little endian.
     pub fn encode(&self, out: &mut [u8; COUNTERS_BYTES]) {
         for (chunk, c) in out.chunks_exact_mut(16).zip(self.counters.iter()) {
-            let (v, r) = chunk.split_at_mut(8);
-            v.copy_from_slice(&c.value.to_le_bytes());
-            r.copy_from_slice(&c.last_raw.to_le_bytes());
+            if let Some((v, r)) = chunk.split_at_mut_checked(8) {
+                copy_bytes(v, &c.value.to_le_bytes());
+                copy_bytes(r, &c.last_raw.to_le_bytes());
+            }
         }
     }
 
@@ -220,7 +221,7 @@ impl Counters {
             .zip(out.counters.iter_mut())
             .zip(COUNTERS.iter())
         {
-            let (v, r) = chunk.split_at(8);
+            let (v, r) = chunk.split_at_checked(8).unwrap_or((chunk, &[]));
             c.value = le64(v);
             c.last_raw = le64(r);
             if c.last_raw & !d.mask() != 0 {
@@ -232,7 +233,7 @@ impl Counters {
 }
 
 fn le64(bytes: &[u8]) -> u64 {
-    let (lo, hi) = bytes.split_at(bytes.len().min(4));
+    let (lo, hi) = bytes.split_at_checked(4).unwrap_or((bytes, &[]));
     u64::from(le32(lo)) | (u64::from(le32(hi)) << 32)
 }
 

@@ -264,7 +264,7 @@ impl EmulLog {
             .chunks_exact_mut(4)
             .zip(self.words.iter().chain(self.written.iter()))
         {
-            chunk.copy_from_slice(&w.to_le_bytes());
+            copy_bytes(chunk, &w.to_le_bytes());
         }
     }
 
@@ -291,6 +291,14 @@ impl EmulLog {
             }
         }
         Ok(log)
+    }
+}
+
+/// Copies `src` into `dst` byte by byte, up to the shorter of the two: `copy_from_slice`
+/// without its length-mismatch panic. Callers pass equal lengths.
+pub(crate) fn copy_bytes(dst: &mut [u8], src: &[u8]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
     }
 }
 

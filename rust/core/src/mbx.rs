@@ -6,6 +6,8 @@
 //! its input as untrusted: a wrong length, an unknown id, a reply to another request or an
 //! out-of-range field is an error, never a panic.
 
+use super::emul::copy_bytes;
+
 /// Words in the shared mailbox buffer (`IXGBE_VFMAILBOX_SIZE`, mbx.h:9).
 pub const MBX_WORDS: usize = 16;
 
@@ -289,7 +291,8 @@ impl McList {
         match self.hashes.get_mut(usize::from(self.count)) {
             Some(slot) => {
                 *slot = hash;
-                self.count += 1;
+                // A slot was free, so the count stays below the list's length.
+                self.count = self.count.saturating_add(1);
                 true
             }
             None => false,
@@ -578,11 +581,11 @@ impl Request {
                 let hashes = list.hashes();
                 // CAST: `McList` holds at most 30 hashes, which fits MSGINFO's 8 bits.
                 buf[0] = id | (hashes.len() as u32) << MSGINFO_SHIFT;
-                for (i, h) in hashes.iter().enumerate() {
-                    // Two u16 vectors per word, low half first (a u16 array over msgbuf[1..]).
-                    if let Some(w) = buf.get_mut(1 + i / 2) {
-                        *w |= u32::from(*h) << (16 * (i % 2));
-                    }
+                // Two u16 vectors per word, low half first (a u16 array over msgbuf[1..]).
+                for (w, pair) in buf.iter_mut().skip(1).zip(hashes.chunks(2)) {
+                    let lo = pair.first().copied().unwrap_or(0);
+                    let hi = pair.get(1).copied().unwrap_or(0);
+                    *w |= u32::from(lo) | u32::from(hi) << 16;
                 }
                 MBX_WORDS
             }
@@ -661,12 +664,19 @@ impl Request {
                     return Err(bad(0, word0));
                 }
                 let mut list = McList::default();
+                // count <= MAX_MC_HASHES: the word indexes below stay small.
+                let needed = count.div_ceil(2).saturating_add(1);
                 for i in 0..count {
-                    let word = w(1 + i / 2, 1 + count.div_ceil(2))?;
-                    // CAST: the shift leaves 16 bits.
-                    let hash = (word >> (16 * (i % 2))) as u16;
+                    let at = (i / 2).saturating_add(1);
+                    let word = w(at, needed)?;
+                    // Low half first. CAST: either half is 16 bits.
+                    let hash = if i % 2 == 0 {
+                        word & 0xFFFF
+                    } else {
+                        word >> 16
+                    } as u16;
                     if !list.push(hash) {
-                        return Err(bad(1 + i / 2, word));
+                        return Err(bad(at, word));
                     }
                 }
                 Request::SetMulticast(list)
@@ -821,17 +831,23 @@ impl Request {
             }
             Request::GetReta => {
                 let mut reta = [0u8; PF_RETA_ENTRIES];
-                for (i, e) in reta.iter_mut().enumerate() {
-                    // 16 two-bit entries per word (ixgbevf_get_reta_locked).
-                    // CAST: masked to 2 bits.
-                    *e = ((w(1 + i / 16) >> (2 * (i % 16))) & 0x3) as u8;
+                // 16 two-bit entries per word, lowest bits first (ixgbevf_get_reta_locked).
+                for (i, entries) in reta.chunks_mut(16).enumerate() {
+                    // i < PF_RETA_ENTRIES / 16: the word index stays small.
+                    let mut word = w(i.saturating_add(1));
+                    for e in entries {
+                        // CAST: masked to 2 bits.
+                        *e = (word & 0x3) as u8;
+                        word >>= 2;
+                    }
                 }
                 Reply::Reta(reta)
             }
             Request::GetRssKey => {
                 let mut key = [0u8; RSS_KEY_LEN];
                 for (i, chunk) in key.chunks_mut(4).enumerate() {
-                    chunk.copy_from_slice(&w(1 + i).to_le_bytes());
+                    // i < RSS_KEY_LEN / 4: the word index stays small.
+                    copy_bytes(chunk, &w(i.saturating_add(1)).to_le_bytes());
                 }
                 Reply::RssKey(key)
             }

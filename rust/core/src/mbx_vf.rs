@@ -245,7 +245,8 @@ impl Transaction {
         if self.strays >= self.budget.strays {
             return self.finish(Err(err));
         }
-        self.strays += 1;
+        // Below the budget, checked above.
+        self.strays = self.strays.saturating_add(1);
         self.state = State::AwaitReply;
         Poll::Wait {
             us: self.budget.poll_us,
@@ -256,7 +257,8 @@ impl Transaction {
         if self.resends >= self.budget.resends || !self.request.is_idempotent() {
             return self.finish(Err(err));
         }
-        self.resends += 1;
+        // Below the budget, checked above.
+        self.resends = self.resends.saturating_add(1);
         self.state = State::Lock;
         self.waited_us = 0;
         self.poll(emul, 0)

@@ -7,7 +7,7 @@
 //! vf_data_storage`) and what its `ixgbe_vf_reset_event` clears. Admin-plane state (port
 //! VLAN, trust, spoof check, admin MAC) is the management stack's job on the destination.
 
-use super::emul::le32;
+use super::emul::{copy_bytes, le32};
 use super::mbx::{
     ApiVersion, MacAddr, McList, QueueInfo, Reply, Request, XcastMode, MAX_MC_HASHES,
 };
@@ -148,15 +148,32 @@ impl PfState {
         match (add, pos) {
             (true, Some(_)) => {}
             (true, None) => {
+                let count = self
+                    .vlan_count
+                    .checked_add(1)
+                    .ok_or(PfLogError::VlansFull)?;
                 let slot = self.vlans.get_mut(n).ok_or(PfLogError::VlansFull)?;
                 *slot = vid;
-                self.vlan_count += 1;
+                self.vlan_count = count;
             }
             (false, Some(p)) => {
-                if let Some(tail) = self.vlans.get_mut(p..n) {
-                    tail.rotate_left(1);
+                // Shift the entries after `p` down by one and park the removed one at the end
+                // (`rotate_left(1)` without its length assertion).
+                if let Some((first, rest)) = self
+                    .vlans
+                    .get_mut(p..n)
+                    .and_then(|tail| tail.split_first_mut())
+                {
+                    let removed = *first;
+                    let mut prev = first;
+                    for next in rest.iter_mut() {
+                        *prev = *next;
+                        prev = next;
+                    }
+                    *prev = removed;
                 }
-                self.vlan_count -= 1;
+                // Found among the first `vlan_count`, so the count is at least 1.
+                self.vlan_count = self.vlan_count.saturating_sub(1);
             }
             (false, None) => {}
         }
@@ -171,12 +188,16 @@ impl PfState {
         if index == 0 {
             return Ok(());
         }
+        let count = self
+            .macvlan_count
+            .checked_add(1)
+            .ok_or(PfLogError::MacvlansFull)?;
         let slot = self
             .macvlans
             .get_mut(usize::from(self.macvlan_count))
             .ok_or(PfLogError::MacvlansFull)?;
         *slot = mac;
-        self.macvlan_count += 1;
+        self.macvlan_count = count;
         Ok(())
     }
 
@@ -193,14 +214,11 @@ impl PfState {
             index: 0,
             mac: MacAddr::default(),
         });
+        // At most MAX_MACVLANS (16) entries: the indexes 1.. never run out.
         let list = macvlans
             .iter()
-            .enumerate()
-            .map(|(i, mac)| Request::SetMacvlan {
-                // CAST: at most MAX_MACVLANS (16) entries, so i + 1 fits a u8.
-                index: (i + 1) as u8,
-                mac: *mac,
-            });
+            .zip(1..=u8::MAX)
+            .map(|(mac, index)| Request::SetMacvlan { index, mac: *mac });
         let vlans = self.vlans().iter().map(|vid| Request::SetVlan {
             vid: *vid,
             add: true,
@@ -255,7 +273,7 @@ impl Writer<'_> {
     fn put(&mut self, bytes: &[u8]) {
         let end = self.at.saturating_add(bytes.len());
         if let Some(dst) = self.out.get_mut(self.at..end) {
-            dst.copy_from_slice(bytes);
+            copy_bytes(dst, bytes);
         }
         self.at = end;
     }
@@ -293,7 +311,8 @@ impl Reader<'_> {
     fn mac(&mut self) -> Result<Option<MacAddr>, PfDecodeError> {
         let present = self.flag()?;
         let mut m = [0u8; 6];
-        m.copy_from_slice(self.take(6).get(..6).unwrap_or(&[0; 6]));
+        // `take` yields all 6 bytes or none; none leaves zeros.
+        copy_bytes(&mut m, self.take(6));
         Ok(present.then_some(MacAddr(m)))
     }
     fn count(&mut self, max: usize) -> Result<u8, PfDecodeError> {
@@ -404,7 +423,7 @@ impl PfState {
         s.macvlan_count = r.count(MAX_MACVLANS)?;
         for m in s.macvlans.iter_mut() {
             let mut b = [0u8; 6];
-            b.copy_from_slice(r.take(6).get(..6).unwrap_or(&[0; 6]));
+            copy_bytes(&mut b, r.take(6));
             *m = MacAddr(b);
         }
         Ok(s)

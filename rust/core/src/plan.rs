@@ -246,7 +246,11 @@ fn rings_in_use(saved: &SavedState, dir: Dir) -> u8 {
         .iter()
         .enumerate()
         .filter(|(_, r)| r.count > 0)
-        .fold(0u8, |m, (i, _)| m | (1 << i))
+        // RING_SLOTS <= 8 slots, so every bit fits; a slot past bit 7 would add nothing.
+        .fold(0u8, |m, (i, _)| {
+            let bit = u32::try_from(i).ok().and_then(|i| 1u8.checked_shl(i));
+            m | bit.unwrap_or(0)
+        })
 }
 
 /// The lowest API the saved state can live with on `dst`.
@@ -490,7 +494,8 @@ impl Restore {
         }
         loop {
             let i = self.i;
-            self.i += 1;
+            // A bounded cursor: every stage ends after a few dozen steps.
+            self.i = self.i.saturating_add(1);
             let api = self.api.unwrap_or(ApiVersion::V1_0);
             let step = match self.stage {
                 Stage::Quiesce => quiesce_step(i),
@@ -597,7 +602,9 @@ impl Restore {
                 let tx = rings_in_use(saved, Dir::Tx);
                 let rx = rings_in_use(saved, Dir::Rx);
                 // The highest ring index in use must be granted (reg_idx is dense from 0).
-                let fits = |mask: u8, max: u8| u32::from(max) >= 8 - mask.leading_zeros();
+                let fits = |mask: u8, max: u8| {
+                    u32::from(max) >= u8::BITS.saturating_sub(mask.leading_zeros())
+                };
                 if !fits(tx, q.max_tx) || !fits(rx, q.max_rx) {
                     return Err(Refusal::QueueLayout {
                         // CAST: at most 8 bits set.
@@ -617,10 +624,9 @@ impl Restore {
 
     fn ring_step(&mut self, saved: &SavedState) -> Result<Option<Step>, RestoreError> {
         loop {
-            let (dir, slot) = if self.ring < RING_SLOTS {
-                (Dir::Tx, self.ring)
-            } else {
-                (Dir::Rx, self.ring - RING_SLOTS)
+            let (dir, slot) = match self.ring.checked_sub(RING_SLOTS) {
+                None => (Dir::Tx, self.ring),
+                Some(slot) => (Dir::Rx, slot),
             };
             let snap = match dir {
                 Dir::Tx => saved.tx.get(slot),
@@ -632,7 +638,7 @@ impl Restore {
             // CAST: slot < RING_SLOTS (4).
             let queue = slot as u8;
             if snap.count == 0 {
-                self.ring += 1;
+                self.ring = self.ring.saturating_add(1);
                 continue;
             }
             match self.phase {
@@ -664,7 +670,7 @@ impl Restore {
                 }
                 _ => {
                     self.phase = 0;
-                    self.ring += 1;
+                    self.ring = self.ring.saturating_add(1);
                     return Ok(Some(resume_queue(
                         saved,
                         self.dst,
@@ -695,7 +701,8 @@ fn quiesce_step(i: usize) -> Option<Step> {
             index: 0,
             value: VTEICR_VECTOR_BITS,
         }),
-        i if i <= 2 * RING_SLOTS => Some(disable(Dir::Tx, i - RING_SLOTS - 1)),
+        // The arms above leave i > RING_SLOTS here.
+        i if i <= 2 * RING_SLOTS => Some(disable(Dir::Tx, i.saturating_sub(RING_SLOTS + 1))),
         _ => None,
     }
 }
@@ -748,10 +755,11 @@ impl Freeze {
 
     /// The next step, `None` when done.
     pub fn next(&mut self, saved: &SavedState) -> Option<Step> {
+        const R: usize = RING_SLOTS;
         loop {
             let i = self.i;
-            self.i += 1;
-            let r = RING_SLOTS;
+            // A bounded cursor: the plan ends after 4 * RING_SLOTS + 4 steps.
+            self.i = self.i.saturating_add(1);
             let used = |dir: Dir, slot: usize| {
                 let rings = match dir {
                     Dir::Tx => &saved.tx,
@@ -764,36 +772,37 @@ impl Freeze {
             let step = match i {
                 0 => Some(Step::StopTxStack),
                 // Stop Rx DMA first: nothing new lands in guest memory after this.
-                i if i <= r => {
-                    let s = i - 1;
+                i if i <= R => {
+                    // Each arm's guard and the arms before it bound i from below, so the
+                    // subtractions below never saturate.
+                    let s = i.saturating_sub(1);
                     used(Dir::Rx, s).then(|| Step::DisableQueue {
                         dir: Dir::Rx,
                         queue: q(s),
                         value: disable_value(saved, Dir::Rx, q(s)),
                     })
                 }
-                i if i == r + 1 => Some(Step::DrainRx),
+                i if i == R + 1 => Some(Step::DrainRx),
                 // Tx: SWFLSH disables the queue and flushes batched DD write-backs.
-                i if i <= 2 * r + 1 => {
-                    let s = i - r - 2;
+                i if i <= 2 * R + 1 => {
+                    let s = i.saturating_sub(R + 2);
                     used(Dir::Tx, s).then(|| Step::DisableQueue {
                         dir: Dir::Tx,
                         queue: q(s),
                         value: disable_value(saved, Dir::Tx, q(s)),
                     })
                 }
-                i if i <= 4 * r + 1 => {
-                    let k = i - 2 * r - 2;
-                    let (dir, s) = if k < r {
-                        (Dir::Tx, k)
-                    } else {
-                        (Dir::Rx, k - r)
+                i if i <= 4 * R + 1 => {
+                    let k = i.saturating_sub(2 * R + 2);
+                    let (dir, s) = match k.checked_sub(R) {
+                        None => (Dir::Tx, k),
+                        Some(s) => (Dir::Rx, s),
                     };
                     used(dir, s).then(|| Step::CollectHead { dir, queue: q(s) })
                 }
-                i if i == 4 * r + 2 => Some(Step::UpdateCounters),
-                i if i == 4 * r + 3 => Some(Step::MarkDirty),
-                i if i == 4 * r + 4 => Some(Step::Seal),
+                i if i == 4 * R + 2 => Some(Step::UpdateCounters),
+                i if i == 4 * R + 3 => Some(Step::MarkDirty),
+                i if i == 4 * R + 4 => Some(Step::Seal),
                 _ => return None,
             };
             if let Some(s) = step {
@@ -832,10 +841,9 @@ impl Abort {
     /// The next step, `Ok(None)` when done.
     pub fn next(&mut self, saved: &SavedState) -> Result<Option<Step>, RestoreError> {
         while self.ring < 2 * RING_SLOTS {
-            let (dir, slot) = if self.ring < RING_SLOTS {
-                (Dir::Tx, self.ring)
-            } else {
-                (Dir::Rx, self.ring - RING_SLOTS)
+            let (dir, slot) = match self.ring.checked_sub(RING_SLOTS) {
+                None => (Dir::Tx, self.ring),
+                Some(slot) => (Dir::Rx, slot),
             };
             let snap = match dir {
                 Dir::Tx => saved.tx.get(slot),
@@ -846,7 +854,7 @@ impl Abort {
             // CAST: slot < RING_SLOTS.
             let queue = slot as u8;
             if snap.count == 0 {
-                self.ring += 1;
+                self.ring = self.ring.saturating_add(1);
                 continue;
             }
             if !self.rebased {
@@ -857,7 +865,7 @@ impl Abort {
                 return Ok(Some(Step::RebaseRing { dir, queue, rebase }));
             }
             self.rebased = false;
-            self.ring += 1;
+            self.ring = self.ring.saturating_add(1);
             return Ok(Some(resume_queue(
                 saved,
                 saved.mac.info(),

@@ -20,8 +20,10 @@
 //! A record from another table layout, a newer version, a truncated or corrupted copy is
 //! refused by [`SavedState::decode_into`] with the reason.
 
+use core::ops::Range;
+
 use super::counters::{Counters, CountersDecodeError, COUNTERS_BYTES};
-use super::emul::{le32, EmulLog, LogDecodeError, LOG_BYTES};
+use super::emul::{copy_bytes, le32, EmulLog, LogDecodeError, LOG_BYTES};
 use super::mac::MacType;
 use super::pf::{PfDecodeError, PfState, PF_BYTES};
 use super::regs::{self, LOGGED_QUEUES};
@@ -108,22 +110,30 @@ impl RingSnapshot {
                 count,
             });
         }
-        // Both are below `count`, so the sum stays below 2 * count <= 2^17.
-        let tail = (u32::from(self.next_to_use) + u32::from(count) - u32::from(self.head))
-            % u32::from(count);
+        // Both are below `count`: the tail is the distance from head to next_to_use around
+        // the ring, below `count`. The checked arithmetic cannot fail after the checks above.
+        let head_out_of_range = RingError::HeadOutOfRange {
+            head: self.head,
+            count,
+        };
+        let tail = match self.next_to_use.checked_sub(self.head) {
+            Some(tail) => tail,
+            None => count
+                .checked_sub(self.head)
+                .and_then(|to_end| to_end.checked_add(self.next_to_use))
+                .ok_or(head_out_of_range)?,
+        };
         Ok(RingRebase {
             rotate_by: self.head,
-            // CAST: tail < count <= u16::MAX.
-            tail: tail as u16,
+            tail,
         })
     }
 
     fn encode(&self, out: &mut [u8]) {
-        let mut b = [0u8; RING_BYTES];
-        b[..2].copy_from_slice(&self.count.to_le_bytes());
-        b[2..4].copy_from_slice(&self.head.to_le_bytes());
-        b[4..6].copy_from_slice(&self.next_to_use.to_le_bytes());
-        b[6] = u8::from(self.enabled);
+        let [c0, c1] = self.count.to_le_bytes();
+        let [h0, h1] = self.head.to_le_bytes();
+        let [n0, n1] = self.next_to_use.to_le_bytes();
+        let b: [u8; RING_BYTES] = [c0, c1, h0, h1, n0, n1, u8::from(self.enabled), 0];
         for (d, s) in out.iter_mut().zip(b) {
             *d = s;
         }
@@ -249,8 +259,22 @@ pub fn crc32(bytes: &[u8]) -> u32 {
 
 fn put(out: &mut [u8], at: usize, bytes: &[u8]) {
     if let Some(dst) = out.get_mut(at..at.saturating_add(bytes.len())) {
-        dst.copy_from_slice(bytes);
+        copy_bytes(dst, bytes);
     }
+}
+
+/// The bytes of ring slot `index` in the section at `base`; `None` only on overflow, which
+/// the slot bound (`RING_SLOTS`) rules out.
+fn ring_range(base: usize, index: usize) -> Option<Range<usize>> {
+    let at = index.checked_mul(RING_BYTES)?.checked_add(base)?;
+    Some(at..at.checked_add(RING_BYTES)?)
+}
+
+/// `len` bytes at `at`, or nothing if they are not all there.
+fn section(bytes: &[u8], at: usize, len: usize) -> &[u8] {
+    at.checked_add(len)
+        .and_then(|end| bytes.get(at..end))
+        .unwrap_or(&[])
 }
 
 impl SavedState {
@@ -275,14 +299,12 @@ impl SavedState {
         self.pf.encode(&mut pf);
         put(out, PF_AT, &pf);
         for (i, r) in self.tx.iter().enumerate() {
-            let at = TX_AT + i * RING_BYTES;
-            if let Some(dst) = out.get_mut(at..at + RING_BYTES) {
+            if let Some(dst) = ring_range(TX_AT, i).and_then(|at| out.get_mut(at)) {
                 r.encode(dst);
             }
         }
         for (i, r) in self.rx.iter().enumerate() {
-            let at = RX_AT + i * RING_BYTES;
-            if let Some(dst) = out.get_mut(at..at + RING_BYTES) {
+            if let Some(dst) = ring_range(RX_AT, i).and_then(|at| out.get_mut(at)) {
                 r.encode(dst);
             }
         }
@@ -292,7 +314,7 @@ impl SavedState {
 
     /// Checks the header and checksum of an encoded record without decoding the sections.
     pub fn check(bytes: &[u8]) -> Result<(), RecordError> {
-        let word = |at: usize| le32(bytes.get(at..at + 4).unwrap_or(&[]));
+        let word = |at: usize| le32(section(bytes, at, 4));
         let magic = word(0);
         if bytes.len() < HEADER_BYTES {
             return Err(RecordError::Length { got: bytes.len() });
@@ -315,7 +337,8 @@ impl SavedState {
         }
         let stored = word(12);
         // CRC over the record with the CRC field read as zero.
-        let (head, rest) = bytes.split_at(12);
+        // The length was checked above; the fallback only avoids a panic path.
+        let (head, rest) = bytes.split_at_checked(12).unwrap_or((bytes, &[]));
         let tail = rest.get(4..).unwrap_or(&[]);
         let computed = crc32_parts(&[head, &[0; 4], tail]);
         if stored != computed {
@@ -332,7 +355,12 @@ impl SavedState {
     /// not be used; the header and checksum are checked before anything is written.
     pub fn decode_into(&mut self, bytes: &[u8]) -> Result<(), RecordError> {
         SavedState::check(bytes)?;
-        let section = |at: usize, len: usize| bytes.get(at..at + len).unwrap_or(&[]);
+        let section = |at: usize, len: usize| section(bytes, at, len);
+        let ring = |base: usize, index: usize| {
+            ring_range(base, index)
+                .and_then(|at| bytes.get(at))
+                .unwrap_or(&[])
+        };
         let code = bytes.get(24).copied().unwrap_or(0xFF);
         self.mac = MacType::from_code(code).ok_or(RecordError::Mac { code })?;
         self.seq = le32(section(20, 4));
@@ -341,11 +369,11 @@ impl SavedState {
             .map_err(RecordError::Counters)?;
         self.pf = PfState::decode(section(PF_AT, PF_BYTES)).map_err(RecordError::Pf)?;
         for (index, r) in self.tx.iter_mut().enumerate() {
-            *r = RingSnapshot::decode(section(TX_AT + index * RING_BYTES, RING_BYTES))
+            *r = RingSnapshot::decode(ring(TX_AT, index))
                 .ok_or(RecordError::Ring { tx: true, index })?;
         }
         for (index, r) in self.rx.iter_mut().enumerate() {
-            *r = RingSnapshot::decode(section(RX_AT + index * RING_BYTES, RING_BYTES))
+            *r = RingSnapshot::decode(ring(RX_AT, index))
                 .ok_or(RecordError::Ring { tx: false, index })?;
         }
         Ok(())

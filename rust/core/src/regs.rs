@@ -485,6 +485,7 @@ pub const TABLE: [RegDesc; 44] = [
 
 // The table must be indexed by `Reg`: a row out of place is a build error, not a wrong
 // register at run time.
+#[allow(clippy::indexing_slicing, reason = "evaluated at compile time")]
 const _: () = {
     let mut i = 0;
     while i < TABLE.len() {
@@ -557,6 +558,7 @@ pub enum RegError {
 
 impl Reg {
     /// Every register, in table order.
+    #[allow(clippy::indexing_slicing, reason = "evaluated at compile time")]
     pub const ALL: [Reg; TABLE.len()] = {
         let mut all = [Reg::VFCTRL; TABLE.len()];
         let mut i = 0;
@@ -569,9 +571,13 @@ impl Reg {
 
     /// The table row of this register.
     pub const fn desc(self) -> &'static RegDesc {
-        // PANIC: `Reg` discriminants are 0..TABLE.len() and the const block above checks
-        // that TABLE[i].reg == i, so the index is always in bounds.
-        &TABLE[self as usize]
+        // `Reg` discriminants are 0..TABLE.len() and the const block above checks that
+        // TABLE[i].reg == i, so the row is always found; the fallback only keeps the lookup
+        // free of a bounds-check panic.
+        match TABLE.split_at_checked(self as usize) {
+            Some((_, [row, ..])) => row,
+            _ => &TABLE[0],
+        }
     }
 
     /// The BAR0 offset of instance `index`.
@@ -607,10 +613,10 @@ impl RegDesc {
 
     /// Mask of the implemented bits.
     pub const fn value_mask(&self) -> u32 {
-        if self.width >= 32 {
-            u32::MAX
-        } else {
-            (1u32 << self.width) - 1
+        match 1u32.checked_shl(self.width as u32) {
+            // bit >= 1: the subtraction cannot wrap.
+            Some(bit) => bit.wrapping_sub(1),
+            None => u32::MAX,
         }
     }
 
@@ -636,6 +642,11 @@ impl RegDesc {
 }
 
 /// Number of 32-bit words the self-emulation log keeps for the whole table.
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time"
+)]
 pub const LOG_WORDS: usize = {
     let mut n = 0;
     let mut i = 0;
@@ -647,6 +658,11 @@ pub const LOG_WORDS: usize = {
 };
 
 /// First log word of each row (meaningful only where `has_log_word`).
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time"
+)]
 pub const LOG_BASE: [u16; TABLE.len()] = {
     let mut base = [0u16; TABLE.len()];
     let mut n = 0u32;
@@ -661,6 +677,11 @@ pub const LOG_BASE: [u16; TABLE.len()] = {
 
 /// A fingerprint of the table (offsets, counts, classes), stored in the saved record so a
 /// record written under a different table layout is refused rather than misread.
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::indexing_slicing,
+    reason = "evaluated at compile time"
+)]
 pub const TABLE_FINGERPRINT: u32 = {
     // FNV-1a over the fields that decide the log layout.
     let mut h: u32 = 0x811C_9DC5;
@@ -696,16 +717,11 @@ pub const TABLE_FINGERPRINT: u32 = {
 pub fn lookup(offset: u32) -> Option<(Reg, u32)> {
     TABLE.iter().find_map(|r| {
         let delta = offset.checked_sub(r.offset)?;
-        let index = if r.stride == 0 {
-            if delta == 0 {
-                0
-            } else {
-                return None;
-            }
-        } else if delta % r.stride == 0 {
-            delta / r.stride
-        } else {
-            return None;
+        let index = match (delta.checked_div(r.stride), delta.checked_rem(r.stride)) {
+            (Some(index), Some(0)) => index,
+            // A single-instance row (stride 0) matches its own offset only.
+            (None, _) if delta == 0 => 0,
+            _ => return None,
         };
         (index < r.count).then_some((r.reg, index))
     })

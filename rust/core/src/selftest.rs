@@ -91,7 +91,8 @@ pub fn register_table() -> Outcome {
                 0,
             )?;
         }
-        words += a.logged_count();
+        // Saturating: an absurd total fails the density check below.
+        words = words.saturating_add(a.logged_count());
         for ia in 0..a.count {
             let oa = a.offset(ia).map_err(|_| SelfTestFailure {
                 reason: "bad index",
@@ -104,7 +105,7 @@ pub fn register_table() -> Outcome {
                 u64::from(oa),
                 0,
             )?;
-            for b in TABLE.iter().skip(i + 1) {
+            for b in TABLE.iter().skip(i.saturating_add(1)) {
                 for ib in 0..b.count {
                     let ob = b.offset(ib).unwrap_or(u32::MAX);
                     ensure(oa != ob, "rows overlap", u64::from(oa), b.reg as u64)?;
@@ -152,14 +153,15 @@ impl FakeVf {
             return None;
         }
         let base = regs::LOG_BASE.get(reg as usize)?;
-        self.cells.get(usize::from(*base) + index as usize)
+        self.cells
+            .get(usize::from(*base).checked_add(index as usize)?)
     }
 
     fn head(&self, offset: u32) -> Option<&Cell<u32>> {
         let q = ((offset & 0xFFF) / 0x40) as usize;
         match offset & !0xFC0 {
             0x1010 => self.heads.get(q),
-            0x2010 => self.heads.get(RING_SLOTS + q),
+            0x2010 => self.heads.get(RING_SLOTS.checked_add(q)?),
             _ => None,
         }
     }
@@ -224,9 +226,20 @@ impl RegisterIo for FakeVf {
             0x0000 if value & vfctrl::RST != 0 => {
                 for (i, c) in self.cells.iter().enumerate() {
                     let sticky = TABLE.iter().any(|r| {
-                        let base = usize::from(regs::LOG_BASE[r.reg as usize]);
-                        (base..base + r.logged_count() as usize).contains(&i)
-                            && fake_survives_reset(r.offset + (i - base) as u32 * r.stride)
+                        // Cell i belongs to row r when base <= i < base + logged_count.
+                        let Some(base) = regs::LOG_BASE.get(r.reg as usize) else {
+                            return false;
+                        };
+                        let Some(k) = i
+                            .checked_sub(usize::from(*base))
+                            .and_then(|k| u32::try_from(k).ok())
+                            .filter(|k| *k < r.logged_count())
+                        else {
+                            return false;
+                        };
+                        k.checked_mul(r.stride)
+                            .and_then(|d| r.offset.checked_add(d))
+                            .is_some_and(fake_survives_reset)
                     });
                     if !sticky {
                         c.set(0);
@@ -308,7 +321,8 @@ fn random_access(
             *model &= !handled;
         }
         8 => {
-            let bits = 1 << rng.below(3);
+            // CAST: below 3.
+            let bits = 1u32.checked_shl(rng.below(3) as u32).unwrap_or(0);
             // A vector fires only for a cause it has; its handler services the vector, so a
             // cause auto-cleared by VTEIAC counts as delivered.
             if dev.at(0x100) & bits != 0 {
@@ -351,7 +365,14 @@ fn log_matches_device(log: &EmulLog, dev: &FakeVf, seed: u64, skip_tails: bool) 
         }
         for index in 0..row.logged_count() {
             let want = log.value(row.reg, index).unwrap_or(0);
-            let off = row.offset + index * row.stride;
+            let off = index
+                .checked_mul(row.stride)
+                .and_then(|d| row.offset.checked_add(d))
+                .ok_or(SelfTestFailure {
+                    reason: "offset overflows",
+                    a: u64::from(index),
+                    b: seed,
+                })?;
             ensure(
                 dev.at(off) == want,
                 "device differs from log",
@@ -418,7 +439,8 @@ pub fn emulation_replay() -> Outcome {
             .next(&saved)
             .map_err(|_| fail("restore failed", steps))?
         {
-            steps += 1;
+            // Saturating: the bound below ends the loop long before.
+            steps = steps.saturating_add(1);
             ensure(steps < 1000, "restore does not end", seed, 0)?;
             step.apply_registers(&mut emul)
                 .map_err(|_| fail("step refused", steps))?;
@@ -435,7 +457,9 @@ pub fn emulation_replay() -> Outcome {
                 (Reg::VFRDT, saved.rx.get(q as usize)),
             ] {
                 let snap = snap.copied().unwrap_or_default();
-                let want = (u32::from(snap.next_to_use) + RING - u32::from(snap.head)) % RING;
+                // Ring distance from head to next_to_use; RING divides 2^32, so the wrap
+                // is exact.
+                let want = u32::from(snap.next_to_use).wrapping_sub(u32::from(snap.head)) % RING;
                 let off = tail_reg.offset(q).unwrap_or(0);
                 ensure(
                     dev.at(off) == want,
@@ -445,7 +469,8 @@ pub fn emulation_replay() -> Outcome {
                 )?;
             }
         }
-        log_matches_device(&saved.log, &dev, seed + 1000, true)?;
+        // The seed is only a label in a failure report.
+        log_matches_device(&saved.log, &dev, seed.wrapping_add(1000), true)?;
         let seen = dev.at(0x100) | emul.log().pending(Reg::VTEICR);
         ensure(
             model & !seen == 0,
@@ -492,14 +517,17 @@ pub fn counter_wrap() -> Outcome {
 
 fn check_counter(desc: &CounterDesc, rng: &mut XorShift) -> Outcome {
     let mut c = super::counters::Counter::default();
-    let mut raw = desc.mask() - 1000;
+    // Masks are at least 32 bits wide.
+    let mut raw = desc.mask().saturating_sub(1000);
     c.rebase(desc, raw);
     let mut truth = 0u64;
     for round in 0..2000u64 {
         // Increments below the wrap distance per update, as the 2 s watchdog guarantees.
         let inc = rng.below(desc.mask() / 3);
-        truth += inc;
-        raw = (raw + inc) & desc.mask();
+        // Both wrap by design: the counter's value is modulo 2^64, its raw value modulo
+        // 2^width (and 2^width divides 2^64, so masking after the wrap is exact).
+        truth = truth.wrapping_add(inc);
+        raw = raw.wrapping_add(inc) & desc.mask();
         let before = c.value();
         let v = c.update(desc, raw);
         ensure(v >= before, "counter went backwards", round, v)?;
@@ -627,7 +655,7 @@ pub fn mailbox_rejects() -> Outcome {
         for x in w.iter_mut() {
             *x = rng.u32();
         }
-        let n = rng.below(MBX_WORDS as u64 + 1) as usize;
+        let n = rng.below((MBX_WORDS as u64).saturating_add(1)) as usize;
         let words = w.get(..n).unwrap_or(&[]);
         if let Ok(r) = Request::GetQueues.decode_reply(words) {
             let first = words.first().copied().unwrap_or(0);
@@ -718,7 +746,8 @@ pub fn restore_plan_order() -> Outcome {
     let mut f = Freeze::new();
     let (mut last_disable, mut first_head, mut dirty, mut n) = (0u32, u32::MAX, 0u32, 0u32);
     while let Some(step) = f.next(&s) {
-        n += 1;
+        // Saturating: a step counter; both plans end after a few dozen steps.
+        n = n.saturating_add(1);
         match step {
             Step::DisableQueue { .. } => last_disable = n,
             Step::CollectHead { .. } => first_head = first_head.min(n),
@@ -739,7 +768,8 @@ pub fn restore_plan_order() -> Outcome {
         (0u32, 0u32, 0u32, 0u32, 0u32);
     let mut last = None;
     while let Some(step) = plan.next(&s).map_err(|_| fail("restore failed", n))? {
-        n += 1;
+        // Saturating: a step counter; both plans end after a few dozen steps.
+        n = n.saturating_add(1);
         match step {
             Step::Write {
                 reg: Reg::VFCTRL, ..
