@@ -7,6 +7,8 @@
 
 pub mod compsc_core;
 mod driver;
+mod hw;
+mod init;
 
 #[cfg(compsc_kunit)]
 #[path = "../../tests-kunit/mod.rs"]

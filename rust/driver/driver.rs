@@ -3,17 +3,15 @@
 //! The PCI driver: id table, probe and unbind.
 
 use crate::compsc_core::mac::{self, PciId, PCI_IDS};
+use crate::compsc_core::regs::Reg;
+use crate::hw::{self, Bar0, BAR0_SIZE};
+use crate::init;
 use kernel::{device::Core, pci, prelude::*};
-
-/// BAR0 of every supported VF is 16 KiB (82599 datasheet 9.3.1; ixgbevf maps it whole).
-pub(crate) const BAR0_SIZE: usize = 0x4000;
-
-type Bar0<'bound> = pci::Bar<'bound, BAR0_SIZE>;
 
 /// Per-device state, valid while the driver is bound.
 pub(crate) struct CompscVfData<'bound> {
     pdev: &'bound pci::Device,
-    _bar: Bar0<'bound>,
+    bar: Bar0<'bound>,
     id: &'static PciId,
 }
 
@@ -62,20 +60,54 @@ impl pci::Driver for CompscVf {
             .inspect_err(|e| {
                 dev_err!(pdev, "cannot map BAR0 (need {} bytes): {:?}\n", BAR0_SIZE, e)
             })?;
+        // The Hyper-V variants have no PF mailbox (vf.c:1142-1159); their bring-up is not
+        // supported yet, so they bind without a session.
+        let session = if id.hyperv {
+            None
+        } else {
+            let mut emul = hw::emul(&bar, id.info);
+            let s = init::reset_and_open(&mut emul).inspect_err(|e| {
+                dev_err!(pdev, "bring-up failed: {}\n", e)
+            })?;
+            Some(s)
+        };
         let start = pdev.resource_start(0).unwrap_or(0);
-        dev_info!(
-            pdev,
-            "{} VF{} [8086:{:04x}] BAR0 {:#x} mapped, {} bytes\n",
-            id.info.name,
-            if id.hyperv { " (Hyper-V)" } else { "" },
-            pdev.device_id(),
-            start,
-            BAR0_SIZE
-        );
-        Ok(CompscVfData { pdev, _bar: bar, id })
+        match &session {
+            Some(s) => {
+                let m = s.mac.map(|m| m.0).unwrap_or_default();
+                dev_info!(
+                    pdev,
+                    "{} VF [8086:{:04x}] BAR0 {:#x}: MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}{}, mailbox API {:?}\n",
+                    id.info.name,
+                    pdev.device_id(),
+                    start,
+                    m[0],
+                    m[1],
+                    m[2],
+                    m[3],
+                    m[4],
+                    m[5],
+                    if s.mac.is_some() { "" } else { " (none assigned by the PF)" },
+                    s.api
+                )
+            }
+            None => dev_info!(
+                pdev,
+                "{} VF (Hyper-V) [8086:{:04x}] BAR0 {:#x} mapped\n",
+                id.info.name,
+                pdev.device_id(),
+                start
+            ),
+        }
+        Ok(CompscVfData { pdev, bar, id })
     }
 
     fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
+        // ixgbevf_stop_hw_vf: leave no interrupt cause unmasked behind us.
+        let mut emul = hw::emul(&this.bar, this.id.info);
+        if let Err(e) = emul.write(Reg::VTEIMC, 0, u32::MAX) {
+            dev_warn!(this.pdev, "could not mask interrupts at unbind: {:?}\n", e);
+        }
         dev_info!(this.pdev, "{} VF unbound\n", this.id.info.name);
     }
 }

@@ -32,6 +32,28 @@ pub struct GuestRun {
     pub memory_mb: u32,
     /// The guest is killed after this long; a hang is a failure, not a stuck CI.
     pub timeout: Duration,
+    /// Host actions the plan asks for by printing a marker line (the hypervisor's side of a
+    /// test: flip the link, swap the VF, ring a doorbell). Each runs once, in order of the
+    /// markers' appearance; the plan waits for the effect it expects.
+    pub hooks: Vec<Hook>,
+}
+
+/// A host action triggered by a console line.
+pub struct Hook {
+    /// The whole (trimmed) console line that triggers the action.
+    pub marker: String,
+    /// What the host does.
+    pub action: Box<dyn FnMut() -> Result<()>>,
+}
+
+impl Hook {
+    /// A hook for `marker`.
+    pub fn new(marker: &str, action: impl FnMut() -> Result<()> + 'static) -> Hook {
+        Hook {
+            marker: marker.to_owned(),
+            action: Box::new(action),
+        }
+    }
 }
 
 impl GuestRun {
@@ -45,6 +67,7 @@ impl GuestRun {
             extra_args: Vec::new(),
             memory_mb: 512,
             timeout: Duration::from_secs(300),
+            hooks: Vec::new(),
         }
     }
 }
@@ -57,11 +80,20 @@ pub struct GuestOutput {
     pub log_path: PathBuf,
     /// The plan's exit status, if `/init` got to report it.
     pub plan_status: Option<i32>,
+    /// Hooks that failed or whose marker never appeared, with the reason.
+    pub hook_errors: Vec<String>,
 }
 
 impl GuestOutput {
-    /// Fails with the log's location unless the plan ran and exited 0.
+    /// Fails with the log's location unless the plan ran and exited 0 and every hook ran.
     pub fn check_plan(&self) -> Result<()> {
+        if !self.hook_errors.is_empty() {
+            bail!(
+                "host side of the guest plan failed: {}; console log: {}",
+                self.hook_errors.join("; "),
+                self.log_path.display()
+            );
+        }
         match self.plan_status {
             Some(0) => Ok(()),
             Some(rc) => bail!(
@@ -200,7 +232,7 @@ fn accel(kernel: &Kernel) -> &'static str {
     }
     let mut probe = GuestRun::new("kvm-probe", "true\n");
     probe.timeout = Duration::from_secs(20);
-    let works = boot_with(kernel, &probe, "kvm").is_ok_and(|o| o.plan_status == Some(0));
+    let works = boot_with(kernel, &mut probe, "kvm").is_ok_and(|o| o.plan_status == Some(0));
     let chosen = if works { "kvm" } else { "tcg" };
     eprintln!(
         "    KVM probe: {}; guests use {chosen}",
@@ -211,11 +243,11 @@ fn accel(kernel: &Kernel) -> &'static str {
 }
 
 /// Boots `kernel` with `run_`'s plan; returns the console and the plan's status.
-pub fn boot(kernel: &Kernel, run_: &GuestRun) -> Result<GuestOutput> {
+pub fn boot(kernel: &Kernel, run_: &mut GuestRun) -> Result<GuestOutput> {
     boot_with(kernel, run_, accel(kernel))
 }
 
-fn boot_with(kernel: &Kernel, run_: &GuestRun, accel: &str) -> Result<GuestOutput> {
+fn boot_with(kernel: &Kernel, run_: &mut GuestRun, accel: &str) -> Result<GuestOutput> {
     check_qemu(&run_.qemu)?;
     let image = initramfs(run_)?;
     let log_path = guest_dir().join(format!("{}.log", run_.name));
@@ -243,7 +275,9 @@ fn boot_with(kernel: &Kernel, run_: &GuestRun, accel: &str) -> Result<GuestOutpu
     let mut child = cmd
         .spawn()
         .with_context(|| format!("start {}", prog.to_string_lossy()))?;
+    let mut watch = HookWatch::default();
     let status = loop {
+        watch.poll(&log_path, &mut run_.hooks);
         if let Some(st) = child.try_wait()? {
             break Some(st);
         }
@@ -270,11 +304,57 @@ fn boot_with(kernel: &Kernel, run_: &GuestRun, accel: &str) -> Result<GuestOutpu
             run_.name
         ),
     }
+    let mut hook_errors = watch.errors;
+    for h in run_.hooks.iter().skip(watch.next) {
+        hook_errors.push(format!("the guest never printed `{}`", h.marker));
+    }
     Ok(GuestOutput {
         console,
         log_path,
         plan_status,
+        hook_errors,
     })
+}
+
+/// Follows the console log and fires hooks as their markers appear.
+#[derive(Default)]
+struct HookWatch {
+    /// Bytes of the log already scanned (whole lines only).
+    scanned: usize,
+    /// Index of the next hook to wait for.
+    next: usize,
+    errors: Vec<String>,
+}
+
+impl HookWatch {
+    fn poll(&mut self, log: &Path, hooks: &mut [Hook]) {
+        if self.next >= hooks.len() {
+            return;
+        }
+        let Ok(bytes) = std::fs::read(log) else {
+            return;
+        };
+        let Some(fresh) = bytes.get(self.scanned..) else {
+            return;
+        };
+        let Some(end) = fresh.iter().rposition(|b| *b == b'\n') else {
+            return;
+        };
+        let text = String::from_utf8_lossy(&fresh[..end]);
+        self.scanned += end + 1;
+        for line in text.lines() {
+            let Some(hook) = hooks.get_mut(self.next) else {
+                break;
+            };
+            if line.trim() == hook.marker {
+                eprintln!("    guest asked: {}", hook.marker);
+                if let Err(e) = (hook.action)() {
+                    self.errors.push(format!("{}: {e:#}", hook.marker));
+                }
+                self.next += 1;
+            }
+        }
+    }
 }
 
 #[cfg(test)]

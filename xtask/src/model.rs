@@ -9,7 +9,7 @@
 //! QEMU from the chroot runs on the host through the chroot's own dynamic loader and
 //! libraries, so no mounts are needed and host paths (kernel, initramfs, sockets) work as is.
 
-use crate::guest::{self, GuestOutput, GuestRun};
+use crate::guest::{self, GuestOutput, GuestRun, Hook};
 use crate::kernel::Kernel;
 use crate::util::{cache_dir, display, have_program, output, run, target_dir};
 use anyhow::{bail, Context, Result};
@@ -462,6 +462,13 @@ head -c {CHUNK} /dev/urandom > /tmp/chunk
 echo "E2E-CHUNK $(crc32 < /tmp/chunk)"
 i=0; while [ $i -lt {copies} ]; do cat /tmp/chunk; i=$((i+1)); done | nc {HOST_IP} 5001 || echo "E2E-TX-FAILED"
 echo "E2E-RX $(nc {HOST_IP} 5002 </dev/null | crc32)"
+echo E2E-LINK-DOWN
+n=0; while [ "$(cat /sys/class/net/eth0/carrier)" != 0 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+echo "E2E-CARRIER-DOWN $(cat /sys/class/net/eth0/carrier)"
+echo E2E-LINK-UP
+n=0; while [ "$(cat /sys/class/net/eth0/carrier)" != 1 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+echo "E2E-CARRIER-UP $(cat /sys/class/net/eth0/carrier)"
+ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER-RELINK ok || echo E2E-PING-AFTER-RELINK failed
 echo "E2E-DMESG-BEGIN"
 dmesg | grep -i ixgbevf || true
 echo "E2E-DMESG-END"
@@ -526,7 +533,7 @@ pub fn boot_with_model(kernel: &Kernel, mut g: GuestRun) -> Result<(GuestOutput,
     let mut rig = Rig::new("cvf")?;
     let m = start_model(&mut rig, &model_bin, &g.name, &[])?;
     attach_model(&mut g, &m.sock)?;
-    let out = guest::boot(kernel, &g)?;
+    let out = guest::boot(kernel, &mut g)?;
     let stats =
         control(&m.ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
     rig.terminate("vf-model");
@@ -542,8 +549,9 @@ rmmod compsc_vf
 echo \"E2E-UNLOADED $(grep -c compsc_vf /proc/modules)\"
 ";
 
-/// `cargo xtask test` check: compsc_vf binds the model's 82599 VF, maps BAR0, prints its probe
-/// line, and unbinds cleanly on rmmod, with a clean kernel log.
+/// `cargo xtask test` check: compsc_vf binds the model's 82599 VF, maps BAR0, resets the VF,
+/// gets its MAC and an API version over the PF mailbox, prints its probe line, and unbinds
+/// cleanly on rmmod, with a clean kernel log and no access the model refused.
 pub fn test_compsc_vf_probe(kernel: &Kernel, ko: &Path) -> Result<()> {
     let mut g = GuestRun::new("compsc-probe", COMPSC_PROBE_PLAN);
     g.files
@@ -558,9 +566,21 @@ pub fn test_compsc_vf_probe(kernel: &Kernel, ko: &Path) -> Result<()> {
             out.log_path.display()
         );
     }
-    if !c.contains("82599 VF [8086:10ed] BAR0") || !c.contains("82599 VF unbound") {
+    // The probe line proves the reset handshake and the PF session ran through the core's
+    // mailbox machines against the model's PF: the MAC is the one the model's PF assigns.
+    let probe = c
+        .lines()
+        .find(|l| l.contains("82599 VF [8086:10ed] BAR0"))
+        .unwrap_or_default();
+    if !probe.contains(&format!("MAC {E2E_MAC}")) || !probe.contains("mailbox API V1_") {
         bail!(
-            "no probe or unbind line from compsc_vf; console {}",
+            "compsc_vf's probe line lacks the PF-assigned MAC {E2E_MAC} or the API: `{probe}`; console {}",
+            out.log_path.display()
+        );
+    }
+    if !c.contains("82599 VF unbound") {
+        bail!(
+            "no unbind line from compsc_vf; console {}",
             out.log_path.display()
         );
     }
@@ -598,7 +618,8 @@ pub struct TrafficReport {
 
 /// `cargo xtask test` check: the in-tree ixgbevf, loaded in the guest, probes vf-model, gets
 /// its MAC over the mailbox, reports link up, passes ping and 100 MiB of TCP each way with a
-/// peer in a network namespace on the host, with no driver error in dmesg. Prints the
+/// peer in a network namespace on the host, follows a PF link flap (down, up, ping again),
+/// with no driver error in dmesg. Prints the
 /// measured throughput and latency. An error names what failed and where the logs are.
 pub fn test_ixgbevf_traffic(kernel: &Kernel) -> Result<()> {
     let r = run_ixgbevf_traffic(kernel)?;
@@ -641,7 +662,18 @@ pub fn run_ixgbevf_traffic(kernel: &Kernel) -> Result<TrafficReport> {
     g.qemu = qemu;
     g.timeout = Duration::from_secs(900);
     attach_model(&mut g, &sock)?;
-    let out = guest::boot(kernel, &g)?;
+    // The host side of the link flap: the PF's physical link goes down and up again.
+    for (mark, up) in [("E2E-LINK-DOWN", false), ("E2E-LINK-UP", true)] {
+        let ctl = ctl.clone();
+        g.hooks.push(Hook::new(mark, move || {
+            let reply = control(&ctl, &format!(r#"{{"cmd":"link","up":{up}}}"#))?;
+            if json_field(&reply, "ok") != Some("true") {
+                bail!("the model refused the link change: {reply}");
+            }
+            Ok(())
+        }));
+    }
+    let out = guest::boot(kernel, &mut g)?;
     let stats =
         control(&ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
     let tx = peer_result(&mut rig, "sink", sink);
@@ -719,6 +751,16 @@ fn analyse(console: &str, tx: &str, rx: &str, stats: &str) -> Result<TrafficRepo
     let rx_crc = marker(console, "E2E-RX").unwrap_or("");
     if json_field(rx, "error").is_some() || json_field(rx, "crc") != Some(rx_crc) {
         bail!("host->guest transfer: source said {rx}, guest computed CRC {rx_crc:?}");
+    }
+    // Link flap: the PF's ping makes ixgbevf re-read VFLINKS in both directions.
+    if marker(console, "E2E-CARRIER-DOWN") != Some("0") || !console.contains("NIC Link is Down") {
+        bail!("after the PF's link went down, ixgbevf kept its carrier");
+    }
+    if marker(console, "E2E-CARRIER-UP") != Some("1") {
+        bail!("after the PF's link came back, ixgbevf reported no carrier");
+    }
+    if marker(console, "E2E-PING-AFTER-RELINK") != Some("ok") {
+        bail!("no ping through the VF after the link came back");
     }
     let dmesg: Vec<&str> = console
         .lines()

@@ -74,12 +74,12 @@ pub fn test() -> Result<()> {
                 load_unload(k, ko),
             );
             t.check(
-                "compsc_vf binds vf-model, maps BAR0, unbinds on rmmod",
+                "compsc_vf binds vf-model: reset, MAC and API over the mailbox, unbind",
                 crate::model::test_compsc_vf_probe(k, ko),
             );
         }
         t.check(
-            "ixgbevf on vf-model: probe, MAC, link, ping, 100 MiB TCP each way",
+            "ixgbevf on vf-model: probe, MAC, link, ping, 100 MiB TCP each way, link flap",
             crate::model::test_ixgbevf_traffic(k),
         );
         match &kunit {
@@ -323,7 +323,7 @@ fn load_unload(k: &Kernel, ko: &Path) -> Result<()> {
     );
     g.files
         .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
-    let out = guest::boot(k, &g)?;
+    let out = guest::boot(k, &mut g)?;
     out.check_plan()?;
     let trouble = kernel_trouble(&out.console);
     if !trouble.is_empty() {
@@ -347,7 +347,7 @@ fn kunit_in_guest(t: &mut Tally, k: &Kernel, ko: &Path) {
         let mut g = GuestRun::new("kunit", "insmod /modules/compsc_vf.ko\nrmmod compsc_vf\n");
         g.files
             .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
-        let out = guest::boot(k, &g)?;
+        let out = guest::boot(k, &mut g)?;
         out.check_plan()?;
         let doc = ktap::extract(&out.console)
             .with_context(|| format!("no KTAP in {}", out.log_path.display()))?;

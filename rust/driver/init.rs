@@ -1,0 +1,135 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Bringing a VF up to a known state: reset it, open the PF session, agree an API version.
+//!
+//! The order is ixgbevf's (`ixgbevf_reset_hw_vf`, vf.c:64-123, then `ixgbevf_negotiate_api`,
+//! main.c:2322-2346). The decisions (what to write, when a wait is over, whether a reply is
+//! the one expected) are the core's state machines; this file only sleeps between their steps
+//! and reports the outcome.
+
+use crate::compsc_core::emul::{Emul, EmulError, RegisterIo};
+use crate::compsc_core::mbx::{ApiVersion, MacAddr, MbxError, MbxPhase, Reply, Request};
+use crate::compsc_core::mbx_vf::{Budget, Poll, ResetWait, Transaction};
+use crate::compsc_core::regs::{vfctrl, Reg};
+use kernel::prelude::*;
+use kernel::time::{delay, Delta};
+
+/// Why bringing the VF up failed.
+#[derive(Debug)]
+pub(crate) enum InitError {
+    /// A register access the core refused.
+    Register(EmulError),
+    /// The reset did not complete: RSTI stayed high or RSTD never came.
+    Reset(MbxError),
+    /// The PF did not answer VF_RESET as expected.
+    Session(MbxError),
+    /// No API version was accepted; `last` is the PF's answer to 1.0.
+    NoApi {
+        /// The refusal of the oldest version.
+        last: MbxError,
+    },
+}
+
+impl kernel::fmt::Display for InitError {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        match self {
+            InitError::Register(e) => write!(f, "register access refused: {e:?}"),
+            InitError::Reset(e) => write!(f, "VF reset did not complete: {e:?}"),
+            InitError::Session(e) => write!(f, "PF did not answer VF_RESET: {e:?}"),
+            InitError::NoApi { last } => {
+                write!(f, "PF accepted no mailbox API version (answer to 1.0: {last:?})")
+            }
+        }
+    }
+}
+
+impl From<InitError> for Error {
+    fn from(e: InitError) -> Error {
+        match e {
+            InitError::Register(_) => EIO,
+            InitError::Reset(MbxError::Timeout { .. }) => ETIMEDOUT,
+            InitError::Reset(_) | InitError::Session(_) => EIO,
+            InitError::NoApi { .. } => EOPNOTSUPP,
+        }
+    }
+}
+
+/// What the PF told us at session start.
+pub(crate) struct Session {
+    /// The address the PF assigned, if any (without one, ixgbevf picks a random address
+    /// when it registers the netdev).
+    pub(crate) mac: Option<MacAddr>,
+    /// The negotiated mailbox API.
+    pub(crate) api: ApiVersion,
+}
+
+/// Upper bound on the steps of one machine, whatever it asks: a machine that keeps asking to
+/// wait 0 µs must not spin the CPU for ever.
+// TIMEOUT: the longest machine here waits at most 2 × 1 s in 500 µs polls (Budget::IXGBEVF),
+// about 4000 steps; 20 000 leaves room for resends and strays.
+const MAX_STEPS: u32 = 20_000;
+
+/// Drives one core machine: sleep what it asks, then report that wait as elapsed.
+///
+/// The wait reported is the one asked for, a lower bound of the time really slept, so a
+/// machine's timeout never fires early; this is how ixgbevf counts its waits too (a number of
+/// polls of a fixed delay, `ixgbevf_poll_for_ack`), and it keeps clock arithmetic out of here.
+fn drive<T, I: RegisterIo>(
+    emul: &mut Emul<I>,
+    mut step: impl FnMut(&mut Emul<I>, u32) -> Poll<T>,
+) -> Result<T, MbxError> {
+    let mut elapsed_us = 0;
+    for _ in 0..MAX_STEPS {
+        match step(emul, elapsed_us) {
+            Poll::Done(r) => return r,
+            Poll::Wait { us } => {
+                let us = us.max(1);
+                // Short waits spin like ixgbevf's udelay; longer ones sleep.
+                if us < 20 {
+                    delay::udelay(Delta::from_micros(i64::from(us)));
+                } else {
+                    delay::fsleep(Delta::from_micros(i64::from(us)));
+                }
+                elapsed_us = us;
+            }
+        }
+    }
+    Err(MbxError::Timeout {
+        phase: MbxPhase::Reply,
+        waited_us: u32::MAX,
+    })
+}
+
+/// One request/reply exchange with ixgbevf's bounds.
+fn exchange<I: RegisterIo>(emul: &mut Emul<I>, request: Request) -> Result<Reply, MbxError> {
+    let mut t = Transaction::new(request, Budget::IXGBEVF);
+    drive(emul, |e, us| t.poll(e, us))
+}
+
+/// Resets the VF and opens the PF session: VFCTRL.RST, wait for the reset handshake, VF_RESET
+/// for the MAC, then the newest API version the PF accepts.
+pub(crate) fn reset_and_open<I: RegisterIo>(emul: &mut Emul<I>) -> Result<Session, InitError> {
+    // ixgbevf_stop_hw_vf: mask every interrupt before the reset.
+    emul.write(Reg::VTEIMC, 0, u32::MAX).map_err(InitError::Register)?;
+    emul.write(Reg::VFCTRL, 0, vfctrl::RST).map_err(InitError::Register)?;
+    let mut wait = ResetWait::new(ResetWait::IXGBEVF_LIMIT_US);
+    drive(emul, |e, us| wait.poll(e, us)).map_err(InitError::Reset)?;
+
+    let mac = match exchange(emul, Request::Reset).map_err(InitError::Session)? {
+        Reply::Reset { mac, .. } => mac.filter(MacAddr::is_valid_unicast),
+        _ => return Err(InitError::Session(MbxError::Empty)),
+    };
+
+    let mut last = MbxError::Empty;
+    for api in ApiVersion::NEGOTIATION_ORDER {
+        if !api.linux_pf_accepts() {
+            continue;
+        }
+        match exchange(emul, Request::ApiNegotiate(api)) {
+            Ok(Reply::Ack) => return Ok(Session { mac, api }),
+            Ok(_) => last = MbxError::Empty,
+            Err(e) => last = e,
+        }
+    }
+    Err(InitError::NoApi { last })
+}
