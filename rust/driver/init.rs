@@ -12,7 +12,7 @@ use crate::compsc_core::mbx::{ApiVersion, MacAddr, MbxError, MbxPhase, Reply, Re
 use crate::compsc_core::mbx_vf::{Budget, Poll, ResetWait, Transaction};
 use crate::compsc_core::regs::{vfctrl, Reg};
 use kernel::prelude::*;
-use kernel::time::{delay, Delta};
+use kernel::time::{delay, ClockSource, Delta, Monotonic};
 
 /// Why bringing the VF up failed.
 #[derive(Debug)]
@@ -69,11 +69,16 @@ pub(crate) struct Session {
 // about 4000 steps; 20 000 leaves room for resends and strays.
 const MAX_STEPS: u32 = 20_000;
 
-/// Drives one core machine: sleep what it asks, then report that wait as elapsed.
+/// Monotonic time in nanoseconds.
+fn now_ns() -> i64 {
+    Monotonic::ktime_get()
+}
+
+/// Drives one core machine: sleep what it asks, then report how long that took.
 ///
-/// The wait reported is the one asked for, a lower bound of the time really slept, so a
-/// machine's timeout never fires early; this is how ixgbevf counts its waits too (a number of
-/// polls of a fixed delay, `ixgbevf_poll_for_ack`), and it keeps clock arithmetic out of here.
+/// The wait reported is the longer of the one asked for and the one measured: a machine's
+/// timeout never fires early (a sleep is at least what was asked), and a slow sleep (timer
+/// slack, an emulated machine) does not stretch a one-second bound into many seconds.
 fn drive<T, I: RegisterIo>(
     emul: &mut Emul<I>,
     mut step: impl FnMut(&mut Emul<I>, u32) -> Poll<T>,
@@ -84,13 +89,17 @@ fn drive<T, I: RegisterIo>(
             Poll::Done(r) => return r,
             Poll::Wait { us } => {
                 let us = us.max(1);
+                let start = now_ns();
                 // Short waits spin like ixgbevf's udelay; longer ones sleep.
                 if us < 20 {
                     delay::udelay(Delta::from_micros(i64::from(us)));
                 } else {
                     delay::fsleep(Delta::from_micros(i64::from(us)));
                 }
-                elapsed_us = us;
+                // The clock is monotonic and starts at 0, so the difference is never negative;
+                // wrapping keeps an impossible value from becoming a BUG().
+                let measured_us = now_ns().wrapping_sub(start) / 1000;
+                elapsed_us = u32::try_from(measured_us).unwrap_or(u32::MAX).max(us);
             }
         }
     }

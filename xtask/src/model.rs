@@ -526,12 +526,23 @@ fn start_model(rig: &mut Rig, model_bin: &Path, name: &str, extra: &[&str]) -> R
     Ok(ModelProc { sock, ctl, log })
 }
 
-/// Boots `g` with a fresh vf-model (no packet backend) attached; returns the console and the
-/// model's final statistics. The model and its sockets are gone when this returns.
-pub fn boot_with_model(kernel: &Kernel, mut g: GuestRun) -> Result<(GuestOutput, String)> {
+/// Boots `g` with a fresh vf-model (no packet backend) attached, after sending `before` (control
+/// requests such as fault injections) to the model; returns the console and the model's final
+/// statistics. The model and its sockets are gone when this returns.
+pub fn boot_with_model(
+    kernel: &Kernel,
+    mut g: GuestRun,
+    before: &[&str],
+) -> Result<(GuestOutput, String)> {
     let (model_bin, _) = build_model()?;
     let mut rig = Rig::new("cvf")?;
     let m = start_model(&mut rig, &model_bin, &g.name, &[])?;
+    for req in before {
+        let reply = control(&m.ctl, req)?;
+        if json_field(&reply, "ok") != Some("true") {
+            bail!("the model refused `{req}`: {reply}");
+        }
+    }
     attach_model(&mut g, &m.sock)?;
     let out = guest::boot(kernel, &mut g)?;
     let stats =
@@ -556,7 +567,7 @@ pub fn test_compsc_vf_probe(kernel: &Kernel, ko: &Path) -> Result<()> {
     let mut g = GuestRun::new("compsc-probe", COMPSC_PROBE_PLAN);
     g.files
         .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
-    let (out, stats) = boot_with_model(kernel, g)?;
+    let (out, stats) = boot_with_model(kernel, g, &[])?;
     out.check_plan()?;
     let c = &out.console;
     let bound = marker(c, "E2E-BOUND").unwrap_or_default();
@@ -601,6 +612,77 @@ pub fn test_compsc_vf_probe(kernel: &Kernel, ko: &Path) -> Result<()> {
     for key in ["bad_accesses", "bad_descriptors", "dma_errors"] {
         if json_field(&stats, key).is_some_and(|v| v != "0") {
             bail!("the model refused guest input ({key}): {stats}");
+        }
+    }
+    Ok(())
+}
+
+/// One hostile-PF case for compsc_vf's bring-up.
+struct FaultCase {
+    /// Names the guest log.
+    name: &'static str,
+    /// The fault, as a control request sent before the guest boots.
+    fault: &'static str,
+    /// Whether bring-up must still succeed (the core recovers) or fail cleanly.
+    recovers: bool,
+}
+
+/// The PF misbehaves during compsc_vf's bring-up. A lost message and a ping that overwrites
+/// the request are recovered by the core's mailbox machine (resend of an idempotent request);
+/// a PF that holds the VF in reset makes the probe fail with a line that says so. In every
+/// case: no kernel trouble, the module unloads, the model refused nothing.
+pub fn test_compsc_vf_faults(kernel: &Kernel, ko: &Path) -> Result<()> {
+    const CASES: [FaultCase; 3] = [
+        FaultCase {
+            name: "fault-lost-msg",
+            fault: r#"{"cmd":"fault","kind":"lose_msgs","count":1}"#,
+            recovers: true,
+        },
+        FaultCase {
+            name: "fault-ping-race",
+            fault: r#"{"cmd":"fault","kind":"ping_race","count":1}"#,
+            recovers: true,
+        },
+        FaultCase {
+            name: "fault-held-reset",
+            fault: r#"{"cmd":"fault","kind":"hold_rsti","ms":200}"#,
+            recovers: false,
+        },
+    ];
+    for case in CASES {
+        let mut g = GuestRun::new(case.name, COMPSC_PROBE_PLAN);
+        g.files
+            .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+        let (out, stats) = boot_with_model(kernel, g, &[case.fault])?;
+        let c = &out.console;
+        let here = format!("{}: console {}", case.name, out.log_path.display());
+        out.check_plan().with_context(|| here.clone())?;
+        let bound = marker(c, "E2E-BOUND")
+            .unwrap_or_default()
+            .starts_with("0000:");
+        let probe_ok = c.lines().any(|l| l.contains(&format!("MAC {E2E_MAC}")));
+        if case.recovers && !(bound && probe_ok) {
+            bail!("compsc_vf did not recover from the fault; {here}");
+        }
+        if !case.recovers {
+            if bound {
+                bail!("compsc_vf bound a VF whose reset never completed; {here}");
+            }
+            if !c.contains("bring-up failed: VF reset did not complete") {
+                bail!("no dmesg line saying the VF reset did not complete; {here}");
+            }
+        }
+        if marker(c, "E2E-UNLOADED") != Some("0") {
+            bail!("compsc_vf still loaded after rmmod; {here}");
+        }
+        let trouble = crate::test::kernel_trouble(c);
+        if !trouble.is_empty() {
+            bail!("kernel trouble: {}; {here}", trouble.join(" | "));
+        }
+        for key in ["bad_accesses", "bad_descriptors", "dma_errors"] {
+            if json_field(&stats, key).is_some_and(|v| v != "0") {
+                bail!("the model refused guest input ({key}): {stats}; {here}");
+            }
         }
     }
     Ok(())

@@ -77,6 +77,10 @@ pub fn test() -> Result<()> {
                 "compsc_vf binds vf-model: reset, MAC and API over the mailbox, unbind",
                 crate::model::test_compsc_vf_probe(k, ko),
             );
+            t.check(
+                "compsc_vf on a hostile PF: lost message, ping race, reset held",
+                crate::model::test_compsc_vf_faults(k, ko),
+            );
         }
         t.check(
             "ixgbevf on vf-model: probe, MAC, link, ping, 100 MiB TCP each way, link flap",

@@ -10,7 +10,7 @@
 //! | `vf_link` | `enable`: bool | administrative VF link state (PF withdraws CTS and pings) |
 //! | `trust` | `on`: bool | VF trust (PF withdraws CTS and pings) |
 //! | `stats` | | guest-visible counters, model statistics, PF state |
-//! | `fault` | `kind`, `count` or `ms` | `lose_msgs`, `ping_race`, `drop_rx`, `drop_tx` (count); `hold_rsti` (ms) |
+//! | `fault` | `kind`, `count` or `ms` | `lose_msgs`, `ping_race`, `drop_rx`, `drop_tx` (count); `hold_rsti` (ms, on the next VFCTRL.RST) |
 //! | `pf_ping` | | PF control message to the VF |
 //! | `pf_reset` | `ms` | PF reset: RSTI for `ms`, then RSTD; CTS withdrawn |
 //! | `swap` | optional `mac`, `trusted` | replace the VF with a fresh device |

@@ -36,6 +36,27 @@ impl Default for Timing {
     }
 }
 
+/// What reset the VF.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResetCause {
+    /// The VF driver wrote VFCTRL.RST.
+    VfctrlRst,
+    /// A PCIe function-level reset through the transport.
+    Flr,
+    /// The transport's device reset (QEMU resets the device when it attaches it).
+    Device,
+}
+
+impl ResetCause {
+    fn name(self) -> &'static str {
+        match self {
+            ResetCause::VfctrlRst => "VFCTRL.RST",
+            ResetCause::Flr => "PCIe FLR",
+            ResetCause::Device => "device reset",
+        }
+    }
+}
+
 /// Faults the test harness can inject.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Faults {
@@ -43,7 +64,7 @@ pub struct Faults {
     pub lose_msgs: u32,
     /// The PF pings the VF right after the next N VF requests are posted, overwriting them.
     pub ping_race: u32,
-    /// Hold RSTI for this long on the next VF reset instead of `Timing::reset`.
+    /// Hold RSTI for this long on the next VFCTRL.RST instead of `Timing::reset`.
     pub hold_rsti: Option<Duration>,
     /// Drop the next N received frames.
     pub drop_rx: u32,
@@ -436,7 +457,7 @@ impl Device {
             Reg::Global(off) => match off {
                 VFCTRL => {
                     if v & CTRL_RST != 0 {
-                        self.vf_reset(now, "VFCTRL.RST");
+                        self.vf_reset(now, ResetCause::VfctrlRst);
                     }
                 }
                 VTEICR => self.vf.irq.write_eicr(v),
@@ -533,11 +554,17 @@ impl Device {
 
     /// A VF reset (VFCTRL.RST, or an FLR through the transport): register reset, RSTI
     /// then RSTD in the mailbox, and the PF's `vf_reset_event`.
-    pub fn vf_reset(&mut self, now: Instant, why: &str) {
-        info!("VF reset ({why})");
+    pub fn vf_reset(&mut self, now: Instant, cause: ResetCause) {
+        info!("VF reset ({})", cause.name());
         self.stats.msix_before_reset += self.vf.irq.fired_count();
         self.vf.reset_registers();
-        let hold = self.faults.hold_rsti.take().unwrap_or(self.timing.reset);
+        // The held-RSTI fault stands for a PF stuck in reset when the VF driver resets its
+        // VF; the transport's own resets (at attach, FLR) do not use it up.
+        let hold = match cause {
+            ResetCause::VfctrlRst => self.faults.hold_rsti.take(),
+            ResetCause::Flr | ResetCause::Device => None,
+        }
+        .unwrap_or(self.timing.reset);
         self.vf.mbx.begin_reset(now, hold);
         self.pf.reset_event(&self.admin);
         // ixgbe_vf_reset_event re-toggles the VF's configured Tx queues, leaving them

@@ -27,7 +27,7 @@ use vfio_user::{DmaMapFlags, DmaUnmapFlags, IrqInfo, Server, ServerBackend, Serv
 
 use crate::backend::PacketBackend;
 use crate::config::{ConfigEvent, ConfigSpace, CONFIG_SIZE, PBA_OFFSET};
-use crate::device::Device;
+use crate::device::{Device, ResetCause};
 use crate::regs::{BAR0_SIZE, BAR3_SIZE, NUM_VECTORS, VFRDT, VFTDT};
 use crate::rx::RxOutcome;
 
@@ -188,7 +188,7 @@ impl ServerBackend for VfioBackend {
                 let ev = lock(&self.0.cfg).write(offset, data);
                 if ev == ConfigEvent::Flr {
                     lock(&self.0.cfg).flr();
-                    lock(&self.0.dev).vf_reset(now, "PCIe FLR");
+                    lock(&self.0.dev).vf_reset(now, ResetCause::Flr);
                 }
             }
             VFIO_PCI_BAR0_REGION_INDEX => {
@@ -251,7 +251,7 @@ impl ServerBackend for VfioBackend {
 
     fn reset(&mut self) -> std::io::Result<()> {
         lock(&self.0.cfg).flr();
-        lock(&self.0.dev).vf_reset(Instant::now(), "device reset");
+        lock(&self.0.dev).vf_reset(Instant::now(), ResetCause::Device);
         Ok(())
     }
 
