@@ -17,7 +17,7 @@
 use super::emul::{Emul, EmulError, RegisterIo};
 use super::mac::{MacInfo, PciId};
 use super::mbx::{ApiVersion, MbxError, MsgId, Reply, Request, XcastMode};
-use super::record::{RingError, RingRebase, SavedState, RING_SLOTS};
+use super::record::{RingError, RingRebase, RingSnapshot, SavedState, RING_SLOTS};
 use super::regs::{self, dctl, vfctrl, Access, Class, Indexing, Reg, VTEICR_VECTOR_BITS};
 
 /// A ring direction.
@@ -236,13 +236,17 @@ impl From<Refusal> for RestoreError {
     }
 }
 
-/// Rings the source had configured (count > 0) in one direction, as a bit mask.
-fn rings_in_use(saved: &SavedState, dir: Dir) -> u8 {
-    let rings = match dir {
+/// The saved ring snapshots of one direction, by register index.
+fn rings(saved: &SavedState, dir: Dir) -> &[RingSnapshot; RING_SLOTS] {
+    match dir {
         Dir::Tx => &saved.tx,
         Dir::Rx => &saved.rx,
-    };
-    rings
+    }
+}
+
+/// Rings the source had configured (count > 0) in one direction, as a bit mask.
+fn rings_in_use(saved: &SavedState, dir: Dir) -> u8 {
+    rings(saved, dir)
         .iter()
         .enumerate()
         .filter(|(_, r)| r.count > 0)
@@ -370,39 +374,66 @@ fn is_plain_config(desc: &regs::RegDesc) -> bool {
         )
 }
 
-/// The next configuration write of `indexing` rows at or after `(row, index)`, restricted to
+/// True for the MSI-X routing and moderation rows that ixgbevf programs only once the
+/// rings run (`ixgbevf_configure_msix` and `ixgbevf_irq_enable` in `ixgbevf_up_complete`,
+/// anatomy §4c step 6 and §7.3 step 8), after every ring is enabled.
+fn is_interrupt_config(reg: Reg) -> bool {
+    matches!(
+        reg,
+        Reg::VTIVAR | Reg::VTIVAR_MISC | Reg::VTEITR | Reg::VTEIAM | Reg::VTEIAC
+    )
+}
+
+/// Which configuration rows a configuration stage writes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConfigRows {
+    /// Per-VF rows written before the rings (VFPSRTYPE, the X550 RSS registers), as
+    /// `ixgbevf_configure_rx` does before `ixgbevf_configure_rx_ring`.
+    Device,
+    /// The interrupt routing rows, written after the rings ([`is_interrupt_config`]).
+    Interrupt,
+    /// The rows of one ring.
+    Queue(Dir),
+}
+
+impl ConfigRows {
+    fn contains(self, desc: &regs::RegDesc) -> bool {
+        let indexing = match self {
+            ConfigRows::Device | ConfigRows::Interrupt => Indexing::Plain,
+            ConfigRows::Queue(dir) => dir.indexing(),
+        };
+        desc.indexing == indexing
+            && is_plain_config(desc)
+            && match self {
+                ConfigRows::Device => !is_interrupt_config(desc.reg),
+                ConfigRows::Interrupt => is_interrupt_config(desc.reg),
+                ConfigRows::Queue(_) => true,
+            }
+    }
+}
+
+/// The next configuration write of `rows` at or after `(row, index)`, restricted to
 /// `queue` for queue rows: the logged value, or 0 for a reset-surviving register the driver
 /// never wrote (a fresh VF may hold a previous tenant's value there, anatomy §1i).
 fn next_config_write(
     saved: &SavedState,
     dst: &MacInfo,
-    indexing: Indexing,
+    rows: ConfigRows,
     queue: u8,
     cursor: &mut (usize, u32),
 ) -> Option<Step> {
+    let per_queue = matches!(rows, ConfigRows::Queue(_));
     while let Some(desc) = regs::TABLE.get(cursor.0) {
         let here = *cursor;
         cursor.1 = cursor.1.saturating_add(1);
-        let count = if indexing == Indexing::Plain {
-            desc.logged_count()
-        } else {
-            1
-        };
+        let count = if per_queue { 1 } else { desc.logged_count() };
         if cursor.1 >= count {
             *cursor = (cursor.0.saturating_add(1), 0);
         }
-        if desc.indexing != indexing
-            || !is_plain_config(desc)
-            || !dst.implements(desc.presence)
-            || here.1 >= count
-        {
+        if !rows.contains(desc) || !dst.implements(desc.presence) || here.1 >= count {
             continue;
         }
-        let index = if indexing == Indexing::Plain {
-            here.1
-        } else {
-            u32::from(queue)
-        };
+        let index = if per_queue { u32::from(queue) } else { here.1 };
         let value = match saved.log.value(desc.reg, index) {
             Some(v) => v,
             None if desc.survives_reset => 0,
@@ -417,6 +448,19 @@ fn next_config_write(
     None
 }
 
+/// Ring `ring` of the plans' ring walk (Tx slots first, then Rx slots, as
+/// `ixgbevf_configure` does): its direction, register index and snapshot. `None` past the
+/// last slot.
+fn ring_at(saved: &SavedState, ring: usize) -> Option<(Dir, u8, RingSnapshot)> {
+    let (dir, slot) = match ring.checked_sub(RING_SLOTS) {
+        None => (Dir::Tx, ring),
+        Some(slot) => (Dir::Rx, slot),
+    };
+    let snap = rings(saved, dir).get(slot).copied()?;
+    // CAST: slot < RING_SLOTS (4), checked by the `get` above.
+    Some((dir, slot as u8, snap))
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Stage {
     Quiesce,
@@ -424,8 +468,9 @@ enum Stage {
     Api,
     Negotiated,
     PfReplay,
-    PlainConfig,
+    DeviceConfig,
     Rings,
+    InterruptConfig,
     Finish,
     Done,
 }
@@ -434,9 +479,10 @@ enum Stage {
 ///
 /// Stages, in order: quiesce (mask, disable queues), VF reset and wait, clear the mailbox
 /// stash, VF_RESET, API negotiation (the source's version first, then older ones down to
-/// what the saved state needs), features and queue layout, PF state replay, plain register
-/// configuration, rings (Tx then Rx: disable, configuration, rebase, enable), interrupt
-/// mask, MAC, link, counters, interrupt kick.
+/// what the saved state needs), features and queue layout, PF state replay, per-VF register
+/// configuration (VFPSRTYPE, RSS), rings (Tx then Rx: disable, configuration, rebase,
+/// enable), interrupt routing (VTIVAR, VTEITR, VTEIAM, VTEIAC), interrupt mask, MAC, link
+/// state, counters, link refresh, interrupt kick: anatomy §7.3 in order.
 #[derive(Clone, Debug)]
 pub struct Restore {
     dst: &'static MacInfo,
@@ -544,10 +590,13 @@ impl Restore {
                     }
                     saved.pf.replay().nth(i).map(Step::Mailbox)
                 }
-                Stage::PlainConfig => {
-                    next_config_write(saved, self.dst, Indexing::Plain, 0, &mut self.cursor)
+                Stage::DeviceConfig => {
+                    next_config_write(saved, self.dst, ConfigRows::Device, 0, &mut self.cursor)
                 }
                 Stage::Rings => self.ring_step(saved)?,
+                Stage::InterruptConfig => {
+                    next_config_write(saved, self.dst, ConfigRows::Interrupt, 0, &mut self.cursor)
+                }
                 Stage::Finish => finish_steps(saved, self.dst, api)
                     .into_iter()
                     .flatten()
@@ -567,9 +616,10 @@ impl Restore {
                         Stage::Session => Stage::Api,
                         Stage::Api => Stage::Negotiated,
                         Stage::Negotiated => Stage::PfReplay,
-                        Stage::PfReplay => Stage::PlainConfig,
-                        Stage::PlainConfig => Stage::Rings,
-                        Stage::Rings => Stage::Finish,
+                        Stage::PfReplay => Stage::DeviceConfig,
+                        Stage::DeviceConfig => Stage::Rings,
+                        Stage::Rings => Stage::InterruptConfig,
+                        Stage::InterruptConfig => Stage::Finish,
                         Stage::Finish | Stage::Done => Stage::Done,
                     };
                     self.i = 0;
@@ -616,6 +666,11 @@ impl Restore {
                     .into());
                 }
             }
+            // The destination's admin pinned another MAC on an untrusted VF: the PF refuses
+            // ours, and ixgbevf carries on with the admin MAC from the VF_RESET reply
+            // (ixgbevf_up_complete ignores the result; vf.c:451-456, anatomy §3e). The
+            // driver adopts that MAC rather than failing the whole restore.
+            (Request::SetMacAddr(_), Err(MbxError::Nack { .. })) => {}
             (_, Ok(_)) => {}
             (_, Err(err)) => return Err(RestoreError::Mailbox { msg, err }),
         }
@@ -624,19 +679,9 @@ impl Restore {
 
     fn ring_step(&mut self, saved: &SavedState) -> Result<Option<Step>, RestoreError> {
         loop {
-            let (dir, slot) = match self.ring.checked_sub(RING_SLOTS) {
-                None => (Dir::Tx, self.ring),
-                Some(slot) => (Dir::Rx, slot),
-            };
-            let snap = match dir {
-                Dir::Tx => saved.tx.get(slot),
-                Dir::Rx => saved.rx.get(slot),
-            };
-            let Some(snap) = snap.copied() else {
+            let Some((dir, queue, snap)) = ring_at(saved, self.ring) else {
                 return Ok(None);
             };
-            // CAST: slot < RING_SLOTS (4).
-            let queue = slot as u8;
             if snap.count == 0 {
                 self.ring = self.ring.saturating_add(1);
                 continue;
@@ -654,7 +699,7 @@ impl Restore {
                 1 => match next_config_write(
                     saved,
                     self.dst,
-                    dir.indexing(),
+                    ConfigRows::Queue(dir),
                     queue,
                     &mut self.cursor,
                 ) {
@@ -707,7 +752,8 @@ fn quiesce_step(i: usize) -> Option<Step> {
     }
 }
 
-/// The closing steps (ixgbevf_up_complete): interrupt mask, MAC, link, counters, kick.
+/// The closing steps (ixgbevf_up_complete): interrupt mask, MAC, link state, counters, link
+/// refresh, kick.
 fn finish_steps(saved: &SavedState, dst: &MacInfo, api: ApiVersion) -> [Option<Step>; 8] {
     [
         // Mask all, then unmask what the driver intends (anatomy §1b, VTEIMS).
@@ -726,8 +772,11 @@ fn finish_steps(saved: &SavedState, dst: &MacInfo, api: ApiVersion) -> [Option<S
             .then_some(Step::Mailbox(Request::GetLinkState)),
         dst.link_from_pf(api)
             .then_some(Step::Mailbox(Request::GetPfLinkState)),
-        Some(Step::RefreshLink),
+        // Counters before the link: ixgbevf_up_complete re-baselines the statistics and only
+        // then sets `get_link_status` and runs the service task (main.c:2393-2397), whose
+        // watchdog folds the counters (anatomy §4c step 6, §7.3 steps 10-11).
         Some(Step::RebaseCounters),
+        Some(Step::RefreshLink),
         // Re-raise every vector: causes the source had pending, read or not, and anything
         // lost between freeze and resume; NAPI and the mailbox handler tolerate a spurious
         // call (ixgbevf_check_hang_subtask kicks the same way).
@@ -760,13 +809,8 @@ impl Freeze {
             let i = self.i;
             // A bounded cursor: the plan ends after 4 * RING_SLOTS + 4 steps.
             self.i = self.i.saturating_add(1);
-            let used = |dir: Dir, slot: usize| {
-                let rings = match dir {
-                    Dir::Tx => &saved.tx,
-                    Dir::Rx => &saved.rx,
-                };
-                rings.get(slot).is_some_and(|s| s.count > 0)
-            };
+            let used =
+                |dir: Dir, slot: usize| rings(saved, dir).get(slot).is_some_and(|s| s.count > 0);
             // CAST: slots are below RING_SLOTS (4).
             let q = |slot: usize| slot as u8;
             let step = match i {
@@ -840,19 +884,7 @@ impl Abort {
 
     /// The next step, `Ok(None)` when done.
     pub fn next(&mut self, saved: &SavedState) -> Result<Option<Step>, RestoreError> {
-        while self.ring < 2 * RING_SLOTS {
-            let (dir, slot) = match self.ring.checked_sub(RING_SLOTS) {
-                None => (Dir::Tx, self.ring),
-                Some(slot) => (Dir::Rx, slot),
-            };
-            let snap = match dir {
-                Dir::Tx => saved.tx.get(slot),
-                Dir::Rx => saved.rx.get(slot),
-            }
-            .copied()
-            .unwrap_or_default();
-            // CAST: slot < RING_SLOTS.
-            let queue = slot as u8;
+        while let Some((dir, queue, snap)) = ring_at(saved, self.ring) {
             if snap.count == 0 {
                 self.ring = self.ring.saturating_add(1);
                 continue;
@@ -898,7 +930,6 @@ impl Default for Abort {
 mod tests {
     use super::super::mac::{lookup_pci, MacType};
     use super::super::mbx::{MacAddr, McList, QueueInfo};
-    use super::super::record::RingSnapshot;
     use super::*;
 
     const MAC: MacAddr = MacAddr([2, 0, 0, 0, 0, 9]);
@@ -1104,12 +1135,103 @@ mod tests {
             matches!(s, Step::RebaseRing { dir: Dir::Rx, .. })
         });
         assert!(tx_rebase < rx_rebase);
+        // Interrupt routing is programmed once the rings run, before the mask is opened
+        // (ixgbevf_up_complete: configure_msix, then irq_enable).
+        let psrtype = pos(&steps, |s| {
+            matches!(
+                s,
+                Step::Write {
+                    reg: Reg::VFPSRTYPE,
+                    ..
+                }
+            )
+        });
+        assert!(psrtype < first_ring, "VFPSRTYPE precedes the rings");
+        for reg in [Reg::VTEIAM, Reg::VTEITR] {
+            let w = pos(
+                &steps,
+                |s| matches!(s, Step::Write { reg: r, .. } if *r == reg),
+            );
+            assert!(last_enable < w && w < mask, "{reg:?} at {w}");
+        }
+        // Counters are re-based before the link refresh, which precedes the kick.
+        let refresh = pos(&steps, |s| *s == Step::RefreshLink);
+        assert!(counters < refresh && refresh < kick);
         // Reset-surviving registers are written even if never logged (TDWBAL = 0).
         assert!(steps.contains(&Step::Write {
             reg: Reg::VFTDWBAL,
             index: 1,
             value: 0
         }));
+    }
+
+    #[test]
+    fn refused_mac_does_not_fail_the_restore() {
+        // The destination admin pinned another MAC: SET_MAC_ADDR is NACKed and the restore
+        // goes on to the link, counters and kick; any other NACK still stops it.
+        let s = saved(MacType::X540);
+        let mut plan = Restore::new(&s, pci(0x1515)).unwrap();
+        let mut after_mac = vec![];
+        let mut mac_refused = false;
+        while let Some(step) = plan.next(&s).unwrap() {
+            if mac_refused {
+                after_mac.push(step);
+            }
+            if let Step::Mailbox(req) = step {
+                let reply = match req {
+                    Request::SetMacAddr(_) => {
+                        mac_refused = true;
+                        Err(MbxError::Nack {
+                            msg: MsgId::SetMacAddr,
+                        })
+                    }
+                    Request::Reset => Ok(Reply::Reset {
+                        mac: Some(MacAddr([2, 0, 0, 0, 0, 0x77])),
+                        mc_filter_type: 0,
+                    }),
+                    Request::GetQueues => Ok(Reply::Queues(Q2)),
+                    Request::UpdateXcastMode(m) => Ok(Reply::XcastMode(m)),
+                    Request::GetLinkState => Ok(Reply::LinkState { enabled: true }),
+                    _ => Ok(Reply::Ack),
+                };
+                plan.mailbox_done(&s, &req, reply).unwrap();
+            }
+        }
+        assert!(mac_refused);
+        assert!(after_mac.contains(&Step::RebaseCounters));
+        assert!(after_mac.contains(&Step::RefreshLink));
+        let mut plan = Restore::new(&s, pci(0x1515)).unwrap();
+        loop {
+            match plan.next(&s).unwrap() {
+                Some(Step::Mailbox(req @ Request::SetVlan { .. })) => {
+                    let nack = Err(MbxError::Nack { msg: req.id() });
+                    assert_eq!(
+                        plan.mailbox_done(&s, &req, nack),
+                        Err(RestoreError::Mailbox {
+                            msg: MsgId::SetVlan,
+                            err: MbxError::Nack {
+                                msg: MsgId::SetVlan
+                            }
+                        })
+                    );
+                    break;
+                }
+                Some(Step::Mailbox(req)) => {
+                    let reply = match req {
+                        Request::Reset => Ok(Reply::Reset {
+                            mac: None,
+                            mc_filter_type: 0,
+                        }),
+                        Request::GetQueues => Ok(Reply::Queues(Q2)),
+                        Request::UpdateXcastMode(m) => Ok(Reply::XcastMode(m)),
+                        _ => Ok(Reply::Ack),
+                    };
+                    plan.mailbox_done(&s, &req, reply).unwrap();
+                }
+                Some(_) => {}
+                None => panic!("no SET_VLAN step"),
+            }
+        }
     }
 
     #[test]

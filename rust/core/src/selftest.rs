@@ -721,7 +721,8 @@ pub fn record_round_trip() -> Outcome {
 }
 
 /// Freeze stops DMA before collecting heads and dirtying pages; restore resets before any
-/// mailbox replay, replays before touching rings, and kicks interrupts last.
+/// mailbox replay, replays before touching rings, re-bases counters before refreshing the
+/// link, and kicks interrupts last.
 pub fn restore_plan_order() -> Outcome {
     let mut s = SavedState::new(MacType::M82599);
     s.pf.api = ApiVersion::V1_4;
@@ -766,6 +767,7 @@ pub fn restore_plan_order() -> Outcome {
     let mut plan = Restore::new(&s, dst).map_err(|_| fail("refused", 0))?;
     let (mut reset, mut first_mbx, mut last_mbx_before_rings, mut first_ring, mut n) =
         (0u32, 0u32, 0u32, 0u32, 0u32);
+    let (mut counters, mut refresh) = (0u32, 0u32);
     let mut last = None;
     while let Some(step) = plan.next(&s).map_err(|_| fail("restore failed", n))? {
         // Saturating: a step counter; both plans end after a few dozen steps.
@@ -785,6 +787,8 @@ pub fn restore_plan_order() -> Outcome {
                     .map_err(|_| fail("mailbox", n))?;
             }
             Step::RebaseRing { .. } if first_ring == 0 => first_ring = n,
+            Step::RebaseCounters => counters = n,
+            Step::RefreshLink => refresh = n,
             _ => {}
         }
         last = Some(step);
@@ -800,6 +804,12 @@ pub fn restore_plan_order() -> Outcome {
         "rings before PF replay",
         u64::from(first_ring),
         0,
+    )?;
+    ensure(
+        counters > 0 && counters < refresh,
+        "link refreshed before counters re-based",
+        u64::from(counters),
+        u64::from(refresh),
     )?;
     ensure(
         matches!(
