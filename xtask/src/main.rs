@@ -3,6 +3,7 @@
 //! Only orchestration lives here; product logic is in `rust/`.
 
 mod demo;
+mod fuzz;
 mod guest;
 mod kernel;
 mod ktap;
@@ -12,7 +13,7 @@ mod setup;
 mod test;
 mod util;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 
 const USAGE: &str = "\
 usage: cargo xtask <task>
@@ -23,6 +24,7 @@ tasks:
   build    build compsc_vf.ko (release and KUnit variants) against the guest kernel
   test     run every test layer: host, module build, KUnit in the guest, end to end
   demo     boot the guest and load compsc_vf
+  fuzz     fuzz the core's decoders, record and plans: `cargo xtask fuzz [SECONDS]` (default 60)
 ";
 
 fn main() {
@@ -54,6 +56,15 @@ fn try_main() -> Result<()> {
         }
         "test" => test::test(),
         "demo" => demo::demo(),
+        "fuzz" => {
+            let seconds = match args.get(1) {
+                Some(s) => s
+                    .parse()
+                    .with_context(|| format!("`{s}` is not a number of seconds"))?,
+                None => 60,
+            };
+            fuzz::fuzz(seconds)
+        }
         other => bail!("unknown task `{other}`\n{USAGE}"),
     }
 }

@@ -109,6 +109,7 @@ pub fn setup() -> Result<()> {
         },
     )?;
     step("bindgen", install_bindgen)?;
+    step("cargo-fuzz", crate::fuzz::install_cargo_fuzz)?;
     step(
         "QEMU 11.1 with vfio-user-pci (trixie chroot)",
         crate::model::setup_trixie_qemu,

@@ -48,6 +48,12 @@ pub fn test() -> Result<()> {
     let mut t = Tally::default();
     t.check("setup", crate::setup::setup());
     host(&mut t);
+    // Short on purpose: it keeps the target building and finds shallow crashes; long
+    // campaigns are `cargo xtask fuzz SECONDS`.
+    t.check(
+        "fuzz the core's decoders and plans for 20 s: no crash",
+        step("fuzz", || crate::fuzz::fuzz(20)),
+    );
     bad_kdir(&mut t);
     let kernel = match step("guest kernel", kernel::kernel) {
         Ok(k) => Some(k),
