@@ -114,8 +114,19 @@ impl Api {
         }
     }
 
-    fn is(self, set: &[Api]) -> bool {
-        set.contains(&self)
+    /// 1.1 or later, as the Linux PF's `switch (vf_api)` ladders list them: 1.5 (ESX
+    /// mailbox) and 2.0 (Solaris) are never negotiated with it and are left out.
+    pub fn from_11(self) -> bool {
+        matches!(
+            self,
+            Api::V11 | Api::V12 | Api::V13 | Api::V14 | Api::V16 | Api::V17
+        )
+    }
+
+    /// 1.2 or later, in the same sense as `from_11`: the gate of GET_RETA, GET_RSS_KEY,
+    /// GET_LINK_STATE and UPDATE_XCAST_MODE.
+    pub fn from_12(self) -> bool {
+        self != Api::V11 && self.from_11()
     }
 }
 
@@ -144,6 +155,8 @@ pub const MAX_JUMBO_FRAME: u32 = 9728;
 const ETH_FRAME_LEN: u32 = 1514;
 /// `ETH_FCS_LEN`.
 const ETH_FCS_LEN: u32 = 4;
+/// `ETH_HLEN`: the PF's own max frame is its MTU plus this.
+const ETH_HLEN: u32 = 14;
 
 /// What the host administrator configured for this VF (`ip link set ... vf N ...`) and PF
 /// facts that policy depends on. This survives a VF reset; a swap may change it.
@@ -210,7 +223,8 @@ pub struct PfVf {
     pub clear_to_send: bool,
     /// VLANs in the VF's VLVF pool bits.
     pub vlans: BTreeSet<u16>,
-    /// Max frame size accepted by SET_LPE.
+    /// MAXFRS: the largest frame the port accepts, the PF's own at first, raised (never
+    /// lowered) by SET_LPE.
     pub max_frame: u32,
     /// Rx enable for this VF's pool (VFRE bit).
     pub vfre: bool,
@@ -262,7 +276,7 @@ impl PfVf {
             mc_hashes: Vec::new(),
             clear_to_send: false,
             vlans: BTreeSet::new(),
-            max_frame: ETH_FRAME_LEN + ETH_FCS_LEN,
+            max_frame: (admin.pf_mtu + ETH_HLEN + ETH_FCS_LEN).max(ETH_FRAME_LEN + ETH_FCS_LEN),
             vfre: true,
             vfte: true,
             macvlans: Vec::new(),
@@ -358,7 +372,7 @@ impl PfVf {
         }
         self.vfte = true;
         // 82599: a legacy (API 1.0) VF cannot receive while the PF runs jumbo frames.
-        self.vfre = admin.pf_mtu + 14 <= ETH_FRAME_LEN;
+        self.vfre = admin.pf_mtu + ETH_HLEN <= ETH_FRAME_LEN;
         self.clear_to_send = true;
         let mut reply = vec![msg::VF_RESET, 0, 0, MC_FILTER_TYPE];
         if admin.mac.is_some() && is_valid_unicast(&self.mac) {
@@ -426,21 +440,19 @@ impl PfVf {
         if !(68..=MAX_JUMBO_FRAME).contains(&max_frame) {
             return false;
         }
-        let pf_max_frame = admin.pf_mtu + 14;
-        let api11 = self
-            .api
-            .is(&[Api::V11, Api::V12, Api::V13, Api::V14, Api::V16, Api::V17]);
-        let err = if api11 && pf_max_frame <= ETH_FRAME_LEN {
-            false
-        } else {
-            pf_max_frame > ETH_FRAME_LEN || max_frame > ETH_FRAME_LEN + ETH_FCS_LEN
-        };
-        // 82599: the pool's Rx is shut off when the VF asks for a frame it cannot have.
+        // 82599 (ixgbe_set_vf_lpe): PF and VFs must agree on jumbo frames. A VF on API
+        // 1.1+ may use any size while the PF itself runs jumbo frames (legacy VFs are then
+        // off anyway); otherwise neither the PF nor the VF may exceed a standard frame.
+        let pf_jumbo = admin.pf_mtu + ETH_HLEN > ETH_FRAME_LEN;
+        let err = !(self.api.from_11() && pf_jumbo)
+            && (pf_jumbo || max_frame > ETH_FRAME_LEN + ETH_FCS_LEN);
+        // The pool's Rx follows the verdict: shut off on error, re-enabled otherwise.
         self.vfre = !err;
         if err {
             return false;
         }
-        self.max_frame = max_frame;
+        // MAXFRS is the port's: the PF raises it for a VF and never lowers it.
+        self.max_frame = self.max_frame.max(max_frame);
         true
     }
 
@@ -475,9 +487,7 @@ impl PfVf {
 
     fn negotiate_api(&mut self, req: &[u32; MBX_WORDS]) -> bool {
         match Api::from_wire(req[1]) {
-            Some(
-                api @ (Api::V10 | Api::V11 | Api::V12 | Api::V13 | Api::V14 | Api::V16 | Api::V17),
-            ) => {
+            Some(api) if api == Api::V10 || api.from_11() => {
                 self.api = api;
                 true
             }
@@ -486,15 +496,7 @@ impl PfVf {
     }
 
     fn get_queues(&mut self, reply: &mut [u32; MBX_WORDS], admin: &Admin) -> bool {
-        if !self.api.is(&[
-            Api::V20,
-            Api::V11,
-            Api::V12,
-            Api::V13,
-            Api::V14,
-            Api::V16,
-            Api::V17,
-        ]) {
+        if !(self.api == Api::V20 || self.api.from_11()) {
             return false;
         }
         reply[1] = admin.queues;
@@ -506,9 +508,7 @@ impl PfVf {
     }
 
     fn rss_query_allowed(&self, admin: &Admin) -> bool {
-        self.api
-            .is(&[Api::V12, Api::V13, Api::V14, Api::V16, Api::V17])
-            && admin.rss_query
+        self.api.from_12() && admin.rss_query
     }
 
     fn get_reta(&mut self, reply: &mut [u32; MBX_WORDS], admin: &Admin) -> bool {
@@ -544,10 +544,9 @@ impl PfVf {
             3 => Xcast::Promisc,
             _ => return false,
         };
-        match self.api {
-            Api::V12 if mode == Xcast::Promisc => return false,
-            Api::V12 | Api::V13 | Api::V14 | Api::V16 | Api::V17 => {}
-            _ => return false,
+        // PROMISC arrived with 1.3.
+        if !self.api.from_12() || (self.api == Api::V12 && mode == Xcast::Promisc) {
+            return false;
         }
         let mode = if mode > Xcast::Multi && !admin.trusted {
             Xcast::Multi
@@ -594,10 +593,7 @@ impl PfVf {
     }
 
     fn get_link_state(&mut self, reply: &mut [u32; MBX_WORDS], admin: &Admin) -> bool {
-        if !self
-            .api
-            .is(&[Api::V12, Api::V13, Api::V14, Api::V16, Api::V17])
-        {
+        if !self.api.from_12() {
             return false;
         }
         reply[1] = u32::from(admin.link_enable);

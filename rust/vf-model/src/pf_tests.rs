@@ -192,12 +192,38 @@ fn set_vlan_add_remove_and_port_vlan() {
 fn set_lpe_and_the_82599_jumbo_rule() {
     let (mut pf, a) = negotiated(Api::V13);
     assert_eq!(pf.handle(&m(&[SET_LPE, 1518]), &a).unwrap()[0] & ACK, ACK);
+    // ixgbe_set_vf_lpe: API 1.1+ only lifts the limit while the PF itself runs jumbo
+    // frames; with a standard PF a jumbo request is refused and shuts the pool's Rx.
     assert_eq!(
-        pf.handle(&m(&[SET_LPE, 9018]), &a).unwrap()[0] & ACK,
-        ACK,
+        pf.handle(&m(&[SET_LPE, 9018]), &a).unwrap()[0] & NACK,
+        NACK,
         "API 1.1+, PF not jumbo"
     );
-    assert_eq!(pf.max_frame, 9018);
+    assert!(!pf.vfre);
+    assert_eq!(pf.max_frame, 1518);
+    assert_eq!(pf.handle(&m(&[SET_LPE, 1518]), &a).unwrap()[0] & ACK, ACK);
+    assert!(pf.vfre, "a valid request re-enables Rx");
+    let jumbo = Admin {
+        pf_mtu: 9000,
+        ..admin()
+    };
+    let mut jpf = PfVf::new(&jumbo);
+    reset_vf(&mut jpf, &jumbo);
+    let r = jpf.handle(&m(&[API_NEGOTIATE, Api::V13 as u32]), &jumbo);
+    assert_eq!(r.unwrap()[0] & ACK, ACK);
+    assert_eq!(
+        jpf.handle(&m(&[SET_LPE, 9018]), &jumbo).unwrap()[0] & ACK,
+        ACK,
+        "API 1.1+ and a jumbo PF"
+    );
+    assert!(jpf.vfre);
+    assert_eq!(jpf.max_frame, 9018);
+    // MAXFRS is never lowered by a VF.
+    assert_eq!(
+        jpf.handle(&m(&[SET_LPE, 1518]), &jumbo).unwrap()[0] & ACK,
+        ACK
+    );
+    assert_eq!(jpf.max_frame, 9018);
     assert_eq!(pf.handle(&m(&[SET_LPE, 20]), &a).unwrap()[0] & NACK, NACK);
     assert_eq!(
         pf.handle(&m(&[SET_LPE, 10000]), &a).unwrap()[0] & NACK,
