@@ -116,6 +116,8 @@ impl MacInfo {
 
 /// Largest max frame any PF accepts (ixgbe_set_vf_lpe: 9728).
 pub const MAX_FRAME: u32 = 9728;
+/// Smallest max frame any PF accepts (ixgbe_set_vf_lpe: `ETH_MIN_MTU`, 68).
+pub const MIN_FRAME: u32 = 68;
 
 /// The 82599 VF.
 pub const MAC_82599: MacInfo = MacInfo {

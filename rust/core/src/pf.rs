@@ -8,8 +8,10 @@
 //! VLAN, trust, spoof check, admin MAC) is the management stack's job on the destination.
 
 use super::emul::{copy_bytes, le32};
+use super::mac::{MAX_FRAME, MIN_FRAME};
 use super::mbx::{
-    ApiVersion, MacAddr, McList, QueueInfo, Reply, Request, XcastMode, MAX_MC_HASHES,
+    ApiVersion, MacAddr, McList, QueueInfo, Reply, Request, XcastMode, FEATURE_ESX_MBX,
+    FEATURE_IPSEC, MAX_MC_HASHES,
 };
 
 /// Most VLAN filters recorded. The PF's VLVF pool table has 64 entries shared by all
@@ -308,12 +310,22 @@ impl Reader<'_> {
             _ => Err(PfDecodeError::Field { at }),
         }
     }
+    /// An optional MAC; a present one must be a valid unicast address, as every MAC the
+    /// PF acknowledged is (ixgbe_set_vf_mac_addr, and the VF_RESET reply check).
     fn mac(&mut self) -> Result<Option<MacAddr>, PfDecodeError> {
         let present = self.flag()?;
+        let at = self.at;
+        let m = self.mac_bytes();
+        if present && !m.is_valid_unicast() {
+            return Err(PfDecodeError::Field { at });
+        }
+        Ok(present.then_some(m))
+    }
+    fn mac_bytes(&mut self) -> MacAddr {
         let mut m = [0u8; 6];
         // `take` yields all 6 bytes or none; none leaves zeros.
         copy_bytes(&mut m, self.take(6));
-        Ok(present.then_some(MacAddr(m)))
+        MacAddr(m)
     }
     fn count(&mut self, max: usize) -> Result<u8, PfDecodeError> {
         let at = self.at;
@@ -368,14 +380,22 @@ impl PfState {
             return Err(PfDecodeError::Length { got: bytes.len() });
         }
         let mut r = Reader { bytes, at: 0 };
-        let api_byte = r.take(4);
-        let api = api_byte
-            .first()
-            .and_then(|b| ApiVersion::from_wire(u32::from(*b)))
-            .ok_or(PfDecodeError::Field { at: 0 })?;
+        let api_bytes = r.take(4);
+        let api = match api_bytes {
+            [api, 0, 0, 0] => ApiVersion::from_wire(u32::from(*api)),
+            _ => None,
+        }
+        .ok_or(PfDecodeError::Field { at: 0 })?;
+        let at = r.at;
+        let features = r.u32();
+        // Only the features a PF can grant: the record must not switch the mailbox flavour
+        // or enable an offload on a whim.
+        if features & !(FEATURE_IPSEC | FEATURE_ESX_MBX) != 0 {
+            return Err(PfDecodeError::Field { at });
+        }
         let mut s = PfState {
             api,
-            features: r.u32(),
+            features,
             perm_mac: r.mac()?,
             mac: r.mac()?,
             ..PfState::default()
@@ -401,7 +421,12 @@ impl PfState {
             v => Some(XcastMode::from_wire(u32::from(v)).ok_or(PfDecodeError::Field { at })?),
         };
         let has_frame = r.flag()?;
+        let at = r.at;
         let frame = r.u32();
+        // The PF acknowledges SET_LPE only inside its range (ixgbe_set_vf_lpe).
+        if has_frame && !(MIN_FRAME..=MAX_FRAME).contains(&frame) {
+            return Err(PfDecodeError::Field { at });
+        }
         s.max_frame = has_frame.then_some(frame);
         let at = r.at;
         let has_queues = r.flag()?;
@@ -411,20 +436,34 @@ impl PfState {
             num_tcs: r.u8(),
             default_queue: r.u8(),
         };
-        if has_queues && !((1..=8).contains(&q.max_tx) && (1..=8).contains(&q.max_rx)) {
+        // As `Request::decode_reply` leaves a GET_QUEUES answer: both counts 1..=8, the TC
+        // count not above the Rx queues and the default queue below the Tx queues.
+        let layout_ok = (1..=8).contains(&q.max_tx)
+            && (1..=8).contains(&q.max_rx)
+            && q.num_tcs <= q.max_rx
+            && q.default_queue < q.max_tx;
+        if has_queues && !layout_ok {
             return Err(PfDecodeError::Field { at });
         }
         s.queues = has_queues.then_some(q);
         s.link_enabled = r.flag()?;
         s.vlan_count = r.count(MAX_VLANS)?;
-        for v in s.vlans.iter_mut() {
+        for (i, v) in s.vlans.iter_mut().enumerate() {
+            let at = r.at;
             *v = u16::from_le_bytes([r.u8(), r.u8()]);
+            // A VLAN id is 12 bits; SET_VLAN could not carry more (slots past the count
+            // hold removed ids and are not replayed).
+            if i < usize::from(s.vlan_count) && *v > 0xFFF {
+                return Err(PfDecodeError::Field { at });
+            }
         }
         s.macvlan_count = r.count(MAX_MACVLANS)?;
-        for m in s.macvlans.iter_mut() {
-            let mut b = [0u8; 6];
-            copy_bytes(&mut b, r.take(6));
-            *m = MacAddr(b);
+        for (i, m) in s.macvlans.iter_mut().enumerate() {
+            let at = r.at;
+            *m = r.mac_bytes();
+            if i < usize::from(s.macvlan_count) && !m.is_valid_unicast() {
+                return Err(PfDecodeError::Field { at });
+            }
         }
         Ok(s)
     }
@@ -567,5 +606,75 @@ mod tests {
         let mut bad = b;
         bad[8] = 2; // perm_mac presence flag
         assert_eq!(PfState::decode(&bad), Err(PfDecodeError::Field { at: 8 }));
+    }
+
+    /// Byte offsets of the encoded fields, from the layout in `PF_BYTES`.
+    const FEATURES_AT: usize = 4;
+    const PERM_MAC_AT: usize = 8;
+    const MC_AT: usize = PERM_MAC_AT + 7 + 7 + 1;
+    const XCAST_AT: usize = MC_AT + 1 + 2 * MAX_MC_HASHES;
+    const FRAME_AT: usize = XCAST_AT + 1;
+    const QUEUES_AT: usize = FRAME_AT + 5;
+    const VLANS_AT: usize = QUEUES_AT + 5 + 1;
+    const MACVLANS_AT: usize = VLANS_AT + 1 + 2 * MAX_VLANS;
+
+    #[test]
+    fn decode_refuses_what_no_pf_acknowledged() {
+        let mut s = populated();
+        s.queues = Some(QueueInfo {
+            max_tx: 2,
+            max_rx: 2,
+            num_tcs: 0,
+            default_queue: 0,
+        });
+        let mut b = [0u8; PF_BYTES];
+        s.encode(&mut b);
+        assert_eq!(PfState::decode(&b), Ok(s));
+        // (mutation, byte offset the error names)
+        type Mutation = fn(&mut [u8; PF_BYTES]);
+        let cases: [(Mutation, usize); 9] = [
+            // Reserved bytes after the API value.
+            (|b| b[2] = 1, 0),
+            // A feature no PF grants.
+            (|b| b[FEATURES_AT] = 0x4, FEATURES_AT),
+            // A multicast admin MAC.
+            (|b| b[PERM_MAC_AT + 1] = 0x01, PERM_MAC_AT + 1),
+            // Max frame above 9728, and below 68.
+            (
+                |b| b[FRAME_AT + 1..FRAME_AT + 5].copy_from_slice(&9729u32.to_le_bytes()),
+                FRAME_AT + 1,
+            ),
+            (
+                |b| b[FRAME_AT + 1..FRAME_AT + 5].copy_from_slice(&67u32.to_le_bytes()),
+                FRAME_AT + 1,
+            ),
+            // More TCs than Rx queues; default queue not below the Tx queues.
+            (|b| b[QUEUES_AT + 3] = 3, QUEUES_AT),
+            (|b| b[QUEUES_AT + 4] = 2, QUEUES_AT),
+            // A VLAN id wider than 12 bits (first of the two recorded).
+            (
+                |b| b[VLANS_AT + 1..VLANS_AT + 3].copy_from_slice(&0x1000u16.to_le_bytes()),
+                VLANS_AT + 1,
+            ),
+            // A zero secondary MAC in the list.
+            (
+                |b| b[MACVLANS_AT + 1..MACVLANS_AT + 7].fill(0),
+                MACVLANS_AT + 1,
+            ),
+        ];
+        for (i, (mutate, at)) in cases.iter().enumerate() {
+            let mut bad = b;
+            mutate(&mut bad);
+            assert_eq!(
+                PfState::decode(&bad),
+                Err(PfDecodeError::Field { at: *at }),
+                "case {i}"
+            );
+        }
+        // A removed VLAN parked past the count is not checked: it is never replayed.
+        let mut parked = b;
+        parked[VLANS_AT + 1 + 2 * 3..VLANS_AT + 3 + 2 * 3]
+            .copy_from_slice(&0xFFFFu16.to_le_bytes());
+        assert!(PfState::decode(&parked).is_ok());
     }
 }
