@@ -19,7 +19,8 @@ const USAGE: &str = "\
 usage: cargo xtask <task>
 
 tasks:
-  setup    install the toolchain, kernel source, QEMU and the vfio-user chroot (idempotent)
+  setup    install the toolchain, kernel source, QEMU and the vfio-user chroot (idempotent);
+           `setup --check` says what is missing and changes nothing
   kernel   build the guest kernel (cached on the source version and the config fragment)
   build    build compsc_vf.ko (release and KUnit variants) against the guest kernel
   test     run every test layer: host, module build, KUnit in the guest, end to end
@@ -41,7 +42,11 @@ fn try_main() -> Result<()> {
         std::process::exit(2);
     };
     match task.as_str() {
-        "setup" => setup::setup(),
+        "setup" => match args.get(1).map(String::as_str) {
+            None => setup::setup(),
+            Some("--check") => setup::check(),
+            Some(other) => bail!("unknown setup option `{other}` (only --check)"),
+        },
         "kernel" => kernel::kernel().map(|k| {
             eprintln!("guest kernel: {}", k.bzimage().display());
             eprintln!("reference ixgbevf: {}", k.ixgbevf_ko().display());

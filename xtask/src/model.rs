@@ -137,6 +137,11 @@ fn run_hint(cmd: &mut Command, hint: &str) -> Result<()> {
     run(cmd).with_context(|| hint.to_owned())
 }
 
+/// Whether the chroot was completed by an earlier setup (for `cargo xtask setup --check`).
+pub fn trixie_qemu_ready() -> bool {
+    chroot_dir().join(STAMP).is_file()
+}
+
 /// `cargo xtask setup` step: a minbase trixie chroot with QEMU from trixie-backports, whose
 /// `-device help` lists `vfio-user-pci`. Cached: a second run only re-checks QEMU.
 ///
@@ -144,10 +149,7 @@ fn run_hint(cmd: &mut Command, hint: &str) -> Result<()> {
 /// at trixie by this step.
 pub fn setup_trixie_qemu() -> Result<()> {
     let root = chroot_dir();
-    eprintln!(
-        "==> QEMU with vfio-user (trixie chroot at {})",
-        root.display()
-    );
+    eprintln!("    chroot: {}", root.display());
     if root.join(STAMP).is_file() {
         if let Ok(v) = timed("cached chroot: check QEMU", qemu_lists_vfio_user) {
             eprintln!("    {v}, vfio-user-pci present");
@@ -157,21 +159,7 @@ pub fn setup_trixie_qemu() -> Result<()> {
         let _ = std::fs::remove_file(root.join(STAMP));
     }
     if !have_program("debootstrap") {
-        timed("install debootstrap", || {
-            let mut c = Command::new("apt-get");
-            c.args(["install", "-y", "debootstrap"]);
-            if run(&mut c).is_err() {
-                run_hint(
-                    Command::new("apt-get").arg("update"),
-                    "apt-get update failed: check the network and /etc/apt/sources.list.d",
-                )?;
-                run_hint(
-                    &mut c,
-                    "installing debootstrap failed: try `apt-get install -y debootstrap` by hand",
-                )?;
-            }
-            Ok(())
-        })?;
+        bail!("debootstrap is missing: `cargo xtask setup` installs it with the host packages");
     }
     let mirror = host_mirror()?;
     if !root.join("usr/bin/apt-get").is_file() {

@@ -76,6 +76,66 @@ Pin: release n=trixie-backports
 Pin-Priority: 1
 ";
 
+/// `cargo xtask setup --check`: says what setup would do, changing nothing. Fails when
+/// anything is missing, so it doubles as a quick "is this machine ready?".
+pub fn check() -> Result<()> {
+    let have = |path: &str, text: &str| std::fs::read_to_string(path).is_ok_and(|t| t == text);
+    let missing_pkgs = |pkgs: &[&str]| -> Option<String> {
+        let m: Vec<&str> = pkgs.iter().copied().filter(|p| !installed(p)).collect();
+        (!m.is_empty()).then(|| format!("apt-get install {}", m.join(" ")))
+    };
+    let linux = format!("{LINUX_SOURCE_PKG}/trixie-backports");
+    let fuzz_ok = Command::new("cargo")
+        .args(["fuzz", "--version"])
+        .env("PATH", path_with_cargo_bin())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let items: Vec<(&str, Option<String>)> = vec![
+        ("rustc 1.95", check_rustc().err().map(|e| format!("{e:#}"))),
+        (
+            "apt sources",
+            (!(have(SOURCES_FILE, SOURCES) && have(PIN_FILE, PIN)))
+                .then(|| format!("write {SOURCES_FILE} and {PIN_FILE}, apt-get update")),
+        ),
+        ("host packages", missing_pkgs(HOST_PKGS)),
+        ("QEMU for the guest", missing_pkgs(&["qemu-system-x86"])),
+        (
+            "kernel source and rust-src",
+            missing_pkgs(&[linux.as_str(), RUST_SRC_PKG]),
+        ),
+        (
+            "bindgen",
+            bindgen_version()
+                .is_none()
+                .then(|| format!("cargo install bindgen-cli --locked --version {BINDGEN_VERSION}")),
+        ),
+        (
+            "cargo-fuzz",
+            (!fuzz_ok).then(|| "cargo install cargo-fuzz --locked".to_owned()),
+        ),
+        (
+            "QEMU 11.1 chroot",
+            (!crate::model::trixie_qemu_ready()).then(|| {
+                "debootstrap trixie, install qemu-system-x86 from trixie-backports in it".to_owned()
+            }),
+        ),
+    ];
+    let mut todo = 0;
+    for (what, missing) in &items {
+        match missing {
+            None => eprintln!("ok       {what}"),
+            Some(action) => {
+                todo += 1;
+                eprintln!("missing  {what}: would {action}");
+            }
+        }
+    }
+    if todo > 0 {
+        bail!("{todo} setup step(s) to do: run `cargo xtask setup`");
+    }
+    Ok(())
+}
+
 /// Runs every setup step; each is a no-op when its result is already present.
 pub fn setup() -> Result<()> {
     step("check rustc", check_rustc)?;
