@@ -437,6 +437,43 @@ fn rx_filters_and_multi_descriptor_frames() {
 }
 
 #[test]
+fn broadcast_and_multicast_reach_a_vf_that_never_set_a_mode() {
+    // An API 1.1 VF cannot send UPDATE_XCAST_MODE: the PF's VMOLR.BAM still lets
+    // broadcast (ARP) in, and SET_MULTICAST alone enables its hash list.
+    let mut t = T::new();
+    t.w(VFCTRL, CTRL_RST);
+    t.later(100);
+    while t.r(VFMAILBOX) & (MBX_RSTI | MBX_RSTD) != 0 {}
+    assert_eq!(t.mbx_call(&[VF_RESET])[0], VF_RESET | ACK);
+    let r = t.mbx_call(&[API_NEGOTIATE, crate::pf::Api::V11 as u32, 0]);
+    assert_eq!(r[0], API_NEGOTIATE | ACK | CTS);
+    t.w(VFRDBAL, RX_RING as u32);
+    t.w(VFRDLEN, 8 * 16);
+    t.w(VFSRRCTL, SRRCTL_DROP_EN | 2 | SRRCTL_DESCTYPE_ADV_ONEBUF);
+    t.w(VFRXDCTL, DCTL_ENABLE);
+    t.later(1000);
+    for i in 0..7u64 {
+        t.post_rx(i as u32, RX_BUF + i * 2048);
+    }
+    t.w(VFRDT, 7);
+    assert_eq!(
+        t.d.receive(&frame_to([0xFF; 6], b"arp"), t.now),
+        RxOutcome::Delivered
+    );
+    let mc = [0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb];
+    assert_eq!(t.d.receive(&frame_to(mc, b"x"), t.now), RxOutcome::Dropped);
+    let h = u32::from(crate::pf::mta_hash(&mc));
+    assert_eq!(
+        t.mbx_call(&[SET_MULTICAST | (1 << INFO_SHIFT), h])[0] & ACK,
+        ACK
+    );
+    assert_eq!(
+        t.d.receive(&frame_to(mc, b"x"), t.now),
+        RxOutcome::Delivered
+    );
+}
+
+#[test]
 fn tx_context_checksum_vlan_and_write_back() {
     let mut t = T::new();
     t.up();

@@ -234,6 +234,11 @@ pub struct PfVf {
     pub macvlans: Vec<[u8; 6]>,
     /// `xcast_mode`; a VF reset does not reset it.
     pub xcast: Xcast,
+    /// VMOLR.ROMPE: multicast matching the hash list is accepted. SET_MULTICAST sets it
+    /// (so a VF below API 1.2, which cannot send UPDATE_XCAST_MODE, still gets its
+    /// groups); a change to NONE clears it. Broadcast needs no flag: the Linux PF sets
+    /// VMOLR.BAM at every VF reset and in every mode.
+    pub rompe: bool,
     /// `vf_api`.
     pub api: Api,
     /// MAC anti-spoof in force (the admin setting, turned off by a MACVLAN add).
@@ -281,6 +286,7 @@ impl PfVf {
             vfte: true,
             macvlans: Vec::new(),
             xcast: Xcast::None,
+            rompe: false,
             api: Api::V10,
             spoofchk: admin.spoofchk,
             sas: Vec::new(),
@@ -364,9 +370,8 @@ impl PfVf {
 
     fn vf_reset(&mut self, admin: &Admin) -> Vec<u32> {
         self.reset_event(admin);
-        if let Some(m) = admin.mac {
-            self.mac = m;
-        }
+        // The stored MAC (`vf_mac_addresses`) is what the reply carries, not the admin's
+        // original: a trusted VF may have changed it.
         if is_valid_unicast(&self.mac) {
             self.mac_filter = true;
         }
@@ -391,10 +396,10 @@ impl PfVf {
         if !is_valid_unicast(&new) {
             return false;
         }
-        if let Some(a) = admin.mac {
-            if !admin.trusted && a != new {
-                return false;
-            }
+        // An untrusted VF whose MAC the administrator set may only re-send the MAC the PF
+        // holds for it (`vf_mac_addresses`).
+        if admin.mac.is_some() && !admin.trusted && new != self.mac {
+            return false;
         }
         self.mac = new;
         self.mac_filter = true;
@@ -411,6 +416,7 @@ impl PfVf {
                 h & 0xFFF
             })
             .collect();
+        self.rompe = true;
         true
     }
 
@@ -558,6 +564,9 @@ impl PfVf {
             // the PF itself promiscuous, FCTRL.UPE).
             return false;
         }
+        if mode != self.xcast {
+            self.rompe = mode != Xcast::None;
+        }
         self.xcast = mode;
         reply[1] = mode as u32;
         true
@@ -569,8 +578,8 @@ impl PfVf {
         }
         // struct sa_mbx_msg: spi (be32) in word 1, then dir in the low byte of word 2.
         let dir = reply[2] & 0xFF;
-        // The Linux PF takes inbound SAs only (XFRM_DEV_OFFLOAD_IN = 1).
-        if dir != 1 || self.sas.len() >= 1024 {
+        // The Linux PF takes inbound SAs only: it tests the XFRM_DEV_OFFLOAD_IN bit.
+        if dir & 1 == 0 || self.sas.len() >= 1024 {
             return false;
         }
         let handle = self.next_sa;

@@ -130,6 +130,20 @@ fn set_mac_addr() {
         ACK
     );
     assert_eq!(pf.mac, [2, 0, 0, 0, 0, 9]);
+    // Untrusted again: the PF compares with the MAC it holds, not the admin's original,
+    // and a VF reset hands out the MAC it holds.
+    assert_eq!(
+        pf.handle(&m(&[SET_MAC_ADDR, o1, o2]), &a).unwrap()[0] & ACK,
+        ACK
+    );
+    assert_eq!(
+        pf.handle(&m(&[SET_MAC_ADDR, w1, w2]), &a).unwrap()[0] & NACK,
+        NACK
+    );
+    assert_eq!(
+        (reset_vf(&mut pf, &a)[1], reset_vf(&mut pf, &a)[2]),
+        (o1, o2)
+    );
     // Multicast and zero addresses are refused.
     let (b1, b2) = mac_words([1, 0, 0x5e, 0, 0, 1]);
     assert_eq!(
@@ -159,6 +173,25 @@ fn set_multicast_keeps_at_most_30_hashes() {
     assert_eq!(r[0] & ACK, ACK);
     assert_eq!(pf.mc_hashes.len(), MAX_MC_HASHES);
     assert_eq!(mta_hash(&[0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb]), 0xfb0);
+}
+
+#[test]
+fn multicast_hash_filter_follows_vmolr_rompe() {
+    // API 1.1 has no UPDATE_XCAST_MODE: SET_MULTICAST alone turns the hash filter on.
+    let (mut pf, a) = negotiated(Api::V11);
+    assert!(!pf.rompe);
+    let r = pf.handle(&m(&[SET_MULTICAST | (1 << INFO_SHIFT), 0x111]), &a);
+    assert_eq!(r.unwrap()[0] & ACK, ACK);
+    assert!(pf.rompe);
+    // Changing to NONE turns it off, to MULTI back on; a VF reset leaves it alone.
+    let (mut pf, a) = negotiated(Api::V13);
+    pf.handle(&m(&[UPDATE_XCAST_MODE, Xcast::Multi as u32]), &a);
+    assert!(pf.rompe);
+    pf.handle(&m(&[UPDATE_XCAST_MODE, Xcast::None as u32]), &a);
+    assert!(!pf.rompe);
+    pf.handle(&m(&[UPDATE_XCAST_MODE, Xcast::Multi as u32]), &a);
+    pf.reset_event(&a);
+    assert!(pf.rompe);
 }
 
 #[test]
@@ -388,6 +421,13 @@ fn ipsec_needs_trust_and_the_pf_flag() {
         pf.handle(&m(&[IPSEC_ADD, 1, 0]), &ok).unwrap()[0] & NACK,
         NACK,
         "Tx SAs refused"
+    );
+    // The PF tests the inbound bit, not the whole byte.
+    let both = pf.handle(&m(&[IPSEC_ADD, 2, 3]), &ok).unwrap();
+    assert_eq!(both[0] & ACK, ACK, "dir with the inbound bit set");
+    assert_eq!(
+        pf.handle(&m(&[IPSEC_DEL, both[1]]), &ok).unwrap()[0] & ACK,
+        ACK
     );
     assert_eq!(
         pf.handle(&m(&[IPSEC_DEL, r[1]]), &ok).unwrap()[0] & ACK,

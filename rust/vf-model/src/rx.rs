@@ -128,11 +128,13 @@ impl Device {
         let dst: [u8; 6] = frame[0..6].try_into().ok()?;
         let mut pif = false;
         let accepted = if dst == [0xFF; 6] {
-            self.pf.xcast >= Xcast::Multi
+            // VMOLR.BAM is always set for a VF by the Linux PF.
+            true
         } else if dst[0] & 1 != 0 {
             pif = true;
+            // VMOLR.MPE, or VMOLR.ROMPE and a hit in the hash list.
             self.pf.xcast >= Xcast::AllMulti
-                || (self.pf.xcast >= Xcast::Multi && self.pf.mc_hashes.contains(&mta_hash(&dst)))
+                || (self.pf.rompe && self.pf.mc_hashes.contains(&mta_hash(&dst)))
         } else {
             (self.pf.mac_filter && dst == self.pf.mac)
                 || self.pf.macvlans.contains(&dst)
