@@ -106,6 +106,19 @@ pub enum LogDecodeError {
     },
     /// A "written" bit is set past the last word.
     StrayWrittenBit,
+    /// A word no sequence of accesses can leave in the log: bits outside the register's
+    /// width or a read-clear row's clearing bits, a value for an instance never written, or
+    /// a "written" mark on a read-clear stash.
+    Word {
+        /// The register.
+        reg: Reg,
+        /// The instance.
+        index: u32,
+        /// The word found.
+        value: u32,
+        /// Whether its "written" bit was set.
+        written: bool,
+    },
 }
 
 impl EmulLog {
@@ -290,7 +303,37 @@ impl EmulLog {
                 return Err(LogDecodeError::StrayWrittenBit);
             }
         }
+        log.check_words()?;
         Ok(log)
+    }
+
+    /// Checks every word against what [`EmulLog::note_write`], the read-clear stash and
+    /// [`EmulLog::note_vf_reset`] can produce, so a decoded log never hands the restore a
+    /// value the driver could not have written (the record is untrusted input).
+    fn check_words(&self) -> Result<(), LogDecodeError> {
+        for desc in regs::TABLE.iter() {
+            for index in 0..desc.logged_count() {
+                let Some(slot) = Self::slot(desc.reg, index) else {
+                    continue;
+                };
+                let value = self.words.get(slot).copied().unwrap_or(0);
+                let written = self.is_written(slot);
+                let possible = match desc.access {
+                    Access::ReadClear { bits, .. } => !written && value & !bits == 0,
+                    _ if written => value & !desc.value_mask() == 0,
+                    _ => value == 0,
+                };
+                if !possible {
+                    return Err(LogDecodeError::Word {
+                        reg: desc.reg,
+                        index,
+                        value,
+                        written,
+                    });
+                }
+            }
+        }
+        Ok(())
     }
 }
 
@@ -627,6 +670,68 @@ mod tests {
             EmulLog::decode(&bytes[1..]),
             Err(LogDecodeError::Length { got: LOG_BYTES - 1 })
         );
+        // Words no access can produce. Byte offset of a word: 4 * its slot; the "written"
+        // bitmap follows the words.
+        let word_at =
+            |reg: Reg, index: u32| 4 * (usize::from(regs::LOG_BASE[reg as usize]) + index as usize);
+        let written_at = |reg: Reg, index: u32| {
+            let slot = usize::from(regs::LOG_BASE[reg as usize]) + index as usize;
+            (
+                4 * regs::LOG_WORDS + 4 * (slot / 32) + (slot % 32) / 8,
+                1u8 << (slot % 8),
+            )
+        };
+        type Mutation<'a> = Box<dyn Fn(&mut [u8; LOG_BYTES]) + 'a>;
+        let cases: Vec<(Mutation, LogDecodeError)> = vec![
+            // A VTEICR stash bit beyond the three vectors.
+            (
+                Box::new(|b| b[word_at(Reg::VTEICR, 0)] = 0x08),
+                LogDecodeError::Word {
+                    reg: Reg::VTEICR,
+                    index: 0,
+                    value: 0x08,
+                    written: false,
+                },
+            ),
+            // A VFMAILBOX stash holding a bit that a read does not clear (VFU).
+            (
+                Box::new(|b| b[word_at(Reg::VFMAILBOX, 0)] = 0x04),
+                LogDecodeError::Word {
+                    reg: Reg::VFMAILBOX,
+                    index: 0,
+                    value: 0x04,
+                    written: false,
+                },
+            ),
+            // A read-clear stash marked as written.
+            (
+                Box::new(|b| {
+                    let (at, bit) = written_at(Reg::VTEICR, 0);
+                    b[at] |= bit;
+                }),
+                LogDecodeError::Word {
+                    reg: Reg::VTEICR,
+                    index: 0,
+                    value: 0,
+                    written: true,
+                },
+            ),
+            // A value for a register never written.
+            (
+                Box::new(|b| b[word_at(Reg::VTEIAM, 0)] = 0x07),
+                LogDecodeError::Word {
+                    reg: Reg::VTEIAM,
+                    index: 0,
+                    value: 0x07,
+                    written: false,
+                },
+            ),
+        ];
+        for (mutate, want) in cases {
+            let mut c = bytes;
+            mutate(&mut c);
+            assert_eq!(EmulLog::decode(&c), Err(want));
+        }
         if regs::LOG_WORDS % 32 != 0 {
             let last = LOG_BYTES - 1;
             bytes[last] |= 0x80;
