@@ -219,13 +219,15 @@ impl Interrupts {
             if vectors & bit == 0 {
                 continue;
             }
-            if sink.fire(v) {
-                self.pba &= !bit;
-                self.fired += 1;
-            } else {
+            if !sink.fire(v) {
+                // Held in the PBA: the cause and the mask stay as they are, so the
+                // message can still go out when a target is attached.
                 self.pba |= bit;
+                continue;
             }
-            // Auto-clear and auto-mask act when the message is generated.
+            self.pba &= !bit;
+            self.fired += 1;
+            // Auto-clear and auto-mask act when the message is sent.
             if self.eiac & bit != 0 {
                 self.eicr &= !bit;
             }
@@ -320,5 +322,15 @@ mod tests {
         i.retry_pending(&mut s);
         assert_eq!(s.fired, vec![0]);
         assert_eq!(i.pba(), 0);
+        // With auto-clear and auto-mask on (as ixgbevf programs them), a message held
+        // for lack of a target keeps its cause and mask until it really goes out.
+        i.write_eiac(0b1);
+        i.write_eiam(0b1);
+        i.write_eims(0b1, &mut s);
+        i.raise(0b1, &mut Nothing);
+        assert_eq!((i.pba(), i.peek_eicr(), i.eims()), (0b1, 0b1, 0b1));
+        i.retry_pending(&mut s);
+        assert_eq!(s.fired, vec![0, 0]);
+        assert_eq!((i.pba(), i.peek_eicr(), i.eims()), (0, 0, 0));
     }
 }
