@@ -38,6 +38,13 @@ pub const HEADER_BYTES: usize = 28;
 pub const RING_BYTES: usize = 8;
 /// Queue slots per direction (the log's queue bound).
 pub const RING_SLOTS: usize = LOGGED_QUEUES as usize;
+/// Fewest descriptors ixgbevf configures in a ring (`IXGBEVF_MIN_TXD`/`_RXD`).
+pub const MIN_RING_COUNT: u16 = 64;
+/// Most descriptors ixgbevf configures in a ring (`IXGBEVF_MAX_TXD`/`_RXD`).
+pub const MAX_RING_COUNT: u16 = 4096;
+/// Ring sizes are multiples of this (`IXGBE_REQ_TX_DESCRIPTOR_MULTIPLE`, ethtool.c:253-255;
+/// VFRDLEN/VFTDLEN bits 6:0 are zero, anatomy §1c).
+pub const RING_COUNT_MULTIPLE: u16 = 8;
 /// Bytes of the whole record.
 pub const RECORD_BYTES: usize =
     HEADER_BYTES + LOG_BYTES + COUNTERS_BYTES + PF_BYTES + 2 * RING_SLOTS * RING_BYTES;
@@ -154,9 +161,12 @@ impl RingSnapshot {
             next_to_use: (x & 0xFFFF) as u16,
             enabled,
         };
-        // An unused slot is all zero; a used one must make sense as a ring.
+        // An unused slot is all zero; a used one must be a ring ixgbevf could configure
+        // (the driver rotates arrays of `count` entries on restore), with its tail inside.
         let unused = s == RingSnapshot::default();
-        (unused || (s.count > 0 && s.next_to_use < s.count)).then_some(s)
+        let size_ok = (MIN_RING_COUNT..=MAX_RING_COUNT).contains(&s.count)
+            && s.count % RING_COUNT_MULTIPLE == 0;
+        (unused || (size_ok && s.next_to_use < s.count)).then_some(s)
     }
 }
 
@@ -495,6 +505,32 @@ mod tests {
             (
                 Box::new(move |b| {
                     b[TX_AT + 6] = 5;
+                    reseal(b)
+                }),
+                RecordError::Ring { tx: true, index: 0 },
+            ),
+            // Ring sizes ixgbevf never configures: not a multiple of 8, below 64, above 4096.
+            (
+                Box::new(move |b| {
+                    b[RX_AT + RING_BYTES..RX_AT + RING_BYTES + 2]
+                        .copy_from_slice(&513u16.to_le_bytes());
+                    reseal(b)
+                }),
+                RecordError::Ring {
+                    tx: false,
+                    index: 1,
+                },
+            ),
+            (
+                Box::new(move |b| {
+                    b[TX_AT..TX_AT + 6].copy_from_slice(&[32, 0, 1, 0, 2, 0]);
+                    reseal(b)
+                }),
+                RecordError::Ring { tx: true, index: 0 },
+            ),
+            (
+                Box::new(move |b| {
+                    b[TX_AT..TX_AT + 2].copy_from_slice(&4104u16.to_le_bytes());
                     reseal(b)
                 }),
                 RecordError::Ring { tx: true, index: 0 },
