@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Map, Value};
 
 use crate::device::Device;
+use crate::mbx::MAX_RESET_HOLD;
 
 /// Formats a MAC address as `aa:bb:cc:dd:ee:ff`.
 pub fn fmt_mac(m: &[u8; 6]) -> String {
@@ -63,6 +64,19 @@ fn arg_u64(req: &Value, key: &str) -> Result<u64, Value> {
     req.get(key)
         .and_then(Value::as_u64)
         .ok_or_else(|| err(format!("missing unsigned \"{key}\"")))
+}
+
+/// A reset hold in milliseconds, refused beyond `MAX_RESET_HOLD`.
+fn arg_hold(req: &Value) -> Result<Duration, Value> {
+    let ms = arg_u64(req, "ms")?;
+    let hold = Duration::from_millis(ms);
+    if hold > MAX_RESET_HOLD {
+        return Err(err(format!(
+            "\"ms\": {ms} is longer than {} s",
+            MAX_RESET_HOLD.as_secs()
+        )));
+    }
+    Ok(hold)
 }
 
 /// Handles one request line and returns the reply line (without newline).
@@ -109,7 +123,7 @@ fn handle(dev: &mut Device, req: &Value, now: Instant) -> Result<Value, Value> {
                 .ok_or_else(|| err("missing string \"kind\""))?;
             let f = dev.faults_mut();
             match kind {
-                "hold_rsti" => f.hold_rsti = Some(Duration::from_millis(arg_u64(req, "ms")?)),
+                "hold_rsti" => f.hold_rsti = Some(arg_hold(req)?),
                 "lose_msgs" | "ping_race" | "drop_rx" | "drop_tx" => {
                     let n = u32::try_from(arg_u64(req, "count")?)
                         .map_err(|_| err("count too large"))?;
@@ -127,8 +141,8 @@ fn handle(dev: &mut Device, req: &Value, now: Instant) -> Result<Value, Value> {
             out.insert("delivered".into(), json!(dev.pf_ping(now)));
         }
         "pf_reset" => {
-            let ms = arg_u64(req, "ms")?;
-            dev.pf_reset(now, Duration::from_millis(ms));
+            let hold = arg_hold(req)?;
+            dev.pf_reset(now, hold);
         }
         "swap" => {
             let mut admin = dev.admin().clone();
@@ -219,6 +233,15 @@ mod tests {
         assert_eq!(call(&mut d, r#"{"cmd":"swap","mac":"zz"}"#)["ok"], false);
         assert_eq!(call(&mut d, r#"{"cmd":"peek","offset":3}"#)["ok"], false);
         assert_eq!(call(&mut d, r#"[1,2]"#)["ok"], false);
+        // Holds that would overflow the clock are refused, not a panic.
+        let huge = u64::MAX;
+        for req in [
+            format!(r#"{{"cmd":"pf_reset","ms":{huge}}}"#),
+            format!(r#"{{"cmd":"fault","kind":"hold_rsti","ms":{huge}}}"#),
+        ] {
+            assert_eq!(call(&mut d, &req)["ok"], false, "{req}");
+        }
+        assert_eq!(call(&mut d, r#"{"cmd":"pf_reset","ms":5}"#)["ok"], true);
     }
 
     #[test]

@@ -15,6 +15,10 @@ use crate::regs::{
     MBX_ACK, MBX_PFACK, MBX_PFSTS, MBX_PFU, MBX_REQ, MBX_RSTD, MBX_RSTI, MBX_VFU, MBX_WORDS,
 };
 
+/// The longest a reset indication is held: longer than any driver waits, short enough
+/// that `Instant` arithmetic cannot overflow.
+pub const MAX_RESET_HOLD: Duration = Duration::from_secs(3600);
+
 /// What a VF write to VFMAILBOX asks of the PF.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VfSignals {
@@ -61,15 +65,17 @@ impl Mailbox {
         }
     }
 
-    /// Asserts RSTI for `hold`, after which RSTD is set and RSTI drops. Ownership and
-    /// pending status are cleared: a reset ends any transaction.
+    /// Asserts RSTI for `hold` (at most `MAX_RESET_HOLD`), after which RSTD is set and
+    /// RSTI drops. Ownership and pending status are cleared: a reset ends any transaction.
     pub fn begin_reset(&mut self, now: Instant, hold: Duration) {
         self.vfu = false;
         self.pfu = false;
         self.pfsts = false;
         self.pfack = false;
         self.rstd = false;
-        self.rsti_until = Some(now + hold);
+        // `Instant + Duration` panics on overflow; the hold comes from the control socket.
+        let hold = hold.min(MAX_RESET_HOLD);
+        self.rsti_until = Some(now.checked_add(hold).unwrap_or(now));
     }
 
     /// Moves an expired RSTI to RSTD. Called before every access.
@@ -213,6 +219,15 @@ mod tests {
         m.pf_read().unwrap();
         assert_eq!(m.vf_read(later), MBX_PFSTS | MBX_PFACK);
         assert_eq!(m.vf_read(later), 0);
+    }
+
+    #[test]
+    fn absurd_reset_hold_is_bounded() {
+        let t = Instant::now();
+        let mut m = Mailbox::new();
+        m.begin_reset(t, Duration::MAX);
+        assert_eq!(m.vf_read(t), MBX_RSTI);
+        assert_eq!(m.vf_read(t + MAX_RESET_HOLD), MBX_RSTD);
     }
 
     #[test]

@@ -3,11 +3,13 @@
 //! the control socket.
 //!
 //! Locking: one mutex around the device and one around config space. The vfio-user loop
-//! takes the device lock per BAR access; the worker takes it per batch of descriptors and
-//! frames; the control thread per request. Nothing blocks while holding it.
+//! takes the device lock per BAR access; the worker takes it per batch of Tx descriptors
+//! and per received frame; the control thread per request. No socket or tap I/O happens
+//! while holding it: the worker sends and reads the wire, and the control thread reads
+//! and answers requests, with the lock released.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
@@ -327,16 +329,18 @@ pub fn spawn_worker(
                 // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
                 unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 2) };
                 shared.drain_kick();
-                let mut dev = lock(&shared.dev);
-                let now = Instant::now();
-                dev.process_tx(now);
-                for f in dev.take_tx().collect::<Vec<_>>() {
+                let sent: Vec<Vec<u8>> = {
+                    let mut dev = lock(&shared.dev);
+                    dev.process_tx(Instant::now());
+                    dev.take_tx().collect()
+                };
+                for f in sent {
                     if let Err(e) = wire.send(&f) {
                         error!("wire: send failed: {e}");
                     }
                 }
                 if let Some(f) = held.take() {
-                    if dev.receive(&f, now) == RxOutcome::Retry {
+                    if lock(&shared.dev).receive(&f, Instant::now()) == RxOutcome::Retry {
                         held = Some(f);
                     }
                 }
@@ -347,7 +351,8 @@ pub fn spawn_worker(
                     }
                     match wire.recv(&mut buf) {
                         Ok(Some(n)) => {
-                            if dev.receive(&buf[..n], now) == RxOutcome::Retry {
+                            let outcome = lock(&shared.dev).receive(&buf[..n], Instant::now());
+                            if outcome == RxOutcome::Retry {
                                 held = Some(buf[..n].to_vec());
                             }
                         }
@@ -382,8 +387,16 @@ pub fn spawn_control(shared: Arc<Shared>, path: &Path) -> std::io::Result<JoinHa
                 let Ok(mut out) = conn.try_clone() else {
                     continue;
                 };
-                for line in BufReader::new(conn).lines() {
-                    let Ok(line) = line else { break };
+                let mut requests = BufReader::new(conn);
+                loop {
+                    let line = match read_request(&mut requests, MAX_CONTROL_LINE) {
+                        Ok(Some(line)) => line,
+                        Ok(None) => break,
+                        Err(e) => {
+                            warn!("control socket {}: {e}; connection closed", path.display());
+                            break;
+                        }
+                    };
                     if line.trim().is_empty() {
                         continue;
                     }
@@ -395,6 +408,27 @@ pub fn spawn_control(shared: Arc<Shared>, path: &Path) -> std::io::Result<JoinHa
                 }
             }
         })
+}
+
+/// The longest control request line accepted; a longer one closes the connection, so a
+/// client cannot make the model buffer without bound.
+const MAX_CONTROL_LINE: u64 = 64 * 1024;
+
+/// Reads one request line of at most `max` bytes (newline included). None at the end of
+/// the stream; an error for a longer line or one that is not UTF-8.
+fn read_request(r: &mut impl BufRead, max: u64) -> std::io::Result<Option<String>> {
+    let mut line = String::new();
+    let n = Read::take(&mut *r, max + 1).read_line(&mut line)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if n as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("request longer than {max} bytes"),
+        ));
+    }
+    Ok(Some(line))
 }
 
 impl Device {
@@ -411,4 +445,23 @@ pub fn bind(path: &Path) -> Result<Server, String> {
     }
     Server::new(path, true, irqs(), regions())
         .map_err(|e| format!("vfio-user socket {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_requests_are_bounded() {
+        let mut r = std::io::Cursor::new(b"{\"cmd\":\"hello\"}\nabc".to_vec());
+        assert_eq!(
+            read_request(&mut r, 64).unwrap().as_deref(),
+            Some("{\"cmd\":\"hello\"}\n")
+        );
+        assert_eq!(read_request(&mut r, 64).unwrap().as_deref(), Some("abc"));
+        assert_eq!(read_request(&mut r, 64).unwrap(), None);
+        let mut long = std::io::Cursor::new(vec![b'x'; 100]);
+        let e = read_request(&mut long, 64).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidData);
+    }
 }
