@@ -35,7 +35,6 @@ impl PacketBackend for NullBackend {
 /// A tap device in the current network namespace.
 pub struct Tap {
     file: File,
-    name: String,
 }
 
 const IFF_TAP: libc::c_short = 0x0002;
@@ -81,15 +80,7 @@ impl Tap {
             let e = io::Error::last_os_error();
             return Err(io::Error::new(e.kind(), format!("TUNSETIFF {name}: {e}")));
         }
-        Ok(Tap {
-            file,
-            name: name.to_owned(),
-        })
-    }
-
-    /// Interface name.
-    pub fn name(&self) -> &str {
-        &self.name
+        Ok(Tap { file })
     }
 }
 

@@ -24,6 +24,17 @@ pub struct Timing {
     pub reset: Duration,
 }
 
+impl Timing {
+    /// How long the ENABLE change that an RXDCTL/TXDCTL write `v` asks for takes.
+    fn dctl_delay(&self, v: u32) -> Duration {
+        if v & DCTL_ENABLE != 0 {
+            self.enable
+        } else {
+            self.disable
+        }
+    }
+}
+
 impl Default for Timing {
     fn default() -> Self {
         // TIMEOUT: ixgbevf polls ENABLE for 10 x 1-2 ms and its clear for 10 x 10 us, and
@@ -398,14 +409,7 @@ impl Device {
                     }
                     VFSRRCTL => queue.srrctl = v,
                     VFRDT => queue.write_tail(v),
-                    VFRXDCTL => {
-                        let delay = if v & DCTL_ENABLE != 0 {
-                            t.enable
-                        } else {
-                            t.disable
-                        };
-                        queue.write_dctl(now, v, delay);
-                    }
+                    VFRXDCTL => queue.write_dctl(now, v, t.dctl_delay(v)),
                     VFRSCCTL => queue.rscctl = v,
                     _ => self.unknown_write(offset, v),
                 }
@@ -428,12 +432,7 @@ impl Device {
                     VFTDT => queue.write_tail(v),
                     VFTXDCTL => {
                         let was = queue.enabled();
-                        let delay = if v & DCTL_ENABLE != 0 {
-                            t.enable
-                        } else {
-                            t.disable
-                        };
-                        queue.write_dctl(now, v, delay);
+                        queue.write_dctl(now, v, t.dctl_delay(v));
                         if !was && v & DCTL_ENABLE != 0 {
                             // A queue (re)start empties its context cache.
                             self.vf.ctx[q] = Default::default();
@@ -686,14 +685,6 @@ impl Device {
     /// Takes the frames the device has put on the wire.
     pub fn take_tx(&mut self) -> impl Iterator<Item = Vec<u8>> + '_ {
         self.outbox.drain(..)
-    }
-
-    /// Whether any Tx queue has descriptors waiting.
-    pub fn tx_pending(&mut self, now: Instant) -> bool {
-        self.vf.txq.iter_mut().any(|q| {
-            q.tick(now);
-            q.enabled() && q.head != q.tail
-        })
     }
 }
 

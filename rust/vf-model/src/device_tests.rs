@@ -136,6 +136,24 @@ impl T {
         self.w(VTEIMS, 0b11);
     }
 
+    /// An mDNS frame is filtered until SET_MULTICAST puts its hash in the list.
+    fn multicast_needs_the_hash_list(&mut self) {
+        let mc = [0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb];
+        assert_eq!(
+            self.d.receive(&frame_to(mc, b"x"), self.now),
+            RxOutcome::Dropped
+        );
+        let h = u32::from(crate::pf::mta_hash(&mc));
+        assert_eq!(
+            self.mbx_call(&[SET_MULTICAST | (1 << INFO_SHIFT), h])[0] & ACK,
+            ACK
+        );
+        assert_eq!(
+            self.d.receive(&frame_to(mc, b"x"), self.now),
+            RxOutcome::Delivered
+        );
+    }
+
     fn post_rx(&mut self, i: u32, buf: u64) {
         let mut d = [0u8; 16];
         d[0..8].copy_from_slice(&buf.to_le_bytes());
@@ -391,17 +409,7 @@ fn rx_filters_and_multi_descriptor_frames() {
         t.d.receive(&frame_to([0xFF; 6], b"x"), t.now),
         RxOutcome::Delivered
     );
-    let mc = [0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb];
-    assert_eq!(t.d.receive(&frame_to(mc, b"x"), t.now), RxOutcome::Dropped);
-    let h = u32::from(crate::pf::mta_hash(&mc));
-    assert_eq!(
-        t.mbx_call(&[SET_MULTICAST | (1 << INFO_SHIFT), h])[0] & ACK,
-        ACK
-    );
-    assert_eq!(
-        t.d.receive(&frame_to(mc, b"x"), t.now),
-        RxOutcome::Delivered
-    );
+    t.multicast_needs_the_hash_list();
     assert_eq!(t.r(VFMPRC), 1);
     // 1 KiB buffers: a 1500-byte frame takes two descriptors, EOP on the second.
     t.w(VFSRRCTL, SRRCTL_DROP_EN | SRRCTL_DESCTYPE_ADV_ONEBUF | 1);
@@ -460,17 +468,7 @@ fn broadcast_and_multicast_reach_a_vf_that_never_set_a_mode() {
         t.d.receive(&frame_to([0xFF; 6], b"arp"), t.now),
         RxOutcome::Delivered
     );
-    let mc = [0x01, 0x00, 0x5e, 0x00, 0x00, 0xfb];
-    assert_eq!(t.d.receive(&frame_to(mc, b"x"), t.now), RxOutcome::Dropped);
-    let h = u32::from(crate::pf::mta_hash(&mc));
-    assert_eq!(
-        t.mbx_call(&[SET_MULTICAST | (1 << INFO_SHIFT), h])[0] & ACK,
-        ACK
-    );
-    assert_eq!(
-        t.d.receive(&frame_to(mc, b"x"), t.now),
-        RxOutcome::Delivered
-    );
+    t.multicast_needs_the_hash_list();
 }
 
 #[test]

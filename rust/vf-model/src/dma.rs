@@ -200,11 +200,6 @@ impl MappedMemory {
         Ok(())
     }
 
-    /// Number of mapped regions.
-    pub fn regions(&self) -> usize {
-        self.regions.len()
-    }
-
     /// Splits `[addr, addr+len)` into (region pointer, offset, chunk length) pieces, or fails
     /// if any byte is unmapped.
     fn walk(&self, addr: u64, len: usize) -> Result<Vec<(*mut u8, usize, usize)>, DmaError> {

@@ -12,6 +12,8 @@ pub const ETH_P_IP: u16 = 0x0800;
 pub const ETH_P_IPV6: u16 = 0x86DD;
 /// Ethernet header length without a tag.
 pub const ETH_HLEN: usize = 14;
+/// Minimum frame length on the wire without FCS (`ETH_ZLEN`).
+pub const ETH_ZLEN: usize = 60;
 
 /// What a frame is made of, as far as the device's parser goes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use crate::msix::QueueCause;
 use crate::net::{self, Parsed};
 use crate::pf::{mta_hash, Xcast};
 use crate::regs::{
-    DCTL_ENABLE, PSRTYPE_RQPL_SHIFT, RXDCTL_VME, SRRCTL_BSIZEPKT_MASK, SRRCTL_DESCTYPE_ADV_ONEBUF,
+    PSRTYPE_RQPL_SHIFT, RXDCTL_VME, SRRCTL_BSIZEPKT_MASK, SRRCTL_DESCTYPE_ADV_ONEBUF,
     SRRCTL_DESCTYPE_MASK, SRRCTL_DROP_EN,
 };
 use crate::rss;
@@ -52,9 +52,6 @@ pub enum RxOutcome {
     Retry,
 }
 
-/// Minimum frame length on the wire without FCS.
-const MIN_FRAME: usize = 60;
-
 impl Device {
     /// Offers a frame arriving from the wire.
     pub fn receive(&mut self, frame: &[u8], now: Instant) -> RxOutcome {
@@ -63,10 +60,10 @@ impl Device {
             return RxOutcome::Dropped;
         }
         let padded;
-        let frame: &[u8] = if frame.len() < MIN_FRAME {
+        let frame: &[u8] = if frame.len() < net::ETH_ZLEN {
             // What arrives over a real wire is padded to the Ethernet minimum.
             let mut v = frame.to_vec();
-            v.resize(MIN_FRAME, 0);
+            v.resize(net::ETH_ZLEN, 0);
             padded = v;
             &padded
         } else {
@@ -277,13 +274,5 @@ impl Device {
             self.vf.irq.raise(1 << v, &mut *self.sink);
         }
         RxOutcome::Delivered
-    }
-
-    /// Whether some Rx queue is running (so frames are worth reading from the wire).
-    pub fn rx_ready(&mut self, now: Instant) -> bool {
-        self.vf.rxq.iter_mut().any(|q| {
-            q.tick(now);
-            q.dctl() & DCTL_ENABLE != 0
-        })
     }
 }

@@ -40,8 +40,6 @@ const OLINFO_CC: u32 = 1 << 7;
 const STA_DD: u32 = 1;
 /// Largest packet the device gathers (TSO limit, 256 KiB).
 pub const MAX_TX_PACKET: usize = 256 * 1024;
-/// Minimum frame on the wire without FCS; shorter frames are padded.
-const MIN_FRAME: usize = 60;
 /// Descriptors processed per queue per call, to bound the time the device lock is held.
 const BATCH: u32 = 256;
 
@@ -92,7 +90,7 @@ impl Device {
                 // Write-back format: reserved, nxtseq_seed, status with DD.
                 let mut wb = [0u8; 8];
                 wb[4..8].copy_from_slice(&STA_DD.to_le_bytes());
-                if let Err(e) = self.mem.write(addr + 8, &wb) {
+                if let Err(e) = self.mem.write(addr.wrapping_add(8), &wb) {
                     self.stats.dma_errors += 1;
                     self.guest_warn(format_args!("Tx queue {q}: write-back: {e}"));
                 }
@@ -274,8 +272,9 @@ impl Device {
             if p.cmd & CMD_VLE != 0 {
                 f = net::insert_vlan(&f, ctx.map_or(0, |c| c.vlan()));
             }
-            if f.len() < MIN_FRAME {
-                f.resize(MIN_FRAME, 0);
+            // Short frames are padded to the Ethernet minimum.
+            if f.len() < net::ETH_ZLEN {
+                f.resize(net::ETH_ZLEN, 0);
             }
             self.tx_wire(f);
         }
