@@ -509,6 +509,23 @@ fn tx_context_checksum_vlan_and_write_back() {
 }
 
 #[test]
+fn tx_packet_naming_a_context_slot_past_the_second_is_dropped() {
+    let mut t = T::new();
+    t.up();
+    let mut f = tcp4(b"payload!");
+    f[6..12].copy_from_slice(&MAC);
+    t.mem_w(TX_BUF, &f);
+    // Slot 1 is loaded; the packet asks for slot 3, which IDX & 1 would alias to it.
+    t.tx_desc(0, (14u64 << 9) | 20, (1 << 29) | (0x2 << 20), 1 << 4);
+    let cmd = (1 << 29) | (0x3 << 20) | (1 << 24) | (1 << 27) | f.len() as u32;
+    t.tx_desc(1, TX_BUF, cmd, (1 << 7) | (3 << 4));
+    t.w(VFTDT, 2);
+    assert_eq!(t.d.process_tx(t.now), 2);
+    assert_eq!(t.d.take_tx().count(), 0);
+    assert_eq!(t.d.stats().bad_descriptors, 1);
+}
+
+#[test]
 fn tx_tso_segments() {
     let mut t = T::new();
     t.up();

@@ -203,8 +203,9 @@ impl Device {
             return;
         }
         let ctx = if p.olinfo & OLINFO_CC != 0 {
-            let idx = ((p.olinfo >> 4) & 1) as usize;
-            let c = self.vf.ctx[q][idx];
+            // IDX is 3 bits wide but the queue has two slots: 2..7 name nothing.
+            let idx = ((p.olinfo >> 4) & 0x7) as usize;
+            let c = self.vf.ctx[q].get(idx).copied().unwrap_or_default();
             if !c.valid {
                 self.stats.bad_descriptors += 1;
                 self.guest_warn(format_args!(
