@@ -187,7 +187,8 @@ pub enum Refusal {
         /// Destination limit.
         limit: u32,
     },
-    /// The destination PF grants fewer queues, or another TC layout.
+    /// The destination PF grants fewer queues than the source's highest ring index needs.
+    /// (The traffic-class layout is not compared yet.)
     QueueLayout {
         /// Tx queues in use on the source.
         tx_in_use: u8,
