@@ -7,6 +7,7 @@
 
 pub mod compsc_core;
 mod driver;
+mod fmt;
 mod hw;
 mod init;
 

@@ -5,7 +5,8 @@
 use crate::compsc_core::mac::{self, PciId, PCI_IDS};
 use crate::compsc_core::regs::Reg;
 use crate::hw::{self, Bar0, BAR0_SIZE};
-use crate::init;
+use crate::fmt::{Api, Mac};
+use crate::init::{self, Session};
 use kernel::{device::Core, pci, prelude::*};
 
 /// Per-device state, valid while the driver is bound.
@@ -73,24 +74,23 @@ impl pci::Driver for CompscVf {
         };
         let start = pdev.resource_start(0).unwrap_or(0);
         match &session {
-            Some(s) => {
-                let m = s.mac.map(|m| m.0).unwrap_or_default();
-                dev_info!(
-                    pdev,
-                    "{} VF [8086:{:04x}] BAR0 {:#x}: MAC {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}{}, mailbox API {:?}\n",
-                    id.info.name,
-                    pdev.device_id(),
-                    start,
-                    m[0],
-                    m[1],
-                    m[2],
-                    m[3],
-                    m[4],
-                    m[5],
-                    if s.mac.is_some() { "" } else { " (none assigned by the PF)" },
-                    s.api
-                )
-            }
+            Some(Session { mac: Some(mac), api }) => dev_info!(
+                pdev,
+                "{} VF [8086:{:04x}] BAR0 {:#x}: MAC {}, mailbox API {}\n",
+                id.info.name,
+                pdev.device_id(),
+                start,
+                Mac(*mac),
+                Api(*api)
+            ),
+            Some(Session { mac: None, api }) => dev_info!(
+                pdev,
+                "{} VF [8086:{:04x}] BAR0 {:#x}: no MAC assigned by the PF, mailbox API {}\n",
+                id.info.name,
+                pdev.device_id(),
+                start,
+                Api(*api)
+            ),
             None => dev_info!(
                 pdev,
                 "{} VF (Hyper-V) [8086:{:04x}] BAR0 {:#x} mapped\n",

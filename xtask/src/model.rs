@@ -571,7 +571,7 @@ pub fn test_compsc_vf_probe(kernel: &Kernel, ko: &Path) -> Result<()> {
         .lines()
         .find(|l| l.contains("82599 VF [8086:10ed] BAR0"))
         .unwrap_or_default();
-    if !probe.contains(&format!("MAC {E2E_MAC}")) || !probe.contains("mailbox API V1_") {
+    if !probe.contains(&format!("MAC {E2E_MAC}")) || !probe.contains("mailbox API 1.") {
         bail!(
             "compsc_vf's probe line lacks the PF-assigned MAC {E2E_MAC} or the API: `{probe}`; console {}",
             out.log_path.display()
