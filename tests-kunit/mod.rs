@@ -4,4 +4,5 @@
 //! the module is loaded; the xtask parses the KTAP they print.
 
 mod core;
+mod fmt;
 mod ids;
