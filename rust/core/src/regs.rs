@@ -317,170 +317,61 @@ pub const VTEICR_VECTOR_BITS: u32 = 0x7;
 pub const VFMAILBOX_R2C_BITS: u32 = 0xB0;
 
 /// The register table. Order equals [`Reg`] order (checked at compile time below).
+#[rustfmt::skip]
 pub const TABLE: [RegDesc; 44] = [
     // §1a general. VFCTRL is a command: RST self-clears; its effect is replayed by the
     // restore plan's VF reset, so there is nothing to log.
-    row(
-        Reg::VFCTRL,
-        "VFCTRL",
-        0x0000,
-        Access::Command { reset: vfctrl::RST },
-        Replayed,
-    ),
+    row(Reg::VFCTRL, "VFCTRL", 0x0000, Access::Command { reset: vfctrl::RST }, Replayed),
     row(Reg::VFSTATUS, "VFSTATUS", 0x0008, ReadOnly, Static),
     row(Reg::VFLINKS, "VFLINKS", 0x0010, ReadOnly, Static),
     row(Reg::VFFRTIMER, "VFFRTIMER", 0x0048, ReadOnly, Static),
     row(Reg::VFRXMEMWRAP, "VFRXMEMWRAP", 0x3190, ReadOnly, Static),
     // §1b interrupts.
-    row(
-        Reg::VTEICR,
-        "VTEICR",
-        0x0100,
-        Access::ReadClear {
-            bits: VTEICR_VECTOR_BITS,
-            w1c: true,
-        },
-        Logged,
-    ),
-    row(
-        Reg::VTEICS,
-        "VTEICS",
-        0x0104,
-        Access::WriteOneToSetOf { of: Reg::VTEICR },
-        Replayed,
-    ),
+    row(Reg::VTEICR, "VTEICR", 0x0100, Access::ReadClear { bits: VTEICR_VECTOR_BITS, w1c: true }, Logged),
+    row(Reg::VTEICS, "VTEICS", 0x0104, Access::WriteOneToSetOf { of: Reg::VTEICR }, Replayed),
     row(Reg::VTEIMS, "VTEIMS", 0x0108, WriteOneToSet, Logged),
-    row(
-        Reg::VTEIMC,
-        "VTEIMC",
-        0x010C,
-        Access::WriteOneToClear { of: Reg::VTEIMS },
-        Logged,
-    ),
+    row(Reg::VTEIMC, "VTEIMC", 0x010C, Access::WriteOneToClear { of: Reg::VTEIMS }, Logged),
     row(Reg::VTEIAC, "VTEIAC", 0x0110, ReadWrite, ReadBack),
     row(Reg::VTEIAM, "VTEIAM", 0x0114, ReadWrite, ReadBack),
     // Hardware changes the counter bits, so only the written value (the log) is restorable.
     array(Reg::VTEITR, "VTEITR", 0x0820, 3, ReadWrite, Logged),
     array(Reg::VTIVAR, "VTIVAR", 0x0120, 4, ReadWrite, ReadBack),
     row(Reg::VTIVAR_MISC, "VTIVAR_MISC", 0x0140, ReadWrite, ReadBack),
-    sticky(row(
-        Reg::VFPSRTYPE,
-        "VFPSRTYPE",
-        0x0300,
-        ReadWrite,
-        ReadBack,
-    )),
+    sticky(row(Reg::VFPSRTYPE, "VFPSRTYPE", 0x0300, ReadWrite, ReadBack)),
     // §1f mailbox.
     array(Reg::VFMBMEM, "VFMBMEM", 0x0200, 16, ReadWrite, Static),
-    row(
-        Reg::VFMAILBOX,
-        "VFMAILBOX",
-        0x02FC,
-        Access::ReadClear {
-            bits: VFMAILBOX_R2C_BITS,
-            w1c: false,
-        },
-        Logged,
-    ),
+    row(Reg::VFMAILBOX, "VFMAILBOX", 0x02FC, Access::ReadClear { bits: VFMAILBOX_R2C_BITS, w1c: false }, Logged),
     // §1c receive rings.
     queue(Reg::VFRDBAL, "VFRDBAL", 0x1000, ReadWrite, ReadBack),
     queue(Reg::VFRDBAH, "VFRDBAH", 0x1004, ReadWrite, ReadBack),
     queue(Reg::VFRDLEN, "VFRDLEN", 0x1008, ReadWrite, ReadBack),
-    sticky(queue(
-        Reg::VFDCA_RXCTRL,
-        "VFDCA_RXCTRL",
-        0x100C,
-        ReadWrite,
-        ReadBack,
-    )),
+    sticky(queue(Reg::VFDCA_RXCTRL, "VFDCA_RXCTRL", 0x100C, ReadWrite, ReadBack)),
     sticky(queue(Reg::VFRDH, "VFRDH", 0x1010, ReadWrite, Replayed)),
-    sticky(queue(
-        Reg::VFSRRCTL,
-        "VFSRRCTL",
-        0x1014,
-        ReadWrite,
-        ReadBack,
-    )),
+    sticky(queue(Reg::VFSRRCTL, "VFSRRCTL", 0x1014, ReadWrite, ReadBack)),
     sticky(queue(Reg::VFRDT, "VFRDT", 0x1018, ReadWrite, Logged)),
-    sticky(queue(
-        Reg::VFRXDCTL,
-        "VFRXDCTL",
-        0x1028,
-        ReadWrite,
-        ReadBack,
-    )),
+    sticky(queue(Reg::VFRXDCTL, "VFRXDCTL", 0x1028, ReadWrite, ReadBack)),
     // §1e statistics, receive side (inside the queue-0 block, between queue rows).
     row(Reg::VFGPRC, "VFGPRC", 0x101C, ReadOnly, Counter),
     row(Reg::VFGORC_LSB, "VFGORC_LSB", 0x1020, ReadOnly, Counter),
-    nibble(row(
-        Reg::VFGORC_MSB,
-        "VFGORC_MSB",
-        0x1024,
-        ReadOnly,
-        Counter,
-    )),
+    nibble(row(Reg::VFGORC_MSB, "VFGORC_MSB", 0x1024, ReadOnly, Counter)),
     row(Reg::VFMPRC, "VFMPRC", 0x1034, ReadOnly, Counter),
     // §1d transmit rings.
     queue(Reg::VFTDBAL, "VFTDBAL", 0x2000, ReadWrite, ReadBack),
     queue(Reg::VFTDBAH, "VFTDBAH", 0x2004, ReadWrite, ReadBack),
     queue(Reg::VFTDLEN, "VFTDLEN", 0x2008, ReadWrite, ReadBack),
-    sticky(queue(
-        Reg::VFDCA_TXCTRL,
-        "VFDCA_TXCTRL",
-        0x200C,
-        ReadWrite,
-        ReadBack,
-    )),
+    sticky(queue(Reg::VFDCA_TXCTRL, "VFDCA_TXCTRL", 0x200C, ReadWrite, ReadBack)),
     sticky(queue(Reg::VFTDH, "VFTDH", 0x2010, ReadWrite, Replayed)),
     sticky(queue(Reg::VFTDT, "VFTDT", 0x2018, ReadWrite, Logged)),
-    sticky(queue(
-        Reg::VFTXDCTL,
-        "VFTXDCTL",
-        0x2028,
-        ReadWrite,
-        ReadBack,
-    )),
-    sticky(queue(
-        Reg::VFTDWBAL,
-        "VFTDWBAL",
-        0x2038,
-        ReadWrite,
-        ReadBack,
-    )),
-    sticky(queue(
-        Reg::VFTDWBAH,
-        "VFTDWBAH",
-        0x203C,
-        ReadWrite,
-        ReadBack,
-    )),
+    sticky(queue(Reg::VFTXDCTL, "VFTXDCTL", 0x2028, ReadWrite, ReadBack)),
+    sticky(queue(Reg::VFTDWBAL, "VFTDWBAL", 0x2038, ReadWrite, ReadBack)),
+    sticky(queue(Reg::VFTDWBAH, "VFTDWBAH", 0x203C, ReadWrite, ReadBack)),
     row(Reg::VFGPTC, "VFGPTC", 0x201C, ReadOnly, Counter),
     row(Reg::VFGOTC_LSB, "VFGOTC_LSB", 0x2020, ReadOnly, Counter),
-    nibble(row(
-        Reg::VFGOTC_MSB,
-        "VFGOTC_MSB",
-        0x2024,
-        ReadOnly,
-        Counter,
-    )),
+    nibble(row(Reg::VFGOTC_MSB, "VFGOTC_MSB", 0x2024, ReadOnly, Counter)),
     // §1g RSS, X550 and later only.
     rss(row(Reg::VFMRQC, "VFMRQC", 0x3000, ReadWrite, ReadBack)),
-    rss(array(
-        Reg::VFRSSRK,
-        "VFRSSRK",
-        0x3100,
-        10,
-        ReadWrite,
-        ReadBack,
-    )),
-    rss(array(
-        Reg::VFRETA,
-        "VFRETA",
-        0x3200,
-        16,
-        ReadWrite,
-        ReadBack,
-    )),
+    rss(array(Reg::VFRSSRK, "VFRSSRK", 0x3100, 10, ReadWrite, ReadBack)),
+    rss(array(Reg::VFRETA, "VFRETA", 0x3200, 16, ReadWrite, ReadBack)),
 ];
 
 // The table must be indexed by `Reg`: a row out of place is a build error, not a wrong
