@@ -21,7 +21,7 @@ pub fn demo() -> Result<()> {
          rmmod compsc_vf\n",
     );
     g.files.push((ko, "/modules/compsc_vf.ko".into()));
-    let (out, _stats) = model::boot_with_model(&k, g, &[])?;
+    let (out, _stats) = model::boot_with_model(&k, g, &[], &[])?;
     for line in out
         .console
         .lines()

@@ -514,17 +514,18 @@ fn start_model(rig: &mut Rig, model_bin: &Path, name: &str, extra: &[&str]) -> R
     Ok(ModelProc { sock, ctl, log })
 }
 
-/// Boots `g` with a fresh vf-model (no packet backend) attached, after sending `before` (control
-/// requests such as fault injections) to the model; returns the console and the model's final
+/// Boots `g` with a fresh vf-model (no packet backend, started with `model_args`) attached,
+/// after sending `before` (control requests such as fault injections) to the model; returns the console and the model's final
 /// statistics. The model and its sockets are gone when this returns.
 pub fn boot_with_model(
     kernel: &Kernel,
     mut g: GuestRun,
+    model_args: &[&str],
     before: &[&str],
 ) -> Result<(GuestOutput, String)> {
     let (model_bin, _) = build_model()?;
     let mut rig = Rig::new("cvf")?;
-    let m = start_model(&mut rig, &model_bin, &g.name, &[])?;
+    let m = start_model(&mut rig, &model_bin, &g.name, model_args)?;
     for req in before {
         let reply = control(&m.ctl, req)?;
         if json_field(&reply, "ok") != Some("true") {
@@ -555,7 +556,7 @@ pub fn test_compsc_vf_probe(kernel: &Kernel, ko: &Path) -> Result<()> {
     let mut g = GuestRun::new("compsc-probe", COMPSC_PROBE_PLAN);
     g.files
         .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
-    let (out, stats) = boot_with_model(kernel, g, &[])?;
+    let (out, stats) = boot_with_model(kernel, g, &[], &[])?;
     out.check_plan()?;
     let c = &out.console;
     let bound = marker(c, "E2E-BOUND").unwrap_or_default();
@@ -605,6 +606,44 @@ pub fn test_compsc_vf_probe(kernel: &Kernel, ko: &Path) -> Result<()> {
     Ok(())
 }
 
+/// compsc_vf binds the model presented as each other VF generation (the model keeps the 82599
+/// register model; the ids select the core's per-MAC data): the probe line names the MAC type
+/// from the core's table and the session comes up.
+pub fn test_compsc_vf_ids(kernel: &Kernel, ko: &Path) -> Result<()> {
+    for (id, name) in [
+        ("1515", "X540"),
+        ("1565", "X550"),
+        ("15a8", "X550EM_x"),
+        ("15c5", "X550EM_a"),
+        ("57ad", "E610"),
+    ] {
+        let mut g = GuestRun::new(&format!("compsc-id-{id}"), COMPSC_PROBE_PLAN);
+        g.files
+            .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+        let (out, _) = boot_with_model(kernel, g, &["--device-id", id], &[])?;
+        out.check_plan()?;
+        let want = format!("{name} VF [8086:{id}] BAR0");
+        let probe = out
+            .console
+            .lines()
+            .find(|l| l.contains(&want))
+            .unwrap_or_default();
+        if !probe.contains(&format!("MAC {E2E_MAC}")) {
+            bail!(
+                "no `{want} ...: MAC {E2E_MAC}` probe line; console {}",
+                out.log_path.display()
+            );
+        }
+        if marker(&out.console, "E2E-UNLOADED") != Some("0") {
+            bail!(
+                "compsc_vf still loaded after rmmod; console {}",
+                out.log_path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// One hostile-PF case for compsc_vf's bring-up.
 struct FaultCase {
     /// Names the guest log.
@@ -641,7 +680,7 @@ pub fn test_compsc_vf_faults(kernel: &Kernel, ko: &Path) -> Result<()> {
         let mut g = GuestRun::new(case.name, COMPSC_PROBE_PLAN);
         g.files
             .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
-        let (out, stats) = boot_with_model(kernel, g, &[case.fault])?;
+        let (out, stats) = boot_with_model(kernel, g, &[], &[case.fault])?;
         let c = &out.console;
         let here = format!("{}: console {}", case.name, out.log_path.display());
         out.check_plan().with_context(|| here.clone())?;

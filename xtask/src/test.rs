@@ -84,6 +84,10 @@ pub fn test() -> Result<()> {
                 crate::model::test_compsc_vf_probe(k, ko),
             );
             t.check(
+                "compsc_vf binds X540, X550, X550EM_x, X550EM_a and E610 VF ids",
+                crate::model::test_compsc_vf_ids(k, ko),
+            );
+            t.check(
                 "compsc_vf on a hostile PF: lost message, ping race, reset held",
                 crate::model::test_compsc_vf_faults(k, ko),
             );
