@@ -96,6 +96,15 @@ pub fn test() -> Result<()> {
             "ixgbevf on vf-model: probe, MAC, link, ping, 100 MiB TCP each way, link flap",
             crate::model::test_ixgbevf_traffic(k),
         );
+        t.check(
+            "ixgbevf under a VF swap (no CompSC): recovers by resetting, same MAC, clean kernel",
+            crate::model::test_ixgbevf_swap(k).map(|r| {
+                eprintln!(
+                    "    ixgbevf swap baseline: {} failed 1 s pings before traffic resumed; rx_packets {} -> {}",
+                    r.pings_until_back, r.rx_packets.0, r.rx_packets.1
+                );
+            }),
+        );
         match &kunit {
             Some(ko) => kunit_in_guest(&mut t, k, ko),
             None => {
