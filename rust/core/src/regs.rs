@@ -5,7 +5,7 @@
 //! (`plan`) decides what to write back from the same rows, and the driver ties its typed
 //! register definitions to [`RegDesc::offset`] with compile-time assertions.
 //!
-//! Facts come from ixgbevf-anatomy.md §1 (ixgbevf/regs.h offsets, driver usage, datasheet
+//! Facts come from docs/reference/ixgbevf-anatomy.md §1 (ixgbevf/regs.h offsets, driver usage, datasheet
 //! semantics). Rows are added when the driver needs them, not as a datasheet dump.
 
 /// How the device behaves when the register is read or written.
