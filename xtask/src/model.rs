@@ -465,6 +465,49 @@ echo "E2E-DMESG-END"
     )
 }
 
+/// No kernel trouble in the console, and the model refused no guest access, descriptor or DMA.
+fn clean_run(console: &str, stats: &str) -> Result<()> {
+    let trouble = crate::test::kernel_trouble(console);
+    if !trouble.is_empty() {
+        bail!("kernel trouble: {}", trouble.join(" | "));
+    }
+    for key in ["bad_accesses", "bad_descriptors", "dma_errors"] {
+        if json_field(stats, key).is_some_and(|v| v != "0") {
+            bail!("the model refused guest input ({key}): {stats}");
+        }
+    }
+    Ok(())
+}
+
+/// The reference driver built with the guest kernel.
+fn ixgbevf_ko(kernel: &Kernel) -> Result<PathBuf> {
+    let ko = kernel.ixgbevf_ko();
+    if !ko.is_file() {
+        bail!(
+            "{} missing: the guest kernel needs CONFIG_IXGBEVF=m",
+            ko.display()
+        );
+    }
+    Ok(ko)
+}
+
+/// A vf-model whose packet backend is a tap in a fresh network namespace, the host end
+/// configured as `HOST_IP/24`: the guest's peer for ping and TCP.
+fn networked_model(model_bin: &Path, tag: &str, name: &str) -> Result<(Rig, ModelProc)> {
+    let mut rig = Rig::new(tag)?;
+    let ns = rig.ns().to_owned();
+    let m = start_model(
+        &mut rig,
+        model_bin,
+        name,
+        &["--netns", &ns, "--tap", "vfm0"],
+    )?;
+    rig.ip(&["link", "set", "lo", "up"])?;
+    rig.ip(&["addr", "add", &format!("{HOST_IP}/24"), "dev", "vfm0"])?;
+    rig.ip(&["link", "set", "vfm0", "up"])?;
+    Ok((rig, m))
+}
+
 /// Attaches vf-model at `sock` to a guest: the chroot's QEMU and `qemu-images/vf-model.profile`.
 fn attach_model(g: &mut GuestRun, sock: &Path) -> Result<()> {
     g.qemu = qemu_command()?;
@@ -590,19 +633,7 @@ pub fn test_compsc_vf_probe(kernel: &Kernel, ko: &Path) -> Result<()> {
             out.log_path.display()
         );
     }
-    let trouble = crate::test::kernel_trouble(c);
-    if !trouble.is_empty() {
-        bail!(
-            "kernel trouble: {}; console {}",
-            trouble.join(" | "),
-            out.log_path.display()
-        );
-    }
-    for key in ["bad_accesses", "bad_descriptors", "dma_errors"] {
-        if json_field(&stats, key).is_some_and(|v| v != "0") {
-            bail!("the model refused guest input ({key}): {stats}");
-        }
-    }
+    clean_run(c, &stats).with_context(|| format!("console {}", out.log_path.display()))?;
     Ok(())
 }
 
@@ -684,19 +715,9 @@ pub struct SwapReport {
 /// kernel stays clean. The measured outage and counters are reported, not judged.
 pub fn test_ixgbevf_swap(kernel: &Kernel) -> Result<SwapReport> {
     let qemu = qemu_command()?;
-    let ko = kernel.ixgbevf_ko();
+    let ko = ixgbevf_ko(kernel)?;
     let (model_bin, _) = build_model()?;
-    let mut rig = Rig::new("swp")?;
-    let ns = rig.ns().to_owned();
-    let m = start_model(
-        &mut rig,
-        &model_bin,
-        "ixgbevf-swap",
-        &["--netns", &ns, "--tap", "vfm0"],
-    )?;
-    rig.ip(&["link", "set", "lo", "up"])?;
-    rig.ip(&["addr", "add", &format!("{HOST_IP}/24"), "dev", "vfm0"])?;
-    rig.ip(&["link", "set", "vfm0", "up"])?;
+    let (mut rig, m) = networked_model(&model_bin, "swp", "ixgbevf-swap")?;
     let mut g = GuestRun::new("ixgbevf-swap", swap_plan());
     g.files.push((ko, "/modules/ixgbevf.ko".into()));
     g.qemu = qemu;
@@ -737,15 +758,7 @@ pub fn test_ixgbevf_swap(kernel: &Kernel) -> Result<SwapReport> {
     if marker(c, "E2E-MAC-AFTER") != Some(E2E_MAC) {
         bail!("eth0 lost the PF-assigned MAC across the swap; {here}");
     }
-    let trouble = crate::test::kernel_trouble(c);
-    if !trouble.is_empty() {
-        bail!("kernel trouble: {}; {here}", trouble.join(" | "));
-    }
-    for key in ["bad_accesses", "bad_descriptors", "dma_errors"] {
-        if json_field(&stats, key).is_some_and(|v| v != "0") {
-            bail!("the model refused guest input ({key}): {stats}; {here}");
-        }
-    }
+    clean_run(c, &stats).with_context(|| here.clone())?;
     let num = |k: &str| marker(c, k).and_then(|v| v.parse().ok()).unwrap_or(0);
     Ok(SwapReport {
         pings_until_back: back,
@@ -811,15 +824,7 @@ pub fn test_compsc_vf_faults(kernel: &Kernel, ko: &Path) -> Result<()> {
         if marker(c, "E2E-UNLOADED") != Some("0") {
             bail!("compsc_vf still loaded after rmmod; {here}");
         }
-        let trouble = crate::test::kernel_trouble(c);
-        if !trouble.is_empty() {
-            bail!("kernel trouble: {}; {here}", trouble.join(" | "));
-        }
-        for key in ["bad_accesses", "bad_descriptors", "dma_errors"] {
-            if json_field(&stats, key).is_some_and(|v| v != "0") {
-                bail!("the model refused guest input ({key}): {stats}; {here}");
-            }
-        }
+        clean_run(c, &stats).with_context(|| here.clone())?;
     }
     Ok(())
 }
@@ -852,26 +857,10 @@ pub fn test_ixgbevf_traffic(kernel: &Kernel) -> Result<()> {
 /// The test itself, returning the measurements.
 pub fn run_ixgbevf_traffic(kernel: &Kernel) -> Result<TrafficReport> {
     let qemu = qemu_command()?;
-    let ko = kernel.ixgbevf_ko();
-    if !ko.is_file() {
-        bail!(
-            "{} missing: the guest kernel needs CONFIG_IXGBEVF=m",
-            ko.display()
-        );
-    }
+    let ko = ixgbevf_ko(kernel)?;
     let (model_bin, peer_bin) = build_model()?;
-    let mut rig = Rig::new("vfm")?;
-    let ns = rig.ns().to_owned();
-    let m = start_model(
-        &mut rig,
-        &model_bin,
-        "ixgbevf-e2e",
-        &["--netns", &ns, "--tap", "vfm0"],
-    )?;
+    let (mut rig, m) = networked_model(&model_bin, "vfm", "ixgbevf-e2e")?;
     let (sock, ctl, model_log) = (m.sock, m.ctl, m.log);
-    rig.ip(&["link", "set", "lo", "up"])?;
-    rig.ip(&["addr", "add", &format!("{HOST_IP}/24"), "dev", "vfm0"])?;
-    rig.ip(&["link", "set", "vfm0", "up"])?;
     let sink = start_peer(&mut rig, &peer_bin, "sink", 5001)?;
     let source = start_peer(&mut rig, &peer_bin, "source", 5002)?;
 
