@@ -435,14 +435,21 @@ fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     Some(rest[..end].trim_matches('"'))
 }
 
-/// The guest's side of the test (run by `/init` with `sh -e`).
-fn plan() -> String {
+/// Guest shell: load ixgbevf, bring eth0 up at `GUEST_IP` and wait (up to 30 s) for carrier.
+fn ixgbevf_up() -> String {
     format!(
         r#"insmod /modules/ixgbevf.ko
 n=0; while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
 ip link set eth0 up
 ip addr add {GUEST_IP}/24 dev eth0
-n=0; while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ] && [ $n -lt 150 ]; do sleep 0.2; n=$((n+1)); done
+n=0; while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ] && [ $n -lt 150 ]; do sleep 0.2; n=$((n+1)); done"#
+    )
+}
+
+/// The guest's side of the test (run by `/init` with `sh -e`).
+fn plan() -> String {
+    format!(
+        r#"{up}
 echo "E2E-MAC $(cat /sys/class/net/eth0/address)"
 echo "E2E-CARRIER $(cat /sys/class/net/eth0/carrier)"
 ping -c 20 -i 0.2 -W 5 {HOST_IP} || echo "E2E-PING-FAILED"
@@ -461,7 +468,8 @@ echo "E2E-DMESG-BEGIN"
 dmesg | grep -i ixgbevf || true
 echo "E2E-DMESG-END"
 "#,
-        copies = E2E_BYTES / CHUNK
+        copies = E2E_BYTES / CHUNK,
+        up = ixgbevf_up()
     )
 }
 
@@ -680,11 +688,7 @@ pub fn test_compsc_vf_ids(kernel: &Kernel, ko: &Path) -> Result<()> {
 /// eth0's counters before and after.
 fn swap_plan() -> String {
     format!(
-        r#"insmod /modules/ixgbevf.ko
-n=0; while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
-ip link set eth0 up
-ip addr add {GUEST_IP}/24 dev eth0
-n=0; while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ] && [ $n -lt 150 ]; do sleep 0.2; n=$((n+1)); done
+        r#"{up}
 ping -c 5 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2E-PING-BEFORE failed
 echo "E2E-RX-BEFORE $(cat /sys/class/net/eth0/statistics/rx_packets)"
 echo E2E-SWAP
@@ -695,7 +699,8 @@ echo "E2E-PINGS-UNTIL-BACK $n"
 ping -c 5 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER ok || echo E2E-PING-AFTER failed
 echo "E2E-RX-AFTER $(cat /sys/class/net/eth0/statistics/rx_packets)"
 echo "E2E-MAC-AFTER $(cat /sys/class/net/eth0/address)"
-"#
+"#,
+        up = ixgbevf_up()
     )
 }
 
