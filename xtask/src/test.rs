@@ -265,7 +265,8 @@ fn bad_kdir(t: &mut Tally) {
     let _ = std::fs::remove_dir_all(&fake);
 }
 
-/// Counts `test x ... ok` / `... FAILED` lines of libtest output.
+/// Counts `test x ... ok` / `... FAILED` / `... ignored` lines of libtest output. An ignored
+/// test counts as failed: a check that did not run proves nothing.
 fn cargo_test_counts(text: &str) -> (usize, Vec<String>) {
     let mut passed = 0;
     let mut failed = Vec::new();
@@ -273,11 +274,12 @@ fn cargo_test_counts(text: &str) -> (usize, Vec<String>) {
         let Some(rest) = line.strip_prefix("test ") else {
             continue;
         };
-        if let Some(name) = rest.strip_suffix(" ... ok") {
-            let _ = name;
+        if rest.ends_with(" ... ok") {
             passed += 1;
         } else if let Some(name) = rest.strip_suffix(" ... FAILED") {
             failed.push(format!("host: {name}"));
+        } else if let Some((name, _)) = rest.split_once(" ... ignored") {
+            failed.push(format!("host: {name} (ignored)"));
         }
     }
     (passed, failed)
@@ -424,6 +426,27 @@ fn kunit_in_guest(t: &mut Tally, k: &Kernel, ko: &Path) {
             Err(anyhow::anyhow!(
                 "kunit.py says {kunit_py_ok}, cases say {all_passed}"
             )),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cargo_test_counts;
+
+    #[test]
+    fn libtest_lines_are_counted() {
+        let out = "running 4 tests\n\
+                   test a::b ... ok\n\
+                   test c ... FAILED\n\
+                   test d ... ignored, needs a device\n\
+                   test e ... ok\n\
+                   test result: FAILED. 2 passed; 1 failed; 1 ignored\n";
+        let (passed, failed) = cargo_test_counts(out);
+        assert_eq!(passed, 2);
+        assert_eq!(
+            failed,
+            vec!["host: c".to_owned(), "host: d (ignored)".to_owned()]
         );
     }
 }
