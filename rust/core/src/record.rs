@@ -241,6 +241,11 @@ pub enum RecordError {
         /// Fingerprint found.
         found: u32,
     },
+    /// Reserved header bytes 25..28 are not zero.
+    Reserved {
+        /// Bytes 25..28 read as a little-endian number.
+        found: u32,
+    },
     /// Unknown MAC type code.
     Mac {
         /// Code found.
@@ -357,6 +362,12 @@ impl SavedState {
         let fp = word(16);
         if fp != regs::TABLE_FINGERPRINT {
             return Err(RecordError::Fingerprint { found: fp });
+        }
+        // Reserved bytes must be zero: a later version may give them a meaning, and a record
+        // that sets them was not written by this one.
+        let reserved = word(24) >> 8;
+        if reserved != 0 {
+            return Err(RecordError::Reserved { found: reserved });
         }
         Ok(())
     }
@@ -501,6 +512,13 @@ mod tests {
                     reseal(b)
                 }),
                 RecordError::Mac { code: 9 },
+            ),
+            (
+                Box::new(move |b| {
+                    b[26] = 1;
+                    reseal(b)
+                }),
+                RecordError::Reserved { found: 0x100 },
             ),
             (
                 Box::new(move |b| {
