@@ -6,7 +6,7 @@ use crate::compsc_core::mac::{self, PciId, PCI_IDS};
 use crate::compsc_core::regs::Reg;
 use crate::hw::{self, Bar0, BAR0_SIZE};
 use crate::fmt::{Api, Mac};
-use crate::init::{self, Session};
+use crate::init;
 use kernel::{device::Core, pci, prelude::*};
 
 /// Per-device state, valid while the driver is bound.
@@ -61,42 +61,35 @@ impl pci::Driver for CompscVf {
             .inspect_err(|e| {
                 dev_err!(pdev, "cannot map BAR0 (need {} bytes): {:?}\n", BAR0_SIZE, e)
             })?;
-        // The Hyper-V variants have no PF mailbox (vf.c:1142-1159); their bring-up is not
-        // supported yet, so they bind without a session.
+        // The Hyper-V variants have no PF mailbox (vf.c:1142-1159): their MAC comes from
+        // config space. Every other VF is reset and opens its PF session over the mailbox.
         let session = if id.hyperv {
-            None
+            init::hyperv_session(pdev)
         } else {
-            let mut emul = hw::emul(&bar, id.info);
-            let s = init::reset_and_open(&mut emul).inspect_err(|e| {
-                dev_err!(pdev, "bring-up failed: {}\n", e)
-            })?;
-            Some(s)
-        };
+            init::reset_and_open(&mut hw::emul(&bar, id.info))
+        }
+        .inspect_err(|e| dev_err!(pdev, "bring-up failed: {}\n", e))?;
         let start = pdev.resource_start(0).unwrap_or(0);
-        match &session {
-            Some(Session { mac: Some(mac), api }) => dev_info!(
+        let variant = if id.hyperv { " (Hyper-V)" } else { "" };
+        match session.mac {
+            Some(mac) => dev_info!(
                 pdev,
-                "{} VF [8086:{:04x}] BAR0 {:#x}: MAC {}, mailbox API {}\n",
+                "{} VF{} [8086:{:04x}] BAR0 {:#x}: MAC {}, mailbox API {}\n",
                 id.info.name,
+                variant,
                 pdev.device_id(),
                 start,
-                Mac(*mac),
-                Api(*api)
-            ),
-            Some(Session { mac: None, api }) => dev_info!(
-                pdev,
-                "{} VF [8086:{:04x}] BAR0 {:#x}: no MAC assigned by the PF, mailbox API {}\n",
-                id.info.name,
-                pdev.device_id(),
-                start,
-                Api(*api)
+                Mac(mac),
+                Api(session.api)
             ),
             None => dev_info!(
                 pdev,
-                "{} VF (Hyper-V) [8086:{:04x}] BAR0 {:#x} mapped\n",
+                "{} VF{} [8086:{:04x}] BAR0 {:#x}: no MAC assigned by the PF, mailbox API {}\n",
                 id.info.name,
+                variant,
                 pdev.device_id(),
-                start
+                start,
+                Api(session.api)
             ),
         }
         Ok(CompscVfData { pdev, bar, id })

@@ -11,6 +11,9 @@ use crate::compsc_core::emul::{Emul, EmulError, RegisterIo};
 use crate::compsc_core::mbx::{ApiVersion, MacAddr, MbxError, MbxPhase, Reply, Request};
 use crate::compsc_core::mbx_vf::{Budget, Poll, ResetWait, Transaction};
 use crate::compsc_core::regs::{vfctrl, Reg};
+use kernel::device::Bound;
+use kernel::io::Io;
+use kernel::pci;
 use kernel::prelude::*;
 use kernel::time::{delay, ClockSource, Delta, Monotonic};
 
@@ -23,6 +26,8 @@ pub(crate) enum InitError {
     Reset(MbxError),
     /// The PF did not answer VF_RESET as expected.
     Session(MbxError),
+    /// The Hyper-V variant's MAC could not be read from config space.
+    ConfigSpace(Error),
     /// No API version was accepted; `last` is the PF's answer to 1.0.
     NoApi {
         /// The refusal of the oldest version.
@@ -36,6 +41,7 @@ impl kernel::fmt::Display for InitError {
             InitError::Register(e) => write!(f, "register access refused: {e:?}"),
             InitError::Reset(e) => write!(f, "VF reset did not complete: {e:?}"),
             InitError::Session(e) => write!(f, "PF did not answer VF_RESET: {e:?}"),
+            InitError::ConfigSpace(e) => write!(f, "cannot read the MAC from config space: {e:?}"),
             InitError::NoApi { last } => {
                 write!(f, "PF accepted no mailbox API version (answer to 1.0: {last:?})")
             }
@@ -49,6 +55,7 @@ impl From<InitError> for Error {
             InitError::Register(_) => EIO,
             InitError::Reset(MbxError::Timeout { .. }) => ETIMEDOUT,
             InitError::Reset(_) | InitError::Session(_) => EIO,
+            InitError::ConfigSpace(e) => e,
             InitError::NoApi { .. } => EOPNOTSUPP,
         }
     }
@@ -141,4 +148,23 @@ pub(crate) fn reset_and_open<I: RegisterIo>(emul: &mut Emul<I>) -> Result<Sessio
         }
     }
     Err(InitError::NoApi { last })
+}
+
+/// Where the Hyper-V variants find their MAC in config space (`IXGBE_HV_RESET_OFFSET`).
+const HV_MAC_OFFSET: usize = 0x201;
+
+/// The Hyper-V variants' bring-up (`ixgbevf_hv_reset_hw_vf`, vf.c:132-147): there is no PF
+/// mailbox; the host publishes the permanent MAC in extended config space at 0x201, and the
+/// API is 1.0 by definition (`ixgbevf_hv_negotiate_api_version_vf`).
+pub(crate) fn hyperv_session(pdev: &pci::Device<Bound>) -> Result<Session, InitError> {
+    let config = pdev.config_space_extended().map_err(InitError::ConfigSpace)?;
+    let mut mac = [0u8; 6];
+    for (i, byte) in mac.iter_mut().enumerate() {
+        let at = HV_MAC_OFFSET.checked_add(i).ok_or(InitError::ConfigSpace(EINVAL))?;
+        *byte = config.try_read8(at).map_err(InitError::ConfigSpace)?;
+    }
+    Ok(Session {
+        mac: Some(MacAddr(mac)).filter(MacAddr::is_valid_unicast),
+        api: ApiVersion::V1_0,
+    })
 }

@@ -13,6 +13,8 @@ pub const CONFIG_SIZE: usize = 4096;
 pub const MSIX_CAP: usize = 0x70;
 /// PCI Express capability offset.
 pub const PCIE_CAP: usize = 0xA0;
+/// Where a Hyper-V VF finds its MAC in (extended) config space.
+pub const HV_MAC_OFFSET: usize = 0x201;
 /// Offset of the MSI-X PBA inside BAR3 (the table starts at 0).
 pub const PBA_OFFSET: u64 = 0x2000;
 
@@ -109,6 +111,16 @@ impl ConfigSpace {
                 .and_then(|o| self.bytes.get(o))
                 .copied()
                 .unwrap_or(0);
+        }
+    }
+
+    /// Puts the VF's permanent MAC at 0x201..0x207, read-only, where the Hyper-V variants'
+    /// drivers read it (`IXGBE_HV_RESET_OFFSET`, ixgbevf_hv_reset_hw_vf): under Hyper-V the
+    /// host publishes the address in config space instead of answering VF_RESET.
+    pub fn set_hv_mac(&mut self, mac: [u8; 6]) {
+        for (i, b) in mac.iter().enumerate() {
+            self.bytes[HV_MAC_OFFSET + i] = *b;
+            self.wmask[HV_MAC_OFFSET + i] = 0;
         }
     }
 
@@ -211,6 +223,24 @@ mod tests {
         assert_eq!(r32(&c, 0x18), 0, "BAR2 is not implemented");
         w32(&mut c, 0x0, 0);
         assert_eq!(r32(&c, 0), 0x10ED_8086, "ids are read-only");
+    }
+
+    #[test]
+    fn hyperv_mac_sits_read_only_at_0x201() {
+        let mut c = ConfigSpace::new(0x152E, vec![]);
+        c.set_hv_mac([2, 0, 0, 0xe2, 0xe0, 1]);
+        let mut m = [0u8; 6];
+        c.read(0x201, &mut m);
+        assert_eq!(m, [2, 0, 0, 0xe2, 0xe0, 1]);
+        c.write(0x201, &[0xff; 6]);
+        c.read(0x201, &mut m);
+        assert_eq!(m, [2, 0, 0, 0xe2, 0xe0, 1], "read-only");
+        let mut ext = [0u8; 4];
+        c.read(0x100, &mut ext);
+        assert_eq!(
+            ext, [0; 4],
+            "no extended capability: the list ends at 0x100"
+        );
     }
 
     #[test]

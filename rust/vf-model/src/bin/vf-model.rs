@@ -22,9 +22,12 @@ use vf_model::pf::Admin;
 use vf_model::server::{bind, spawn_control, spawn_worker, Shared, VfioBackend};
 use vf_model::{Device, DeviceConfig, Timing};
 
-/// VF device ids whose drivers talk to the PF over the mailbox (the Hyper-V variants do
-/// not and are not offered). The register model is the 82599 VF's for all of them.
+/// VF device ids whose drivers talk to the PF over the mailbox. The register model is the
+/// 82599 VF's for all of them.
 const VF_IDS: &[u16] = &[0x10ED, 0x1515, 0x1565, 0x15A8, 0x15C5, 0x57AD];
+/// The Hyper-V variants: their drivers never use the mailbox and read the MAC from config
+/// space at 0x201 instead; the model publishes the admin MAC there.
+const HV_IDS: &[u16] = &[0x152E, 0x1530, 0x1564, 0x15A9];
 
 struct StderrLog {
     start: Instant,
@@ -88,8 +91,10 @@ fn parse_args() -> Result<Args, String> {
                 let v = val("--device-id")?;
                 let id = u16::from_str_radix(v.trim_start_matches("0x"), 16)
                     .map_err(|_| format!("--device-id: {v:?} is not hexadecimal"))?;
-                if !VF_IDS.contains(&id) {
-                    return Err(format!("--device-id {id:04x}: choose one of {VF_IDS:04x?}"));
+                if !VF_IDS.contains(&id) && !HV_IDS.contains(&id) {
+                    return Err(format!(
+                        "--device-id {id:04x}: choose one of {VF_IDS:04x?} or, Hyper-V, {HV_IDS:04x?}"
+                    ));
                 }
                 a.device_id = id;
             }
@@ -161,8 +166,11 @@ fn run(a: Args) -> Result<(), String> {
         Box::new(EventFdSink::default()),
         Instant::now(),
     );
-    let shared = Shared::new(dev, ConfigSpace::new(a.device_id, vec![]))
-        .map_err(|e| format!("eventfd: {e}"))?;
+    let mut config = ConfigSpace::new(a.device_id, vec![]);
+    if HV_IDS.contains(&a.device_id) {
+        config.set_hv_mac(a.admin.mac.unwrap_or_default());
+    }
+    let shared = Shared::new(dev, config).map_err(|e| format!("eventfd: {e}"))?;
 
     let set = block_signals();
     let server = bind(&a.socket)?;
