@@ -101,25 +101,29 @@ pub fn kmake(dir: &Path) -> Command {
     cmd
 }
 
-/// Builds the guest kernel unless the cached build for this key is complete; returns it.
-pub fn kernel() -> Result<Kernel> {
-    check_tools()?;
-    let version = source_version()?;
-    let fragment = std::fs::read(fragment_path()).context("read qemu-images/guest.config")?;
+/// The compilers whose output ends up in the kernel image: a new gcc, rustc or bindgen (and
+/// so libclang's view of the headers) changes the objects, so each is part of the cache key.
+fn compiler_versions() -> Result<String> {
+    let gcc = output(Command::new("gcc").arg("--version"))?;
     let rustc = output(Command::new("rustc").arg("-V"))?;
     let bindgen = output(
         Command::new("bindgen")
             .arg("--version")
             .env("PATH", path_with_cargo_bin()),
     )?;
-    let key = fnv1a(&[
-        version.as_bytes(),
-        &fragment,
-        rustc.as_bytes(),
-        bindgen.as_bytes(),
-    ]);
-    // Debian versions carry `~` and `+`; keep directory names to characters make never minds.
-    let tag: String = version
+    let first = |s: &str| s.lines().next().unwrap_or_default().trim().to_owned();
+    Ok(format!(
+        "{}\n{}\n{}\n",
+        first(&gcc),
+        first(&rustc),
+        first(&bindgen)
+    ))
+}
+
+/// `version` made safe for directory names: Debian versions carry `~` and `+`, and make
+/// minds some characters in paths.
+fn dir_tag(version: &str) -> String {
+    version
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '.' {
@@ -128,42 +132,85 @@ pub fn kernel() -> Result<Kernel> {
                 '_'
             }
         })
-        .collect();
-    let cache = cache_dir();
-    let source = cache.join(format!("linux-{tag}"));
-    let build = cache.join(format!("kbuild-{tag}-{key:016x}"));
-    let kernel = Kernel {
-        build: build.clone(),
-        source: source.clone(),
-    };
+        .collect()
+}
 
-    if build.join(STAMP).is_file() && kernel.bzimage().is_file() {
-        eprintln!("guest kernel: cached build {} is complete", build.display());
+/// The build directory's name: the source version and a hash of the version, the config
+/// fragment and the compilers, so that a change in any of them builds afresh.
+fn build_dir_name(version: &str, fragment: &[u8], compilers: &str) -> String {
+    let key = fnv1a(&[version.as_bytes(), fragment, compilers.as_bytes()]);
+    format!("kbuild-{}-{key:016x}", dir_tag(version))
+}
+
+/// Builds the guest kernel unless the cached build for this key is complete; returns it.
+///
+/// A lock file next to the build keeps two checkouts (or two runs) from building into the same
+/// directory at once; the second waits and then finds the build complete.
+pub fn kernel() -> Result<Kernel> {
+    check_tools()?;
+    let version = source_version()?;
+    let fragment = std::fs::read(fragment_path()).context("read qemu-images/guest.config")?;
+    let compilers = compiler_versions()?;
+    let cache = cache_dir();
+    std::fs::create_dir_all(&cache).with_context(|| format!("create {}", cache.display()))?;
+    let name = build_dir_name(&version, &fragment, &compilers);
+    let kernel = Kernel {
+        build: cache.join(&name),
+        source: cache.join(format!("linux-{}", dir_tag(&version))),
+    };
+    let _lock = lock(&cache.join(format!("{name}.lock")))?;
+    if kernel.build.join(STAMP).is_file() && kernel.bzimage().is_file() {
+        eprintln!(
+            "guest kernel: cached build {} is complete",
+            kernel.build.display()
+        );
     } else {
-        if !source.join("Makefile").is_file() {
-            step("extract kernel source", || extract(&source))?;
-        }
-        step(
-            "configure guest kernel (tinyconfig + qemu-images/guest.config)",
-            || configure(&source, &build),
-        )?;
-        step("build guest kernel (about 6 minutes on 2 cores)", || {
-            let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() + 1);
-            run_logged(
-                kmake(&source)
-                    .arg(format!("O={}", build.display()))
-                    .arg(format!("-j{jobs}")),
-                &build.join("build.log"),
-            )?;
-            if !build.join("Module.symvers").is_file() {
-                bail!("the build wrote no Module.symvers; modules cannot link against it");
-            }
-            std::fs::write(build.join(STAMP), format!("{version}\n{rustc}{bindgen}"))?;
-            Ok(())
-        })?;
+        build(&kernel, &format!("{version}\n{compilers}"))?;
     }
-    link_default_kdir(&build)?;
+    link_default_kdir(&kernel.build)?;
     Ok(kernel)
+}
+
+/// Takes an exclusive lock on `path` (created if missing), waiting if another run holds it.
+fn lock(path: &Path) -> Result<std::fs::File> {
+    let file = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
+    if file.try_lock().is_err() {
+        eprintln!(
+            "guest kernel: another run is building it ({} is locked); waiting",
+            path.display()
+        );
+        file.lock()
+            .with_context(|| format!("lock {}", path.display()))?;
+    }
+    Ok(file)
+}
+
+/// Extracts (if needed), configures and builds `kernel`; the stamp, holding `stamp_text`, is
+/// written last. It is removed first, so an interrupted rebuild is never taken as complete.
+fn build(kernel: &Kernel, stamp_text: &str) -> Result<()> {
+    let (source, build) = (&kernel.source, &kernel.build);
+    let _ = std::fs::remove_file(build.join(STAMP));
+    if !source.join("Makefile").is_file() {
+        step("extract kernel source", || extract(source))?;
+    }
+    step(
+        "configure guest kernel (tinyconfig + qemu-images/guest.config)",
+        || configure(source, build),
+    )?;
+    step("build guest kernel (about 6 minutes on 2 cores)", || {
+        let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() + 1);
+        run_logged(
+            kmake(source)
+                .arg(format!("O={}", build.display()))
+                .arg(format!("-j{jobs}")),
+            &build.join("build.log"),
+        )?;
+        if !build.join("Module.symvers").is_file() {
+            bail!("the build wrote no Module.symvers; modules cannot link against it");
+        }
+        std::fs::write(build.join(STAMP), stamp_text)?;
+        Ok(())
+    })
 }
 
 fn extract(source: &Path) -> Result<()> {
@@ -230,4 +277,43 @@ fn link_default_kdir(build: &Path) -> Result<()> {
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(build, &link)
         .with_context(|| format!("link {} -> {}", link.display(), build.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::build_dir_name;
+
+    #[test]
+    fn cache_key_covers_version_fragment_and_compilers() {
+        let base = build_dir_name(
+            "7.3.4-1~bpo13+1",
+            b"CONFIG_RUST=y\n",
+            "gcc 12\nrustc 1.95\n",
+        );
+        assert!(base.starts_with("kbuild-7.3.4_1_bpo13_1-"), "{base}");
+        for other in [
+            build_dir_name(
+                "7.3.5-1~bpo13+1",
+                b"CONFIG_RUST=y\n",
+                "gcc 12\nrustc 1.95\n",
+            ),
+            build_dir_name(
+                "7.3.4-1~bpo13+1",
+                b"CONFIG_RUST=y\nCONFIG_BUG=y\n",
+                "gcc 12\nrustc 1.95\n",
+            ),
+            build_dir_name(
+                "7.3.4-1~bpo13+1",
+                b"CONFIG_RUST=y\n",
+                "gcc 13\nrustc 1.95\n",
+            ),
+            build_dir_name(
+                "7.3.4-1~bpo13+1",
+                b"CONFIG_RUST=y\n",
+                "gcc 12\nrustc 1.96\n",
+            ),
+        ] {
+            assert_ne!(base, other);
+        }
+    }
 }
