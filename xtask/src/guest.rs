@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// The statically linked busybox from Debian's `busybox-static`.
@@ -82,11 +82,24 @@ pub struct GuestOutput {
     pub plan_status: Option<i32>,
     /// Hooks that failed or whose marker never appeared, with the reason.
     pub hook_errors: Vec<String>,
+    /// QEMU was killed at the timeout. Even after a plan that reported 0 this is a failure: a
+    /// guest that cannot reboot hangs in the driver's shutdown or remove path.
+    pub timed_out: Option<Duration>,
 }
 
 impl GuestOutput {
-    /// Fails with the log's location unless the plan ran and exited 0 and every hook ran.
+    /// Fails with the log's location unless the plan ran and exited 0, every hook ran and the
+    /// guest shut down before its timeout.
     pub fn check_plan(&self) -> Result<()> {
+        if let Some(limit) = self.timed_out {
+            bail!(
+                "guest killed after its {}s timeout (plan status {}); console log: {}",
+                limit.as_secs(),
+                self.plan_status
+                    .map_or("never reported".to_owned(), |rc| rc.to_string()),
+                self.log_path.display()
+            );
+        }
         if !self.hook_errors.is_empty() {
             bail!(
                 "host side of the guest plan failed: {}; console log: {}",
@@ -212,11 +225,14 @@ fn set_exec(path: &Path) -> Result<()> {
 /// probe boot under KVM runs per kernel build and its verdict is cached: KVM is used only if the
 /// probe reached `/init`, so a host where KVM hangs or asserts (nested virtualisation often
 /// does) falls back to TCG instead of hanging every test.
-fn accel(kernel: &Kernel) -> &'static str {
+fn accel(kernel: &Kernel) -> Result<&'static str> {
     match std::env::var("COMPSC_ACCEL").as_deref() {
-        Ok("kvm") => return "kvm",
-        Ok("tcg") => return "tcg",
-        _ => {}
+        Ok("kvm") => return Ok("kvm"),
+        Ok("tcg") => return Ok("tcg"),
+        Ok(other) => {
+            bail!("COMPSC_ACCEL={other} is not an accelerator: use tcg or kvm, or unset it")
+        }
+        Err(_) => {}
     }
     let usable = std::fs::OpenOptions::new()
         .read(true)
@@ -224,27 +240,27 @@ fn accel(kernel: &Kernel) -> &'static str {
         .open("/dev/kvm")
         .is_ok();
     if !usable {
-        return "tcg";
+        return Ok("tcg");
     }
     let verdict = kernel.build.join("compsc-kvm-probe");
     if let Ok(v) = std::fs::read_to_string(&verdict) {
-        return if v.trim() == "kvm" { "kvm" } else { "tcg" };
+        return Ok(if v.trim() == "kvm" { "kvm" } else { "tcg" });
     }
     let mut probe = GuestRun::new("kvm-probe", "true\n");
     probe.timeout = Duration::from_secs(20);
-    let works = boot_with(kernel, &mut probe, "kvm").is_ok_and(|o| o.plan_status == Some(0));
+    let works = boot_with(kernel, &mut probe, "kvm").is_ok_and(|o| o.check_plan().is_ok());
     let chosen = if works { "kvm" } else { "tcg" };
     eprintln!(
         "    KVM probe: {}; guests use {chosen}",
         if works { "booted" } else { "did not boot" }
     );
     let _ = std::fs::write(&verdict, chosen);
-    chosen
+    Ok(chosen)
 }
 
 /// Boots `kernel` with `run_`'s plan; returns the console and the plan's status.
 pub fn boot(kernel: &Kernel, run_: &mut GuestRun) -> Result<GuestOutput> {
-    boot_with(kernel, run_, accel(kernel))
+    boot_with(kernel, run_, accel(kernel)?)
 }
 
 fn boot_with(kernel: &Kernel, run_: &mut GuestRun, accel: &str) -> Result<GuestOutput> {
@@ -272,22 +288,22 @@ fn boot_with(kernel: &Kernel, run_: &mut GuestRun, accel: &str) -> Result<GuestO
         .stderr(Stdio::from(log));
     eprintln!("$ {}  > {}", display(&cmd), log_path.display());
     let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .with_context(|| format!("start {}", prog.to_string_lossy()))?;
+    let mut qemu = KillOnDrop(
+        cmd.spawn()
+            .with_context(|| format!("start {}", prog.to_string_lossy()))?,
+    );
     let mut watch = HookWatch::default();
     let status = loop {
         watch.poll(&log_path, &mut run_.hooks);
-        if let Some(st) = child.try_wait()? {
+        if let Some(st) = qemu.0.try_wait()? {
             break Some(st);
         }
         if start.elapsed() > run_.timeout {
-            let _ = child.kill();
-            let _ = child.wait();
             break None;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
+    drop(qemu);
     let mut console = String::new();
     std::fs::File::open(&log_path)?
         .read_to_string(&mut console)
@@ -313,7 +329,21 @@ fn boot_with(kernel: &Kernel, run_: &mut GuestRun, accel: &str) -> Result<GuestO
         log_path,
         plan_status,
         hook_errors,
+        timed_out: status.is_none().then_some(run_.timeout),
     })
+}
+
+/// A child killed and reaped when dropped, so no early return (an error while waiting, a
+/// timeout) leaves a QEMU running.
+struct KillOnDrop(Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
 }
 
 /// Follows the console log and fires hooks as their markers appear.
