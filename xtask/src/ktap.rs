@@ -42,7 +42,41 @@ pub fn declared_suites() -> Result<Vec<(String, usize)>> {
             }
         }
     }
+    if suites.is_empty() {
+        bail!(
+            "no #[kunit_tests(...)] suite found in {}: the KUnit layer would check nothing",
+            dir.display()
+        );
+    }
     Ok(suites)
+}
+
+/// What is wrong with a KUnit run beyond its failed cases: a declared suite that did not run,
+/// or ran fewer or more cases than it declares, and a case reported twice (counted once).
+/// Each problem is one failed check, named.
+pub fn completeness(declared: &[(String, usize)], cases: &[Case]) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    for (suite, n) in declared {
+        let prefix = format!("{suite}.");
+        let ran = cases.iter().filter(|c| c.name.starts_with(&prefix)).count();
+        if ran != *n {
+            let why = if ran == 0 {
+                format!("declares {n} tests, none reported (the suite never ran)")
+            } else {
+                format!("declares {n} tests, {ran} reported")
+            };
+            problems.push((format!("kunit suite {suite} complete"), why));
+        }
+    }
+    for (i, c) in cases.iter().enumerate() {
+        if cases[..i].iter().any(|d| d.name == c.name) {
+            problems.push((
+                format!("kunit {} reported once", c.name),
+                "the guest reported it more than once".to_owned(),
+            ));
+        }
+    }
+    problems
 }
 
 /// Strips the console's `[    1.234567] ` timestamp, if any.
@@ -168,5 +202,67 @@ mod tests {
     #[test]
     fn no_ktap_is_none() {
         assert!(extract("[ 1.0] hello\n").is_none());
+    }
+
+    fn case(name: &str, passed: bool) -> Case {
+        Case {
+            name: name.into(),
+            passed,
+        }
+    }
+
+    #[test]
+    fn console_noise_and_parameterised_cases_are_not_cases() {
+        let console = "\
+KTAP version 1
+1..1
+[    2.0] compsc_vf 0000:00:03.0: probe says hello
+    KTAP version 1
+    # Subtest: s
+    1..2
+        KTAP version 1
+        # Subtest: p
+        ok 1 p one
+        ok 2 p two
+    ok 1 p
+[    2.1] random: crng init done
+    not ok 2 q # TIMEOUT
+not ok 1 s
+";
+        let c = cases(&extract(console).unwrap());
+        assert_eq!(c, vec![case("s.p", true), case("s.q", false)]);
+    }
+
+    #[test]
+    fn a_crash_mid_suite_leaves_the_suite_incomplete() {
+        let console = "\
+[    2.0] KTAP version 1
+[    2.0] 1..2
+[    2.0]     KTAP version 1
+[    2.0]     # Subtest: a
+[    2.0]     1..3
+[    2.0]     ok 1 one
+[    2.1] BUG: kernel NULL pointer dereference, address: 0000000000000000
+";
+        let c = cases(&extract(console).unwrap());
+        let declared = vec![("a".to_owned(), 3), ("b".to_owned(), 1)];
+        let p = completeness(&declared, &c);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].1.contains("declares 3 tests, 1 reported"));
+        assert!(p[1].1.contains("never ran"));
+    }
+
+    #[test]
+    fn a_case_reported_twice_is_a_problem() {
+        let c = vec![case("a.one", true), case("a.one", true)];
+        let p = completeness(&[("a".to_owned(), 1)], &c);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert_eq!(p[1].0, "kunit a.one reported once");
+    }
+
+    #[test]
+    fn a_complete_run_has_no_problems() {
+        let c = vec![case("a.one", true), case("a.two", false)];
+        assert!(completeness(&[("a".to_owned(), 2)], &c).is_empty());
     }
 }

@@ -266,11 +266,21 @@ fn bad_kdir(t: &mut Tally) {
 }
 
 /// Counts `test x ... ok` / `... FAILED` / `... ignored` lines of libtest output. An ignored
-/// test counts as failed: a check that did not run proves nothing.
+/// test counts as failed: a check that did not run proves nothing. The per-binary `test
+/// result:` summaries must add up to the same numbers, so a result line garbled by a test's
+/// own output is a failure rather than a test that silently went uncounted; so is a run in
+/// which no test passed at all.
 fn cargo_test_counts(text: &str) -> (usize, Vec<String>) {
     let mut passed = 0;
     let mut failed = Vec::new();
+    let mut summary = [0usize; 3];
     for line in text.lines() {
+        if let Some(totals) = line.strip_prefix("test result: ") {
+            for (i, what) in ["passed", "failed", "ignored"].iter().enumerate() {
+                summary[i] += libtest_total(totals, what);
+            }
+            continue;
+        }
         let Some(rest) = line.strip_prefix("test ") else {
             continue;
         };
@@ -282,7 +292,33 @@ fn cargo_test_counts(text: &str) -> (usize, Vec<String>) {
             failed.push(format!("host: {name} (ignored)"));
         }
     }
+    if summary[0] != passed || summary[1] + summary[2] != failed.len() {
+        failed.push(format!(
+            "host: libtest summaries say {} passed, {} failed, {} ignored, but {passed} passed \
+             and {} failed or ignored were read",
+            summary[0],
+            summary[1],
+            summary[2],
+            failed.len()
+        ));
+    }
+    if passed == 0 {
+        failed.push("host: no test passed (did any run?)".to_owned());
+    }
     (passed, failed)
+}
+
+/// `N` from `...; N what; ...` in a libtest `test result:` line (0 if absent).
+fn libtest_total(totals: &str, what: &str) -> usize {
+    totals
+        .split(';')
+        .filter_map(|part| part.trim().rsplit_once(' '))
+        .find_map(|(n, w)| {
+            (w == what)
+                .then(|| n.rsplit(' ').next()?.parse().ok())
+                .flatten()
+        })
+        .unwrap_or(0)
 }
 
 fn no_panics(ko: &Path) -> Result<()> {
@@ -407,17 +443,8 @@ fn kunit_in_guest(t: &mut Tally, k: &Kernel, ko: &Path) {
         );
     }
     // Every declared suite ran with every declared case, and kunit.py agrees with the verdict.
-    for (suite, n) in &declared {
-        let ran = cases
-            .iter()
-            .filter(|c| c.name.starts_with(&format!("{suite}.")))
-            .count();
-        if ran != *n {
-            t.check(
-                &format!("kunit suite {suite} complete"),
-                Err(anyhow::anyhow!("declares {n} tests, {ran} reported")),
-            );
-        }
+    for (name, why) in ktap::completeness(&declared, &cases) {
+        t.check(&name, Err(anyhow::anyhow!(why)));
     }
     let all_passed = cases.iter().all(|c| c.passed);
     if kunit_py_ok != all_passed {
@@ -441,12 +468,45 @@ mod tests {
                    test c ... FAILED\n\
                    test d ... ignored, needs a device\n\
                    test e ... ok\n\
-                   test result: FAILED. 2 passed; 1 failed; 1 ignored\n";
+                   test result: FAILED. 2 passed; 1 failed; 1 ignored; 0 measured; 0 filtered out\n";
         let (passed, failed) = cargo_test_counts(out);
         assert_eq!(passed, 2);
         assert_eq!(
             failed,
             vec!["host: c".to_owned(), "host: d (ignored)".to_owned()]
+        );
+    }
+
+    #[test]
+    fn summaries_add_up_across_binaries() {
+        let out = "test a ... ok\n\
+                   test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.00s\n\
+                   test b ... ok\n\
+                   test c ... ok\n\
+                   test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; finished in 0.01s\n";
+        assert_eq!(cargo_test_counts(out), (3, vec![]));
+    }
+
+    #[test]
+    fn a_garbled_result_line_is_a_failure() {
+        // A test's own output landed between the name and the verdict.
+        let out = "test a ... ok\n\
+                   test b ... some child output\n\
+                   ok\n\
+                   test result: ok. 2 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out\n";
+        let (passed, failed) = cargo_test_counts(out);
+        assert_eq!(passed, 1);
+        assert_eq!(failed.len(), 1);
+        assert!(failed[0].contains("summaries say 2 passed"), "{failed:?}");
+    }
+
+    #[test]
+    fn no_tests_at_all_is_a_failure() {
+        let (passed, failed) = cargo_test_counts("");
+        assert_eq!(passed, 0);
+        assert_eq!(
+            failed,
+            vec!["host: no test passed (did any run?)".to_owned()]
         );
     }
 }
