@@ -1,0 +1,163 @@
+//! compsc_vf against the model: it binds each VF generation, and survives a hostile PF.
+
+use super::rig::{boot_with_model, E2E_MAC};
+use super::{clean_run, marker};
+use crate::guest::GuestRun;
+use crate::kernel::Kernel;
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+
+/// The guest plan that binds compsc_vf to the model and unbinds it by unloading.
+pub const COMPSC_PROBE_PLAN: &str = "\
+insmod /modules/compsc_vf.ko
+n=0; while ! ls /sys/bus/pci/drivers/compsc_vf | grep -q : && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done
+echo \"E2E-BOUND $(ls /sys/bus/pci/drivers/compsc_vf | grep :)\"
+rmmod compsc_vf
+echo \"E2E-UNLOADED $(grep -c compsc_vf /proc/modules)\"
+";
+
+/// `cargo xtask test` check: compsc_vf binds the model's 82599 VF, maps BAR0, resets the VF,
+/// gets its MAC and an API version over the PF mailbox, prints its probe line, and unbinds
+/// cleanly on rmmod, with a clean kernel log and no access the model refused.
+pub fn test_compsc_vf_probe(kernel: &Kernel, ko: &Path) -> Result<()> {
+    let mut g = GuestRun::new("compsc-probe", COMPSC_PROBE_PLAN);
+    g.files
+        .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+    let (out, stats) = boot_with_model(kernel, g, &[], &[])?;
+    out.check_plan()?;
+    let c = &out.console;
+    let bound = marker(c, "E2E-BOUND").unwrap_or_default();
+    if !bound.starts_with("0000:") {
+        bail!(
+            "compsc_vf did not bind the model; console {}",
+            out.log_path.display()
+        );
+    }
+    // The probe line proves the reset handshake and the PF session ran through the core's
+    // mailbox machines against the model's PF: the MAC is the one the model's PF assigns.
+    let probe = c
+        .lines()
+        .find(|l| l.contains("82599 VF [8086:10ed] BAR0"))
+        .unwrap_or_default();
+    if !probe.contains(&format!("MAC {E2E_MAC}")) || !probe.contains("mailbox API 1.") {
+        bail!(
+            "compsc_vf's probe line lacks the PF-assigned MAC {E2E_MAC} or the API: `{probe}`; console {}",
+            out.log_path.display()
+        );
+    }
+    if !c.contains("82599 VF unbound") {
+        bail!(
+            "no unbind line from compsc_vf; console {}",
+            out.log_path.display()
+        );
+    }
+    if marker(c, "E2E-UNLOADED") != Some("0") {
+        bail!(
+            "compsc_vf still loaded after rmmod; console {}",
+            out.log_path.display()
+        );
+    }
+    clean_run(c, &stats).with_context(|| format!("console {}", out.log_path.display()))?;
+    Ok(())
+}
+
+/// compsc_vf binds the model presented as each other VF generation (the model keeps the 82599
+/// register model; the ids select the core's per-MAC data): the probe line names the MAC type
+/// from the core's table and the session comes up.
+pub fn test_compsc_vf_ids(kernel: &Kernel, ko: &Path) -> Result<()> {
+    for (id, name) in [
+        ("1515", "X540"),
+        ("1565", "X550"),
+        ("15a8", "X550EM_x"),
+        ("15c5", "X550EM_a"),
+        ("57ad", "E610"),
+    ] {
+        let mut g = GuestRun::new(&format!("compsc-id-{id}"), COMPSC_PROBE_PLAN);
+        g.files
+            .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+        let (out, _) = boot_with_model(kernel, g, &["--device-id", id], &[])?;
+        out.check_plan()?;
+        let want = format!("{name} VF [8086:{id}] BAR0");
+        let probe = out
+            .console
+            .lines()
+            .find(|l| l.contains(&want))
+            .unwrap_or_default();
+        if !probe.contains(&format!("MAC {E2E_MAC}")) {
+            bail!(
+                "no `{want} ...: MAC {E2E_MAC}` probe line; console {}",
+                out.log_path.display()
+            );
+        }
+        if marker(&out.console, "E2E-UNLOADED") != Some("0") {
+            bail!(
+                "compsc_vf still loaded after rmmod; console {}",
+                out.log_path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// One hostile-PF case for compsc_vf's bring-up.
+struct FaultCase {
+    /// Names the guest log.
+    name: &'static str,
+    /// The fault, as a control request sent before the guest boots.
+    fault: &'static str,
+    /// Whether bring-up must still succeed (the core recovers) or fail cleanly.
+    recovers: bool,
+}
+
+/// The PF misbehaves during compsc_vf's bring-up. A lost message and a ping that overwrites
+/// the request are recovered by the core's mailbox machine (resend of an idempotent request);
+/// a PF that holds the VF in reset makes the probe fail with a line that says so. In every
+/// case: no kernel trouble, the module unloads, the model refused nothing.
+pub fn test_compsc_vf_faults(kernel: &Kernel, ko: &Path) -> Result<()> {
+    const CASES: [FaultCase; 3] = [
+        FaultCase {
+            name: "fault-lost-msg",
+            fault: r#"{"cmd":"fault","kind":"lose_msgs","count":1}"#,
+            recovers: true,
+        },
+        FaultCase {
+            name: "fault-ping-race",
+            fault: r#"{"cmd":"fault","kind":"ping_race","count":1}"#,
+            recovers: true,
+        },
+        FaultCase {
+            name: "fault-held-reset",
+            fault: r#"{"cmd":"fault","kind":"hold_rsti","ms":200}"#,
+            recovers: false,
+        },
+    ];
+    for case in CASES {
+        let mut g = GuestRun::new(case.name, COMPSC_PROBE_PLAN);
+        g.files
+            .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+        let (out, stats) = boot_with_model(kernel, g, &[], &[case.fault])?;
+        let c = &out.console;
+        let here = format!("{}: console {}", case.name, out.log_path.display());
+        out.check_plan().with_context(|| here.clone())?;
+        let bound = marker(c, "E2E-BOUND")
+            .unwrap_or_default()
+            .starts_with("0000:");
+        let probe_ok = c.lines().any(|l| l.contains(&format!("MAC {E2E_MAC}")));
+        if case.recovers && !(bound && probe_ok) {
+            bail!("compsc_vf did not recover from the fault; {here}");
+        }
+        if !case.recovers {
+            if bound {
+                bail!("compsc_vf bound a VF whose reset never completed; {here}");
+            }
+            if !c.contains("bring-up failed: VF reset did not complete") {
+                bail!("no dmesg line saying the VF reset did not complete; {here}");
+            }
+        }
+        if marker(c, "E2E-UNLOADED") != Some("0") {
+            bail!("compsc_vf still loaded after rmmod; {here}");
+        }
+        clean_run(c, &stats).with_context(|| here.clone())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,311 @@
+//! What an end-to-end test starts on the host, and its teardown: vf-model, the peers in a
+//! network namespace, the sockets between them and QEMU. Everything a [`Rig`] starts is gone
+//! when it drops, whichever step failed.
+
+use super::chroot::qemu_command;
+use crate::guest::{self, GuestOutput, GuestRun};
+use crate::kernel::Kernel;
+use crate::util::{display, run, target_dir};
+use anyhow::{bail, Context, Result};
+use std::ffi::OsString;
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// MAC the PF administrator assigns to the VF in the end-to-end test.
+pub(super) const E2E_MAC: &str = "02:00:00:e2:e0:01";
+
+/// Host-side address (in the test's network namespace) and guest address.
+pub(super) const HOST_IP: &str = "10.77.0.1";
+
+pub(super) const GUEST_IP: &str = "10.77.0.2";
+
+/// Bytes moved each way: at least 100 MB.
+pub(super) const E2E_BYTES: u64 = 100 << 20;
+
+/// The guest sends 100 copies of a 1 MiB random chunk; every chunk must arrive intact.
+pub(super) const CHUNK: u64 = 1 << 20;
+
+/// Everything the test starts, torn down on drop whatever happened: child processes, the
+/// network namespace (and with it the tap), the socket directory.
+pub(super) struct Rig {
+    netns: Option<String>,
+    children: Vec<(String, Child)>,
+    dir: PathBuf,
+}
+
+impl Rig {
+    fn new(tag: &str) -> Result<Rig> {
+        let id = format!("compsc-{tag}-{}", std::process::id());
+        let dir = std::env::temp_dir().join(&id);
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
+        let mut rig = Rig {
+            netns: None,
+            children: Vec::new(),
+            dir,
+        };
+        // A namespace left by a killed earlier run with the same pid is removed first.
+        let _ = Command::new("ip")
+            .args(["netns", "del", &id])
+            .stderr(Stdio::null())
+            .status();
+        run(Command::new("ip").args(["netns", "add", &id]))
+            .context("creating a network namespace needs root and iproute2")?;
+        rig.netns = Some(id);
+        Ok(rig)
+    }
+
+    fn ns(&self) -> &str {
+        self.netns.as_deref().unwrap_or_default()
+    }
+
+    fn ip(&self, args: &[&str]) -> Result<()> {
+        run(Command::new("ip").arg("-n").arg(self.ns()).args(args))
+    }
+
+    fn spawn(&mut self, name: &str, cmd: &mut Command) -> Result<&mut Child> {
+        eprintln!("$ {} &", display(cmd));
+        let child = cmd.spawn().with_context(|| format!("start {name}"))?;
+        self.children.push((name.to_owned(), child));
+        Ok(&mut self.children.last_mut().expect("just pushed").1)
+    }
+
+    /// Waits up to `limit` for `name` to exit on its own; kills it after that.
+    fn finish(&mut self, name: &str, limit: Duration) -> Option<Child> {
+        let i = self.children.iter().position(|(n, _)| n == name)?;
+        let (_, mut child) = self.children.remove(i);
+        let start = Instant::now();
+        while start.elapsed() < limit {
+            if let Ok(Some(_)) = child.try_wait() {
+                return Some(child);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        Some(child)
+    }
+}
+
+impl Rig {
+    /// Asks `name` to exit (SIGTERM, so it removes its sockets), then reaps it.
+    pub(super) fn terminate(&mut self, name: &str) {
+        if let Some((_, c)) = self.children.iter().find(|(n, _)| n == name) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &c.id().to_string()])
+                .status();
+        }
+        self.finish(name, Duration::from_secs(5));
+    }
+}
+
+impl Drop for Rig {
+    fn drop(&mut self) {
+        for (_, c) in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        if let Some(ns) = self.netns.take() {
+            let _ = Command::new("ip").args(["netns", "del", &ns]).status();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn wait_for_socket(path: &Path, child: &mut Child, what: &str, log: &Path) -> Result<()> {
+    let start = Instant::now();
+    while !path.exists() {
+        if let Ok(Some(st)) = child.try_wait() {
+            bail!(
+                "{what} exited ({st}) before listening; see {}",
+                log.display()
+            );
+        }
+        // TIMEOUT: the model binds its sockets right after start; 10 s covers a loaded host.
+        if start.elapsed() > Duration::from_secs(10) {
+            bail!(
+                "{what} did not create {} in 10 s; see {}",
+                path.display(),
+                log.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// One request on the model's control socket.
+pub(super) fn control(path: &Path, request: &str) -> Result<String> {
+    let mut s = UnixStream::connect(path).with_context(|| format!("connect {}", path.display()))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    writeln!(s, "{request}")?;
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}
+
+pub(super) fn build_model() -> Result<(PathBuf, PathBuf)> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    run(Command::new(cargo)
+        .current_dir(crate::util::project_root())
+        .args(["build", "--release", "--quiet", "-p", "vf-model", "--bins"]))
+    .context("building vf-model")?;
+    let dir = target_dir().join("release");
+    Ok((dir.join("vf-model"), dir.join("vf-peer")))
+}
+
+/// Starts `vf-peer MODE` in the namespace and waits until it listens.
+pub(super) fn start_peer(
+    rig: &mut Rig,
+    peer: &Path,
+    mode: &str,
+    port: u16,
+) -> Result<BufReader<std::process::ChildStdout>> {
+    let ns = rig.ns().to_owned();
+    let name = format!("vf-peer {mode}");
+    let child = rig.spawn(
+        &name,
+        Command::new("ip")
+            .args(["netns", "exec", &ns])
+            .arg(peer)
+            .arg(mode)
+            .args(["--listen", &format!("{HOST_IP}:{port}")])
+            .args([
+                "--bytes",
+                &E2E_BYTES.to_string(),
+                "--chunk",
+                &CHUNK.to_string(),
+            ])
+            .args(["--timeout", "900"])
+            .stdout(Stdio::piped()),
+    )?;
+    let mut out = BufReader::new(child.stdout.take().context("peer stdout")?);
+    let mut line = String::new();
+    out.read_line(&mut line)?;
+    if !line.contains("listening") {
+        bail!("{name} did not start: {}", line.trim());
+    }
+    Ok(out)
+}
+
+/// The last JSON line a peer printed, after it finished.
+pub(super) fn peer_result(
+    rig: &mut Rig,
+    mode: &str,
+    mut out: BufReader<std::process::ChildStdout>,
+) -> String {
+    rig.finish(&format!("vf-peer {mode}"), Duration::from_secs(10));
+    let mut text = String::new();
+    let _ = std::io::Read::read_to_string(&mut out, &mut text);
+    text.lines().last().unwrap_or("").to_owned()
+}
+
+/// Pulls `"key":value` out of a flat JSON line (the peers' output is ours and simple).
+pub(super) fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    let at = line.find(&format!("\"{key}\":"))? + key.len() + 3;
+    let rest = &line[at..];
+    let end = if rest.starts_with('[') {
+        rest.find(']')? + 1
+    } else {
+        rest.find([',', '}']).unwrap_or(rest.len())
+    };
+    Some(rest[..end].trim_matches('"'))
+}
+
+/// A vf-model whose packet backend is a tap in a fresh network namespace, the host end
+/// configured as `HOST_IP/24`: the guest's peer for ping and TCP.
+pub(super) fn networked_model(model_bin: &Path, tag: &str, name: &str) -> Result<(Rig, ModelProc)> {
+    let mut rig = Rig::new(tag)?;
+    let ns = rig.ns().to_owned();
+    let m = start_model(
+        &mut rig,
+        model_bin,
+        name,
+        &["--netns", &ns, "--tap", "vfm0"],
+    )?;
+    rig.ip(&["link", "set", "lo", "up"])?;
+    rig.ip(&["addr", "add", &format!("{HOST_IP}/24"), "dev", "vfm0"])?;
+    rig.ip(&["link", "set", "vfm0", "up"])?;
+    Ok((rig, m))
+}
+
+/// Attaches vf-model at `sock` to a guest: the chroot's QEMU and `qemu-images/vf-model.profile`.
+pub(super) fn attach_model(g: &mut GuestRun, sock: &Path) -> Result<()> {
+    g.qemu = qemu_command()?;
+    let vars = [
+        ("MEMORY_MB", g.memory_mb.to_string()),
+        ("SOCKET", sock.display().to_string()),
+    ];
+    g.extra_args.extend(
+        guest::profile("vf-model", &vars)?
+            .into_iter()
+            .map(OsString::from),
+    );
+    Ok(())
+}
+
+/// A running vf-model: its vfio-user socket, control socket and log.
+pub(super) struct ModelProc {
+    /// The vfio-user socket QEMU connects to.
+    pub(super) sock: PathBuf,
+    /// The control socket (one JSON request per line).
+    pub(super) ctl: PathBuf,
+    /// The model's stdout and stderr.
+    pub(super) log: PathBuf,
+}
+
+/// Starts vf-model in `rig` (named `vf-model`), logging to `target/guest/<name>.model.log`,
+/// with `extra` arguments after the sockets and the PF-assigned MAC; returns once both sockets
+/// listen.
+fn start_model(rig: &mut Rig, model_bin: &Path, name: &str, extra: &[&str]) -> Result<ModelProc> {
+    let logs = guest::guest_dir();
+    std::fs::create_dir_all(&logs)?;
+    let log = logs.join(format!("{name}.model.log"));
+    let sock = rig.dir.join("vf0.sock");
+    let ctl = rig.dir.join("ctl.sock");
+    let log_file = std::fs::File::create(&log)?;
+    let model = rig.spawn(
+        "vf-model",
+        Command::new(model_bin)
+            .arg("--socket")
+            .arg(&sock)
+            .arg("--control")
+            .arg(&ctl)
+            .args(["--mac", E2E_MAC, "--linger"])
+            .args(extra)
+            .stdout(Stdio::from(log_file.try_clone()?))
+            .stderr(Stdio::from(log_file)),
+    )?;
+    wait_for_socket(&ctl, model, "vf-model", &log)?;
+    wait_for_socket(&sock, model, "vf-model", &log)?;
+    Ok(ModelProc { sock, ctl, log })
+}
+
+/// Boots `g` with a fresh vf-model (no packet backend, started with `model_args`) attached,
+/// after sending `before` (control requests such as fault injections) to the model; returns the console and the model's final
+/// statistics. The model and its sockets are gone when this returns.
+pub fn boot_with_model(
+    kernel: &Kernel,
+    mut g: GuestRun,
+    model_args: &[&str],
+    before: &[&str],
+) -> Result<(GuestOutput, String)> {
+    let (model_bin, _) = build_model()?;
+    let mut rig = Rig::new("cvf")?;
+    let m = start_model(&mut rig, &model_bin, &g.name, model_args)?;
+    for req in before {
+        let reply = control(&m.ctl, req)?;
+        if json_field(&reply, "ok") != Some("true") {
+            bail!("the model refused `{req}`: {reply}");
+        }
+    }
+    attach_model(&mut g, &m.sock)?;
+    let out = guest::boot(kernel, &mut g)?;
+    let stats =
+        control(&m.ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
+    rig.terminate("vf-model");
+    Ok((out, stats))
+}
