@@ -47,6 +47,7 @@ impl Rig {
             children: Vec::new(),
             dir,
         };
+        sweep_stale();
         // A namespace left by a killed earlier run with the same pid is removed first.
         let _ = Command::new("ip")
             .args(["netns", "del", &id])
@@ -100,6 +101,30 @@ impl Rig {
         }
         self.finish(name, Duration::from_secs(5));
     }
+}
+
+/// Removes the namespaces and socket directories of earlier runs that were killed before their
+/// rig could drop (SIGKILL, a lost terminal): `compsc-<tag>-<pid>` whose pid is gone. Runs of
+/// other checkouts that are still alive keep theirs.
+fn sweep_stale() {
+    let Ok(list) = crate::util::output(Command::new("ip").args(["netns", "list"])) else {
+        return;
+    };
+    for name in list.lines().filter_map(|l| l.split_whitespace().next()) {
+        if stale_pid(name).is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()) {
+            eprintln!("    removing namespace {name} left by a run that no longer exists");
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+            let _ = std::fs::remove_dir_all(std::env::temp_dir().join(name));
+        }
+    }
+}
+
+/// The pid in a rig's name `compsc-<tag>-<pid>`, if `name` is one.
+fn stale_pid(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("compsc-")?;
+    let (tag, pid) = rest.rsplit_once('-')?;
+    (!tag.is_empty() && !tag.contains('-')).then_some(())?;
+    pid.parse().ok()
 }
 
 impl Drop for Rig {
@@ -183,8 +208,19 @@ pub(super) fn start_peer(
             .stdout(Stdio::piped()),
     )?;
     let mut out = BufReader::new(child.stdout.take().context("peer stdout")?);
-    let mut line = String::new();
-    out.read_line(&mut line)?;
+    // The first line is read on a thread so a peer that hangs before listening cannot hang
+    // the run; on a timeout the rig kills the peer, which ends the thread's read.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let r = out.read_line(&mut line).map(|_| (line, out));
+        let _ = tx.send(r);
+    });
+    // TIMEOUT: the peer binds its port right after start; 10 s covers a loaded host.
+    let (line, out) = match rx.recv_timeout(Duration::from_secs(10)) {
+        Ok(r) => r.with_context(|| format!("read {name}'s first line"))?,
+        Err(_) => bail!("{name} printed nothing in 10 s (it should say `listening`)"),
+    };
     if !line.contains("listening") {
         bail!("{name} did not start: {}", line.trim());
     }
@@ -308,4 +344,18 @@ pub fn boot_with_model(
         control(&m.ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
     rig.terminate("vf-model");
     Ok((out, stats))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stale_pid;
+
+    #[test]
+    fn only_rig_names_are_swept() {
+        assert_eq!(stale_pid("compsc-vfm-1234"), Some(1234));
+        assert_eq!(stale_pid("compsc-vfm-12x"), None);
+        assert_eq!(stale_pid("compsc--1234"), None);
+        assert_eq!(stale_pid("compsc-a-b-1234"), None);
+        assert_eq!(stale_pid("other-vfm-1234"), None);
+    }
 }
