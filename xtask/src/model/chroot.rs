@@ -20,6 +20,9 @@ const QEMU_PKG: &str = "qemu-system-x86";
 
 /// Stamp written when the chroot is complete.
 const STAMP: &str = ".compsc-vfio-user-qemu";
+/// Stamp written when debootstrap finished: an interrupted debootstrap leaves a tree that
+/// already has `apt-get` but is not configured, and must not be built on.
+const BOOTSTRAPPED: &str = ".compsc-debootstrap-complete";
 
 /// Where the trixie chroot lives (shared by checkouts on this machine).
 fn chroot_dir() -> PathBuf {
@@ -145,7 +148,7 @@ pub fn setup_trixie_qemu() -> Result<()> {
         bail!("debootstrap is missing: `cargo xtask setup` installs it with the host packages");
     }
     let mirror = host_mirror()?;
-    if !root.join("usr/bin/apt-get").is_file() {
+    if !root.join(BOOTSTRAPPED).is_file() {
         step("debootstrap trixie (minbase)", || {
             // A half-made tree from an interrupted run is not trusted.
             if root.exists() {
@@ -167,7 +170,9 @@ pub fn setup_trixie_qemu() -> Result<()> {
                     log.display(),
                     root.display()
                 )
-            })
+            })?;
+            std::fs::write(root.join(BOOTSTRAPPED), "ok\n")
+                .with_context(|| format!("write {}", root.join(BOOTSTRAPPED).display()))
         })?;
     }
     step("add trixie-backports inside the chroot", || {
