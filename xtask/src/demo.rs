@@ -4,7 +4,7 @@
 use crate::guest::GuestRun;
 use crate::module::{self, Variant};
 use crate::{kernel, model, setup};
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 /// Runs the demo end to end, installing and building what it needs.
 pub fn demo() -> Result<()> {
@@ -30,6 +30,26 @@ pub fn demo() -> Result<()> {
         println!("{line}");
     }
     out.check_plan()?;
+    // The demo claims compsc_vf bound the VF: say so only if it did, and the kernel stayed clean.
+    let bound = out
+        .console
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("--- bound: "))
+        .unwrap_or("none");
+    if !bound.starts_with("0000:") {
+        bail!(
+            "compsc_vf loaded but bound no VF; console log: {}",
+            out.log_path.display()
+        );
+    }
+    let trouble = crate::test::kernel_trouble(&out.console);
+    if !trouble.is_empty() {
+        bail!(
+            "kernel trouble: {}; console log: {}",
+            trouble.join(" | "),
+            out.log_path.display()
+        );
+    }
     println!("demo passed: console log in {}", out.log_path.display());
     Ok(())
 }
