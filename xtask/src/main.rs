@@ -21,7 +21,7 @@ usage: cargo xtask <task>
 tasks:
   setup    install the toolchain, kernel source, QEMU and the vfio-user chroot (idempotent);
            `setup --check` says what is missing and changes nothing
-  kernel   build the guest kernel (cached on the source version and the config fragment)
+  kernel   build the guest kernel (cached on the source version, config fragment and compilers)
   build    build compsc_vf.ko (release and KUnit variants) against the guest kernel
   test     run every test layer: host, module build, KUnit in the guest, end to end
   demo     boot the guest and load compsc_vf
@@ -41,6 +41,15 @@ fn try_main() -> Result<()> {
         eprint!("{USAGE}");
         std::process::exit(2);
     };
+    // Only `setup` and `fuzz` take an argument; anything else extra is a typo, not a no-op.
+    let max_args = if matches!(task.as_str(), "setup" | "fuzz") {
+        2
+    } else {
+        1
+    };
+    if let Some(extra) = args.get(max_args) {
+        bail!("unexpected argument `{extra}` to `{task}`\n{USAGE}");
+    }
     match task.as_str() {
         "setup" => match args.get(1).map(String::as_str) {
             None => setup::setup(),
@@ -65,7 +74,9 @@ fn try_main() -> Result<()> {
             let seconds = match args.get(1) {
                 Some(s) => s
                     .parse()
-                    .with_context(|| format!("`{s}` is not a number of seconds"))?,
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .with_context(|| format!("`{s}` is not a number of seconds above 0"))?,
                 None => 60,
             };
             fuzz::fuzz(seconds)
