@@ -12,14 +12,18 @@ use std::process::Command;
 /// The one fuzz target: every decoder, the saved record and the plans.
 const TARGET: &str = "decoders_and_plan";
 
-/// Installs cargo-fuzz if it is missing (a setup step).
-pub fn install_cargo_fuzz() -> Result<()> {
-    let found = Command::new("cargo")
+/// Whether `cargo fuzz` runs (with cargo's bin directory on `PATH`).
+pub fn cargo_fuzz_present() -> bool {
+    Command::new("cargo")
         .args(["fuzz", "--version"])
         .env("PATH", path_with_cargo_bin())
         .output()
-        .is_ok_and(|o| o.status.success());
-    if found {
+        .is_ok_and(|o| o.status.success())
+}
+
+/// Installs cargo-fuzz if it is missing (a setup step).
+pub fn install_cargo_fuzz() -> Result<()> {
+    if cargo_fuzz_present() {
         eprintln!("    cargo-fuzz present");
         return Ok(());
     }

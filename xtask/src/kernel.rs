@@ -5,7 +5,7 @@
 //! machine, does nothing. `target/guest-kernel` links to the build for the Makefile's default
 //! `KDIR`.
 
-use crate::setup::{check_rustc, LIBCLANG_PATH, LINUX_SOURCE_PKG, RUST_LIB_SRC};
+use crate::setup::{bindgen_version, check_rustc, LIBCLANG_PATH, LINUX_SOURCE_PKG, RUST_LIB_SRC};
 use crate::util::{
     cache_dir, fnv1a, output, path_with_cargo_bin, project_root, run, run_logged, step, target_dir,
 };
@@ -62,13 +62,7 @@ fn check_tools() -> Result<()> {
     if !Path::new(RUST_LIB_SRC).join("core/src/lib.rs").is_file() {
         bail!("rust-src for rustc 1.95 is missing ({RUST_LIB_SRC}): run `cargo xtask setup`");
     }
-    if output(
-        Command::new("bindgen")
-            .arg("--version")
-            .env("PATH", path_with_cargo_bin()),
-    )
-    .is_err()
-    {
+    if bindgen_version().is_none() {
         bail!(
             "bindgen is missing: run `cargo xtask setup` (or `cargo install bindgen-cli --locked`)"
         );
@@ -106,17 +100,12 @@ pub fn kmake(dir: &Path) -> Command {
 fn compiler_versions() -> Result<String> {
     let gcc = output(Command::new("gcc").arg("--version"))?;
     let rustc = output(Command::new("rustc").arg("-V"))?;
-    let bindgen = output(
-        Command::new("bindgen")
-            .arg("--version")
-            .env("PATH", path_with_cargo_bin()),
-    )?;
+    let bindgen = bindgen_version().context("bindgen --version failed")?;
     let first = |s: &str| s.lines().next().unwrap_or_default().trim().to_owned();
     Ok(format!(
-        "{}\n{}\n{}\n",
+        "{}\n{}\nbindgen {bindgen}\n",
         first(&gcc),
-        first(&rustc),
-        first(&bindgen)
+        first(&rustc)
     ))
 }
 

@@ -79,22 +79,16 @@ Pin-Priority: 1
 /// `cargo xtask setup --check`: says what setup would do, changing nothing. Fails when
 /// anything is missing, so it doubles as a quick "is this machine ready?".
 pub fn check() -> Result<()> {
-    let have = |path: &str, text: &str| std::fs::read_to_string(path).is_ok_and(|t| t == text);
     let missing_pkgs = |pkgs: &[&str]| -> Option<String> {
         let m: Vec<&str> = pkgs.iter().copied().filter(|p| !installed(p)).collect();
         (!m.is_empty()).then(|| format!("apt-get install {}", m.join(" ")))
     };
     let linux = format!("{LINUX_SOURCE_PKG}/trixie-backports");
-    let fuzz_ok = Command::new("cargo")
-        .args(["fuzz", "--version"])
-        .env("PATH", path_with_cargo_bin())
-        .output()
-        .is_ok_and(|o| o.status.success());
     let items: Vec<(&str, Option<String>)> = vec![
         ("rustc 1.95", check_rustc().err().map(|e| format!("{e:#}"))),
         (
             "apt sources",
-            (!(have(SOURCES_FILE, SOURCES) && have(PIN_FILE, PIN)))
+            (!apt_sources_configured())
                 .then(|| format!("write {SOURCES_FILE} and {PIN_FILE}, apt-get update")),
         ),
         ("host packages", missing_pkgs(HOST_PKGS)),
@@ -111,7 +105,8 @@ pub fn check() -> Result<()> {
         ),
         (
             "cargo-fuzz",
-            (!fuzz_ok).then(|| "cargo install cargo-fuzz --locked".to_owned()),
+            (!crate::fuzz::cargo_fuzz_present())
+                .then(|| "cargo install cargo-fuzz --locked".to_owned()),
         ),
         (
             "QEMU 11.1 chroot",
@@ -202,9 +197,14 @@ fn need_root() -> Result<()> {
     Ok(())
 }
 
-fn apt_sources() -> Result<()> {
+/// Whether our apt sources and pin are in place with exactly the text this version writes.
+fn apt_sources_configured() -> bool {
     let have = |path: &str, text: &str| std::fs::read_to_string(path).is_ok_and(|t| t == text);
-    if have(SOURCES_FILE, SOURCES) && have(PIN_FILE, PIN) {
+    have(SOURCES_FILE, SOURCES) && have(PIN_FILE, PIN)
+}
+
+fn apt_sources() -> Result<()> {
+    if apt_sources_configured() {
         eprintln!("    already configured");
         return Ok(());
     }
@@ -260,7 +260,8 @@ fn apt_install(pkgs: &[&str], opts: &[&str], hint: &str) -> Result<()> {
     Ok(())
 }
 
-fn bindgen_version() -> Option<String> {
+/// The installed bindgen's version (`0.73.2`), looked up with cargo's bin directory on `PATH`.
+pub fn bindgen_version() -> Option<String> {
     let out = output(
         Command::new("bindgen")
             .arg("--version")
