@@ -84,7 +84,7 @@ pub fn test() -> Result<()> {
                 crate::model::test_compsc_vf_probe(k, ko),
             );
             t.check(
-                "compsc_vf binds X540, X550, X550EM_x, X550EM_a and E610 VF ids",
+                "compsc_vf binds X540, X550, X550EM_x, X550EM_a, E610 and the Hyper-V VF ids",
                 crate::model::test_compsc_vf_ids(k, ko),
             );
             t.check(

@@ -63,29 +63,36 @@ pub fn test_compsc_vf_probe(kernel: &Kernel, ko: &Path) -> Result<()> {
 
 /// compsc_vf binds the model presented as each other VF generation (the model keeps the 82599
 /// register model; the ids select the core's per-MAC data): the probe line names the MAC type
-/// from the core's table and the session comes up.
+/// from the core's table and the session comes up, over the mailbox or, for the Hyper-V
+/// variants, from config space.
 pub fn test_compsc_vf_ids(kernel: &Kernel, ko: &Path) -> Result<()> {
-    for (id, name) in [
-        ("1515", "X540"),
-        ("1565", "X550"),
-        ("15a8", "X550EM_x"),
-        ("15c5", "X550EM_a"),
-        ("57ad", "E610"),
+    // (device id, how the probe line names it, the API the session must end on). The Hyper-V
+    // variants read their MAC from config space and stay on API 1.0, with no mailbox.
+    for (id, name, api) in [
+        ("1515", "X540 VF", "1.7"),
+        ("1565", "X550 VF", "1.7"),
+        ("15a8", "X550EM_x VF", "1.7"),
+        ("15c5", "X550EM_a VF", "1.7"),
+        ("57ad", "E610 VF", "1.7"),
+        ("152e", "82599 VF (Hyper-V)", "1.0"),
+        ("1530", "X540 VF (Hyper-V)", "1.0"),
+        ("1564", "X550 VF (Hyper-V)", "1.0"),
+        ("15a9", "X550EM_x VF (Hyper-V)", "1.0"),
     ] {
         let mut g = GuestRun::new(&format!("compsc-id-{id}"), COMPSC_PROBE_PLAN);
         g.files
             .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
         let (out, _) = boot_with_model(kernel, g, &["--device-id", id], &[])?;
         out.check_plan()?;
-        let want = format!("{name} VF [8086:{id}] BAR0");
+        let want = format!("{name} [8086:{id}] BAR0");
         let probe = out
             .console
             .lines()
             .find(|l| l.contains(&want))
             .unwrap_or_default();
-        if !probe.contains(&format!("MAC {E2E_MAC}")) {
+        if !probe.contains(&format!("MAC {E2E_MAC}, mailbox API {api}")) {
             bail!(
-                "no `{want} ...: MAC {E2E_MAC}` probe line; console {}",
+                "no `{want} ...: MAC {E2E_MAC}, mailbox API {api}` probe line; console {}",
                 out.log_path.display()
             );
         }
