@@ -70,25 +70,32 @@ impl pci::Driver for CompscVf {
         }
         .inspect_err(|e| dev_err!(pdev, "bring-up failed: {}\n", e))?;
         let start = pdev.resource_start(0).unwrap_or(0);
-        let variant = if id.hyperv { " (Hyper-V)" } else { "" };
+        // Hyper-V VFs have no mailbox: the line says where the MAC and the API came from.
+        let (variant, api_from) = if id.hyperv {
+            (" (Hyper-V)", "no mailbox, API")
+        } else {
+            ("", "mailbox API")
+        };
         match session.mac {
             Some(mac) => dev_info!(
                 pdev,
-                "{} VF{} [8086:{:04x}] BAR0 {:#x}: MAC {}, mailbox API {}\n",
+                "{} VF{} [8086:{:04x}] BAR0 {:#x}: MAC {}, {} {}\n",
                 id.info.name,
                 variant,
                 pdev.device_id(),
                 start,
                 Mac(mac),
+                api_from,
                 Api(session.api)
             ),
             None => dev_info!(
                 pdev,
-                "{} VF{} [8086:{:04x}] BAR0 {:#x}: no MAC assigned by the PF, mailbox API {}\n",
+                "{} VF{} [8086:{:04x}] BAR0 {:#x}: no MAC assigned, {} {}\n",
                 id.info.name,
                 variant,
                 pdev.device_id(),
                 start,
+                api_from,
                 Api(session.api)
             ),
         }
