@@ -608,38 +608,33 @@ mod tests {
         );
     }
 
+    /// The RXDCTL value of the plan's first Rx queue enable.
+    fn first_rx_enable(steps: &[Step]) -> u32 {
+        steps
+            .iter()
+            .find_map(|s| match s {
+                Step::EnableQueue {
+                    dir: Dir::Rx,
+                    value,
+                    ..
+                } => Some(*value),
+                _ => None,
+            })
+            .unwrap()
+    }
+
     #[test]
     fn cross_mac_is_planned_or_refused_from_data() {
         // 82599 -> X540: same RSS owner; RLPML appears in RXDCTL because X540 honours it.
         let s = saved(MacType::M82599);
         let steps = run(&s, pci(0x1515), &[], Q2).unwrap();
-        let rx_enable = steps
-            .iter()
-            .find_map(|s| match s {
-                Step::EnableQueue {
-                    dir: Dir::Rx,
-                    value,
-                    ..
-                } => Some(*value),
-                _ => None,
-            })
-            .unwrap();
+        let rx_enable = first_rx_enable(&steps);
         assert_eq!(
             rx_enable & (dctl::RLPML_EN | dctl::RLPML_MASK),
             dctl::RLPML_EN | 1518
         );
         let back = run(&saved(MacType::X540), pci(0x10ED), &[], Q2).unwrap();
-        let rx_enable = back
-            .iter()
-            .find_map(|s| match s {
-                Step::EnableQueue {
-                    dir: Dir::Rx,
-                    value,
-                    ..
-                } => Some(*value),
-                _ => None,
-            })
-            .unwrap();
+        let rx_enable = first_rx_enable(&back);
         assert_eq!(rx_enable & dctl::RLPML_EN, 0, "82599 ignores RLPML");
         // X540 -> X550 with two Rx queues: RSS owner differs.
         assert_eq!(
