@@ -2,10 +2,14 @@
 //!
 //! The build lives in the cache (see [`crate::util::cache_dir`]), keyed on the source package
 //! version, the config fragment and the compilers, so a second run, or a fresh clone on the same
-//! machine, does nothing. `target/guest-kernel` links to the build for the Makefile's default
-//! `KDIR`.
+//! machine, does nothing. A cached build is reused only while its `.config` records the tool
+//! versions the current tools would (ld, as, pahole and the rest; see [`crate::tools`]), since
+//! Kbuild compares them and a module build against it would warn; a changed tool rebuilds it in
+//! place, after a line naming the tool and both versions. `target/guest-kernel` links to the
+//! build for the Makefile's default `KDIR`.
 
 use crate::setup::{bindgen_version, check_rustc, LIBCLANG_PATH, LINUX_SOURCE_PKG, RUST_LIB_SRC};
+use crate::tools;
 use crate::util::{
     cache_dir, fnv1a, output, path_with_cargo_bin, project_root, run, run_logged, step, target_dir,
 };
@@ -131,7 +135,8 @@ fn build_dir_name(version: &str, fragment: &[u8], compilers: &str) -> String {
     format!("kbuild-{}-{key:016x}", dir_tag(version))
 }
 
-/// Builds the guest kernel unless the cached build for this key is complete; returns it.
+/// Builds the guest kernel unless the cached build for this key is complete and its `.config`
+/// records what the current tools would; returns it.
 ///
 /// A lock file next to the build keeps two checkouts (or two runs) from building into the same
 /// directory at once; the second waits and then finds the build complete.
@@ -148,13 +153,29 @@ pub fn kernel() -> Result<Kernel> {
         source: cache.join(format!("linux-{}", dir_tag(&version))),
     };
     let _lock = lock(&cache.join(format!("{name}.lock")))?;
-    if kernel.build.join(STAMP).is_file() && kernel.bzimage().is_file() {
-        eprintln!(
-            "guest kernel: cached build {} is complete",
-            kernel.build.display()
-        );
+    if !kernel.source.join("Makefile").is_file() {
+        // Also for a complete build: its tool check runs the source's scripts.
+        step("extract kernel source", || extract(&kernel.source))?;
+    }
+    let stamp_text = format!("{version}\n{compilers}");
+    let complete = kernel.build.join(STAMP).is_file() && kernel.bzimage().is_file();
+    if !complete {
+        build(&kernel, &stamp_text)?;
     } else {
-        build(&kernel, &format!("{version}\n{compilers}"))?;
+        let changes = tools::changed_since(&kernel.build, &kernel.source)?;
+        if changes.is_empty() {
+            eprintln!(
+                "guest kernel: cached build {} is complete",
+                kernel.build.display()
+            );
+        } else {
+            eprintln!(
+                "guest kernel: rebuilding {}, a tool changed since it was built: {}",
+                kernel.build.display(),
+                tools::describe(&changes)
+            );
+            build(&kernel, &stamp_text)?;
+        }
     }
     link_default_kdir(&kernel.build)?;
     Ok(kernel)
@@ -179,9 +200,6 @@ fn lock(path: &Path) -> Result<std::fs::File> {
 fn build(kernel: &Kernel, stamp_text: &str) -> Result<()> {
     let (source, build) = (&kernel.source, &kernel.build);
     let _ = std::fs::remove_file(build.join(STAMP));
-    if !source.join("Makefile").is_file() {
-        step("extract kernel source", || extract(source))?;
-    }
     step(
         "configure guest kernel (tinyconfig + qemu-images/guest.config)",
         || configure(source, build),
@@ -196,6 +214,15 @@ fn build(kernel: &Kernel, stamp_text: &str) -> Result<()> {
         )?;
         if !build.join("Module.symvers").is_file() {
             bail!("the build wrote no Module.symvers; modules cannot link against it");
+        }
+        // A probe that disagrees with what Kconfig just recorded would rebuild on every run.
+        let changes = tools::changed_since(build, source)?;
+        if !changes.is_empty() {
+            bail!(
+                "the fresh .config records other tool versions than xtask's probe of the same \
+                 tools gives (a bug in xtask/src/tools.rs): {}",
+                tools::describe(&changes)
+            );
         }
         std::fs::write(build.join(STAMP), stamp_text)?;
         Ok(())

@@ -11,6 +11,7 @@ mod model;
 mod module;
 mod setup;
 mod test;
+mod tools;
 mod util;
 
 use anyhow::{bail, Context, Result};
@@ -21,7 +22,8 @@ usage: cargo xtask <task>
 tasks:
   setup    install the toolchain, kernel source, QEMU and the vfio-user chroot (idempotent);
            `setup --check` says what is missing and changes nothing
-  kernel   build the guest kernel (cached on the source version, config fragment and compilers)
+  kernel   build the guest kernel (cached on the source version, config fragment and compilers;
+           rebuilt when a tool version its .config records has changed)
   build    build compsc_vf.ko (release and KUnit variants) against the guest kernel
   test     run every test layer: host, module build, KUnit in the guest, end to end
   demo     boot the guest and load compsc_vf

@@ -46,6 +46,13 @@ pub fn build(kernel: &Kernel, variant: Variant) -> Result<PathBuf> {
     run_logged(&mut cmd, &log)?;
     let text = std::fs::read_to_string(&log)?;
     let warnings: Vec<&str> = text.lines().filter(|l| l.contains("warning:")).collect();
+    if let Some(tools) = only_tool_warnings(&text) {
+        bail!(
+            "the {variant:?} module's only warning is that a tool differs from the kernel's: {}; \
+             rebuild the kernel (`cargo xtask kernel`) or use the tools it was built with",
+            tools.join("; ")
+        );
+    }
     if !warnings.is_empty() {
         for w in &warnings {
             eprintln!("  | {w}");
@@ -61,6 +68,55 @@ pub fn build(kernel: &Kernel, variant: Variant) -> Result<PathBuf> {
         bail!("the build wrote no {}", ko.display());
     }
     Ok(ko)
+}
+
+/// The Makefile's one-line warning that a tool differs from the kernel's (see `check-kdir`).
+const MAKEFILE_TOOL_WARNING: &str = "differs from the one that built the kernel in KDIR=";
+/// Kbuild's warning for the same, followed by two lines with the kernel's and the current value.
+const KBUILD_TOOL_WARNING: &str = "differs from the one used to build the kernel";
+
+/// If every warning in a module build log says that a tool differs from the one that built the
+/// kernel, one line per tool naming it and both versions: the Makefile's own lines, or else
+/// Kbuild's three-line warnings joined into one. `None` if there is no warning or another one.
+fn only_tool_warnings(log: &str) -> Option<Vec<String>> {
+    let lines: Vec<&str> = log.lines().collect();
+    let warnings: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("warning:"))
+        .collect();
+    let is_tool = |l: &str| l.contains(MAKEFILE_TOOL_WARNING) || l.contains(KBUILD_TOOL_WARNING);
+    if warnings.is_empty() || !warnings.iter().all(|&i| is_tool(lines[i])) {
+        return None;
+    }
+    let ours: Vec<String> = warnings
+        .iter()
+        .map(|&i| lines[i])
+        .filter(|l| l.contains(MAKEFILE_TOOL_WARNING))
+        .map(|l| l.split_once("warning: ").map_or(l, |(_, w)| w).to_owned())
+        .collect();
+    if !ours.is_empty() {
+        return Some(ours);
+    }
+    // `warning: pahole version differs from ...` / `  The kernel was built with: 0` /
+    // `  You are using:             124`.
+    let after_colon = |l: Option<&&str>| {
+        l.and_then(|l| l.split_once(':'))
+            .map_or(String::new(), |(_, v)| v.trim().to_owned())
+    };
+    Some(
+        warnings
+            .iter()
+            .map(|&i| {
+                let what = lines[i]
+                    .split_once("warning: ")
+                    .map_or(lines[i], |(_, w)| w);
+                format!(
+                    "{what}: the kernel's is {}, this one is {}",
+                    after_colon(lines.get(i + 1)),
+                    after_colon(lines.get(i + 2))
+                )
+            })
+            .collect(),
+    )
 }
 
 /// The `modinfo` fields users rely on, read from a built module.
@@ -138,4 +194,45 @@ pub fn panic_sites(obj: &std::path::Path) -> Result<Vec<(String, String)>> {
         }
     }
     Ok(sites)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::only_tool_warnings;
+
+    const KBUILD: &str = "\
+warning: pahole version differs from the one used to build the kernel
+  The kernel was built with: 0
+  You are using:             124
+  RUSTC [M] rust/driver/compsc_vf_main.o
+";
+
+    #[test]
+    fn a_pahole_difference_is_one_line_naming_both_versions() {
+        assert_eq!(
+            only_tool_warnings(KBUILD),
+            Some(vec![
+                "pahole version differs from the one used to build the kernel: the kernel's \
+                 is 0, this one is 124"
+                    .to_owned()
+            ])
+        );
+        let ours = "warning: pahole differs from the one that built the kernel in KDIR=k: \
+                    CONFIG_PAHOLE_VERSION records 0, this pahole gives 124; rebuild the kernel\n";
+        assert_eq!(
+            only_tool_warnings(&format!("{ours}{KBUILD}")),
+            Some(vec![ours
+                .trim_end()
+                .strip_prefix("warning: ")
+                .unwrap()
+                .to_owned()])
+        );
+    }
+
+    #[test]
+    fn other_warnings_or_none_are_not_tool_differences() {
+        assert_eq!(only_tool_warnings("  RUSTC [M] x.o\n"), None);
+        let other = format!("{KBUILD}warning: unused variable: `x`\n");
+        assert_eq!(only_tool_warnings(&other), None);
+    }
 }

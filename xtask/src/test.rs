@@ -64,6 +64,10 @@ pub fn test() -> Result<()> {
     };
     if let Some(k) = &kernel {
         t.check("guest kernel build", Ok(()));
+        t.check(
+            "kernel tools: the cache and make KDIR= see a changed pahole and name both versions",
+            crate::tools::check_tool_change_is_seen(k),
+        );
         let release = build(&mut t, k, Variant::Release);
         let kunit = build(&mut t, k, Variant::Kunit);
         if let Some(ko) = &release {
