@@ -17,7 +17,13 @@ mod tests {
         match check() {
             Ok(()) => true,
             Err(SelfTestFailure { reason, a, b }) => {
-                pr_err!("compsc_vf_core: {}: {} (a={:#x}, b={:#x})\n", name, reason, a, b);
+                pr_err!(
+                    "compsc_vf_core: {}: {} (a={:#x}, b={:#x})\n",
+                    name,
+                    reason,
+                    a,
+                    b
+                );
                 false
             }
         }

@@ -26,7 +26,10 @@ mod tests {
     }
 
     fn show(args: core::fmt::Arguments<'_>) -> Buf {
-        let mut b = Buf { bytes: [0; 48], len: 0 };
+        let mut b = Buf {
+            bytes: [0; 48],
+            len: 0,
+        };
         let _ = b.write_fmt(args);
         b
     }
@@ -37,7 +40,10 @@ mod tests {
 
     #[test]
     fn mac_is_colon_separated_lowercase_hex() {
-        let b = show(format_args!("{}", Adapter(&Mac(MacAddr([0x02, 0, 0, 0xe2, 0xe0, 0x01])))));
+        let b = show(format_args!(
+            "{}",
+            Adapter(&Mac(MacAddr([0x02, 0, 0, 0xe2, 0xe0, 0x01])))
+        ));
         assert_eq!(text(&b), b"02:00:00:e2:e0:01");
         let b = show(format_args!("{}", Adapter(&Mac(MacAddr([0xff; 6])))));
         assert_eq!(text(&b), b"ff:ff:ff:ff:ff:ff");

@@ -19,6 +19,9 @@ pub mod mac;
 #[path = "../core/src/emul.rs"]
 pub mod emul;
 
+#[path = "../core/src/desc.rs"]
+pub mod desc;
+
 #[path = "../core/src/counters.rs"]
 pub mod counters;
 

@@ -10,6 +10,9 @@ mod driver;
 mod fmt;
 mod hw;
 mod init;
+mod net;
+mod rings;
+mod shim;
 
 #[cfg(compsc_kunit)]
 #[path = "../../tests-kunit/mod.rs"]

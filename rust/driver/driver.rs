@@ -3,16 +3,28 @@
 //! The PCI driver: id table, probe and unbind.
 
 use crate::compsc_core::mac::{self, PciId, PCI_IDS};
-use crate::compsc_core::regs::Reg;
-use crate::hw::{self, Bar0, BAR0_SIZE};
 use crate::fmt::{Api, Mac};
-use crate::init;
-use kernel::{device::Core, pci, prelude::*};
+use crate::hw::{Bar0, BAR0_SIZE};
+use crate::net::{Adapter, OtherIrq, QueueIrq};
+use kernel::device::{Bound, Core};
+use kernel::dma::{Device as _, DmaMask};
+use kernel::{irq, pci, prelude::*};
 
 /// Per-device state, valid while the driver is bound.
+///
+/// Fields drop in declaration order: the interrupt handlers go first (free_irq waits for
+/// running ones), then the adapter and its netdev (whose NAPI the queue handler schedules),
+/// then the vectors the handlers were registered on, then the BAR the adapter maps.
+#[pin_data]
 pub(crate) struct CompscVfData<'bound> {
-    pdev: &'bound pci::Device,
+    #[pin]
+    irq_queue: irq::Registration<'bound, QueueIrq>,
+    #[pin]
+    irq_other: irq::Registration<'bound, OtherIrq>,
+    adapter: Pin<KBox<Adapter<'bound>>>,
+    vectors: pci::IrqVectorRegistration<'bound>,
     bar: Bar0<'bound>,
+    pdev: &'bound pci::Device,
     id: &'static PciId,
 }
 
@@ -52,62 +64,100 @@ impl pci::Driver for CompscVf {
         pdev: &'bound pci::Device<Core<'_>>,
         _info: Option<&'bound Self::IdInfo>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
-        let id = mac::lookup_pci(pdev.device_id(), pdev.subsystem_device_id()).ok_or(ENODEV)?;
-        pdev.enable_device_mem()
-            .inspect_err(|e| dev_err!(pdev, "cannot enable memory space: {:?}\n", e))?;
-        pdev.set_master();
-        let bar = pdev
-            .iomap_region_sized::<BAR0_SIZE>(0, c"compsc_vf")
-            .inspect_err(|e| {
-                dev_err!(pdev, "cannot map BAR0 (need {} bytes): {:?}\n", BAR0_SIZE, e)
-            })?;
-        // The Hyper-V variants have no PF mailbox (vf.c:1142-1159): their MAC comes from
-        // config space. Every other VF is reset and opens its PF session over the mailbox.
-        let session = if id.hyperv {
-            init::hyperv_session(pdev)
-        } else {
-            init::reset_and_open(&mut hw::emul(&bar, id.info))
-        }
-        .inspect_err(|e| dev_err!(pdev, "bring-up failed: {}\n", e))?;
-        let start = pdev.resource_start(0).unwrap_or(0);
-        // Hyper-V VFs have no mailbox: the line says where the MAC and the API came from.
-        let (variant, api_from) = if id.hyperv {
-            (" (Hyper-V)", "no mailbox, API")
-        } else {
-            ("", "mailbox API")
-        };
-        match session.mac {
-            Some(mac) => dev_info!(
+        pin_init::pin_init_scope(move || {
+            let id = mac::lookup_pci(pdev.device_id(), pdev.subsystem_device_id()).ok_or(ENODEV)?;
+            pdev.enable_device_mem()
+                .inspect_err(|e| dev_err!(pdev, "cannot enable memory space: {:?}\n", e))?;
+            pdev.set_master();
+            // SAFETY: no DMA mapping exists yet for this device.
+            unsafe { pdev.dma_set_mask_and_coherent(DmaMask::new::<64>()) }
+                .inspect_err(|e| dev_err!(pdev, "no 64-bit DMA: {:?}\n", e))?;
+            let bound: &'bound pci::Device<Bound> = pdev;
+            Ok(try_pin_init!(CompscVfData {
+                bar: pdev.iomap_region_sized::<BAR0_SIZE>(0, c"compsc_vf").inspect_err(|e| {
+                    dev_err!(pdev, "cannot map BAR0 (need {} bytes): {:?}\n", BAR0_SIZE, e)
+                })?,
+                // One vector for queue pair 0 and one for the mailbox, as ixgbevf.
+                vectors: bound
+                    .alloc_irq_vectors(VECTORS, VECTORS, pci::IrqTypes::default().with(pci::IrqType::MsiX))
+                    .inspect_err(|e| dev_err!(pdev, "cannot get {} MSI-X vectors: {:?}\n", VECTORS, e))?,
+                // SAFETY: `bar` is initialised before this expression, lives at a pinned
+                // address, and is dropped after `adapter` (declaration order).
+                adapter: Adapter::new(bound, unsafe { &*core::ptr::from_ref(bar) }, id)?,
+                // SAFETY: `vectors` is initialised before, pinned, and dropped after the
+                // registrations (declaration order); the registrations are never leaked.
+                irq_queue <- unsafe {
+                    irq::Registration::new(
+                        (&*core::ptr::from_ref(vectors)).index(0)?.into(),
+                        irq::Flags::TRIGGER_NONE,
+                        c"compsc_vf-TxRx-0",
+                        adapter.queue_irq(),
+                    )
+                },
+                // SAFETY: as above.
+                irq_other <- unsafe {
+                    irq::Registration::new(
+                        (&*core::ptr::from_ref(vectors)).index(1)?.into(),
+                        irq::Flags::TRIGGER_NONE,
+                        c"compsc_vf-mbx",
+                        adapter.other_irq(),
+                    )
+                },
                 pdev,
-                "{} VF{} [8086:{:04x}] BAR0 {:#x}: MAC {}, {} {}\n",
-                id.info.name,
-                variant,
-                pdev.device_id(),
-                start,
-                Mac(mac),
-                api_from,
-                Api(session.api)
-            ),
-            None => dev_info!(
-                pdev,
-                "{} VF{} [8086:{:04x}] BAR0 {:#x}: no MAC assigned, {} {}\n",
-                id.info.name,
-                variant,
-                pdev.device_id(),
-                start,
-                api_from,
-                Api(session.api)
-            ),
-        }
-        Ok(CompscVfData { pdev, bar, id })
+                id,
+                _: {
+                    adapter.register().inspect_err(|e| {
+                        dev_err!(pdev, "cannot register the netdev: {:?}\n", e)
+                    })?;
+                    probe_line(pdev, id, adapter.as_ref().get_ref());
+                },
+            }))
+        })
     }
 
     fn unbind<'bound>(_pdev: &'bound pci::Device<Core<'_>>, this: Pin<&Self::Data<'bound>>) {
-        // ixgbevf_stop_hw_vf: leave no interrupt cause unmasked behind us.
-        let mut emul = hw::emul(&this.bar, this.id.info);
-        if let Err(e) = emul.write(Reg::VTEIMC, 0, u32::MAX) {
-            dev_warn!(this.pdev, "could not mask interrupts at unbind: {:?}\n", e);
-        }
+        this.adapter.remove();
         dev_info!(this.pdev, "{} VF unbound\n", this.id.info.name);
+    }
+}
+
+/// MSI-X vectors: queue pair 0 and the mailbox.
+const VECTORS: u32 = 2;
+
+/// The probe line: the VF model and id, where BAR0 is, the MAC and API version, and the
+/// interface name.
+fn probe_line(pdev: &pci::Device, id: &PciId, adapter: &Adapter<'_>) {
+    let start = pdev.resource_start(0).unwrap_or(0);
+    // Hyper-V VFs have no mailbox: the line says where the MAC and the API came from.
+    let (variant, api_from) = if id.hyperv {
+        (" (Hyper-V)", "no mailbox, API")
+    } else {
+        ("", "mailbox API")
+    };
+    let s = adapter.session();
+    match s.mac {
+        Some(mac) => dev_info!(
+            pdev,
+            "{} VF{} [8086:{:04x}] BAR0 {:#x}: MAC {}, {} {}, {}\n",
+            id.info.name,
+            variant,
+            pdev.device_id(),
+            start,
+            Mac(mac),
+            api_from,
+            Api(s.api),
+            adapter.name()
+        ),
+        None => dev_info!(
+            pdev,
+            "{} VF{} [8086:{:04x}] BAR0 {:#x}: no MAC assigned, {} {}, {}\n",
+            id.info.name,
+            variant,
+            pdev.device_id(),
+            start,
+            api_from,
+            Api(s.api),
+            adapter.name()
+        ),
     }
 }

@@ -7,8 +7,7 @@
 //! still checked at run time (`try_read32`): a table row outside the 16 KiB BAR must not become
 //! a wild MMIO access.
 
-use crate::compsc_core::emul::{Emul, RegisterIo};
-use crate::compsc_core::mac::MacInfo;
+use crate::compsc_core::emul::{EmulError, RegisterIo};
 use kernel::{io::Io, pci};
 
 /// BAR0 of every supported VF is 16 KiB (82599 datasheet 9.3.1; ixgbevf maps it whole).
@@ -22,6 +21,7 @@ pub(crate) type Bar0<'bound> = pci::Bar<'bound, BAR0_SIZE>;
 const ABSENT: u32 = u32::MAX;
 
 /// [`RegisterIo`] over BAR0.
+#[derive(Clone, Copy)]
 pub(crate) struct BarIo<'a, 'bound>(pub(crate) &'a Bar0<'bound>);
 
 impl RegisterIo for BarIo<'_, '_> {
@@ -37,7 +37,12 @@ impl RegisterIo for BarIo<'_, '_> {
     }
 }
 
-/// The core's emulation layer over `bar`, starting from an empty log.
-pub(crate) fn emul<'a, 'bound>(bar: &'a Bar0<'bound>, mac: &'static MacInfo) -> Emul<BarIo<'a, 'bound>> {
-    Emul::new(BarIo(bar), mac)
+impl From<EmulError> for kernel::error::Error {
+    fn from(e: EmulError) -> Self {
+        match e {
+            // A read-clear register read all ones: the device is gone.
+            EmulError::AllOnes { .. } => kernel::error::code::ENODEV,
+            _ => kernel::error::code::EIO,
+        }
+    }
 }

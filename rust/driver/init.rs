@@ -43,7 +43,10 @@ impl kernel::fmt::Display for InitError {
             InitError::Session(e) => write!(f, "PF did not answer VF_RESET: {e:?}"),
             InitError::ConfigSpace(e) => write!(f, "cannot read the MAC from config space: {e:?}"),
             InitError::NoApi { last } => {
-                write!(f, "PF accepted no mailbox API version (answer to 1.0: {last:?})")
+                write!(
+                    f,
+                    "PF accepted no mailbox API version (answer to 1.0: {last:?})"
+                )
             }
         }
     }
@@ -117,7 +120,10 @@ fn drive<T, I: RegisterIo>(
 }
 
 /// One request/reply exchange with ixgbevf's bounds.
-fn exchange<I: RegisterIo>(emul: &mut Emul<I>, request: Request) -> Result<Reply, MbxError> {
+pub(crate) fn exchange<I: RegisterIo>(
+    emul: &mut Emul<I>,
+    request: Request,
+) -> Result<Reply, MbxError> {
     let mut t = Transaction::new(request, Budget::IXGBEVF);
     drive(emul, |e, us| t.poll(e, us))
 }
@@ -126,8 +132,10 @@ fn exchange<I: RegisterIo>(emul: &mut Emul<I>, request: Request) -> Result<Reply
 /// for the MAC, then the newest API version the PF accepts.
 pub(crate) fn reset_and_open<I: RegisterIo>(emul: &mut Emul<I>) -> Result<Session, InitError> {
     // ixgbevf_stop_hw_vf: mask every interrupt before the reset.
-    emul.write(Reg::VTEIMC, 0, u32::MAX).map_err(InitError::Register)?;
-    emul.write(Reg::VFCTRL, 0, vfctrl::RST).map_err(InitError::Register)?;
+    emul.write(Reg::VTEIMC, 0, u32::MAX)
+        .map_err(InitError::Register)?;
+    emul.write(Reg::VFCTRL, 0, vfctrl::RST)
+        .map_err(InitError::Register)?;
     let mut wait = ResetWait::new(ResetWait::IXGBEVF_LIMIT_US);
     drive(emul, |e, us| wait.poll(e, us)).map_err(InitError::Reset)?;
 
@@ -157,10 +165,14 @@ const HV_MAC_OFFSET: usize = 0x201;
 /// mailbox; the host publishes the permanent MAC in extended config space at 0x201, and the
 /// API is 1.0 by definition (`ixgbevf_hv_negotiate_api_version_vf`).
 pub(crate) fn hyperv_session(pdev: &pci::Device<Bound>) -> Result<Session, InitError> {
-    let config = pdev.config_space_extended().map_err(InitError::ConfigSpace)?;
+    let config = pdev
+        .config_space_extended()
+        .map_err(InitError::ConfigSpace)?;
     let mut mac = [0u8; 6];
     for (i, byte) in mac.iter_mut().enumerate() {
-        let at = HV_MAC_OFFSET.checked_add(i).ok_or(InitError::ConfigSpace(EINVAL))?;
+        let at = HV_MAC_OFFSET
+            .checked_add(i)
+            .ok_or(InitError::ConfigSpace(EINVAL))?;
         *byte = config.try_read8(at).map_err(InitError::ConfigSpace)?;
     }
     Ok(Session {

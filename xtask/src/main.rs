@@ -27,6 +27,8 @@ tasks:
   build    build compsc_vf.ko (release and KUnit variants) against the guest kernel
   test     run every test layer: host, module build, KUnit in the guest, end to end
   demo     boot the guest and load compsc_vf
+  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf]`
+           (default compsc_vf): ping, 100 MiB TCP each way and a link flap through vf-model
   fuzz     fuzz the core's decoders, record and plans: `cargo xtask fuzz [SECONDS]` (default 60)
 ";
 
@@ -43,8 +45,8 @@ fn try_main() -> Result<()> {
         eprint!("{USAGE}");
         std::process::exit(2);
     };
-    // Only `setup` and `fuzz` take an argument; anything else extra is a typo, not a no-op.
-    let max_args = if matches!(task.as_str(), "setup" | "fuzz") {
+    // Only `setup`, `fuzz` and `traffic` take an argument; anything else extra is a typo, not a no-op.
+    let max_args = if matches!(task.as_str(), "setup" | "fuzz" | "traffic") {
         2
     } else {
         1
@@ -72,6 +74,20 @@ fn try_main() -> Result<()> {
         }
         "test" => test::test(),
         "demo" => demo::demo(),
+        "traffic" => {
+            setup::setup()?;
+            let k = kernel::kernel()?;
+            let drv = match args.get(1).map(String::as_str) {
+                None | Some("compsc_vf") => {
+                    model::VfDriver::compsc_vf(&module::build(&k, module::Variant::Release)?)
+                }
+                Some("ixgbevf") => model::VfDriver::ixgbevf(&k)?,
+                Some(other) => bail!("unknown driver `{other}` (compsc_vf or ixgbevf)"),
+            };
+            model::test_traffic(&k, &drv)?;
+            eprintln!("traffic passed");
+            Ok(())
+        }
         "fuzz" => {
             let seconds = match args.get(1) {
                 Some(s) => s

@@ -13,6 +13,9 @@ pub enum Variant {
     Release,
     /// The same module with the KUnit suites of `tests-kunit/`, which run at insmod.
     Kunit,
+    /// The KUnit variant (a superset of the release code) compiled under clippy
+    /// (`make CLIPPY=1`), for its lints only.
+    Clippy,
 }
 
 impl Variant {
@@ -20,6 +23,7 @@ impl Variant {
         match self {
             Variant::Release => "release",
             Variant::Kunit => "kunit",
+            Variant::Clippy => "clippy",
         }
     }
 }
@@ -36,8 +40,11 @@ pub fn build(kernel: &Kernel, variant: Variant) -> Result<PathBuf> {
             "-j{}",
             std::thread::available_parallelism().map_or(2, |n| n.get())
         ));
-    if variant == Variant::Kunit {
+    if matches!(variant, Variant::Kunit | Variant::Clippy) {
         cmd.arg("COMPSC_KUNIT=1");
+    }
+    if variant == Variant::Clippy {
+        cmd.arg("CLIPPY=1");
     }
     // Always recompile the crate: warnings are printed only by the compile that produces
     // them, and a silently reused object would hide them.

@@ -70,6 +70,7 @@ pub fn test() -> Result<()> {
         );
         let release = build(&mut t, k, Variant::Release);
         let kunit = build(&mut t, k, Variant::Kunit);
+        build(&mut t, k, Variant::Clippy);
         if let Some(ko) = &release {
             t.check(
                 "release module: no panic paths in compsc_vf code",
@@ -94,6 +95,10 @@ pub fn test() -> Result<()> {
             t.check(
                 "compsc_vf on a hostile PF: lost message, ping race, reset held",
                 crate::model::test_compsc_vf_faults(k, ko),
+            );
+            t.check(
+                "compsc_vf on vf-model: netdev, MAC, link, ping, 100 MiB TCP each way, link flap",
+                crate::model::test_traffic(k, &crate::model::VfDriver::compsc_vf(ko)),
             );
         }
         t.check(
@@ -156,6 +161,16 @@ fn host(t: &mut Tally) {
         "cargo fmt --check",
         step("rustfmt", || {
             crate::util::run(cargo().args(["fmt", "--all", "--check"]))
+        }),
+    );
+    t.check(
+        "rustfmt --check on the module's Rust (rust/driver, tests-kunit)",
+        step("rustfmt (module)", || {
+            crate::util::run(
+                Command::new("rustfmt")
+                    .args(["--edition", "2021", "--check"])
+                    .arg(crate::util::project_root().join("rust/driver/compsc_vf_main.rs")),
+            )
         }),
     );
     t.check(

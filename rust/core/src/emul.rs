@@ -13,7 +13,7 @@
 //! [`EmulLog::encode`] into the saved record.
 
 use super::mac::MacInfo;
-use super::regs::{self, Access, Reg, RegError};
+use super::regs::{self, Access, Hot, Reg, RegError};
 
 /// Reaches the VF's BAR0. Implemented over the mapped BAR by the driver and by fakes in
 /// tests; the core never touches hardware any other way.
@@ -87,6 +87,18 @@ pub enum EmulError {
     AllOnes {
         /// The register.
         reg: Reg,
+    },
+    /// A per-packet handle was asked for a row whose writes must go through the log.
+    NotHot {
+        /// The register.
+        reg: Reg,
+    },
+    /// A re-arm handle was asked for bits the driver never unmasked through the log.
+    NotIntended {
+        /// The register.
+        reg: Reg,
+        /// The bits asked for.
+        bits: u32,
     },
 }
 
@@ -354,6 +366,33 @@ pub(crate) fn le32(bytes: &[u8]) -> u32 {
     u32::from_le_bytes(b)
 }
 
+/// A per-packet register write the self-emulation layer allowed ([`Emul::hot`]): a ring tail
+/// bump or an interrupt re-arm. Copyable, so each queue keeps its own and no context shares
+/// a lock with another to reach the device.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HotReg {
+    offset: u32,
+    /// The fixed value of a re-arm; 0 for a tail, whose value is given per write.
+    value: u32,
+}
+
+impl HotReg {
+    /// Writes a ring tail.
+    pub fn write_tail<I: RegisterIo>(&self, io: &I, tail: u32) {
+        io.write32(self.offset, tail);
+    }
+
+    /// Re-arms the vector bits this handle was issued for.
+    pub fn rearm<I: RegisterIo>(&self, io: &I) {
+        io.write32(self.offset, self.value);
+    }
+
+    /// The BAR0 offset written (for diagnostics and tests).
+    pub fn offset(&self) -> u32 {
+        self.offset
+    }
+}
+
 /// The access wrapper: the driver's only way to its registers.
 pub struct Emul<I> {
     io: I,
@@ -478,6 +517,36 @@ impl<I: RegisterIo> Emul<I> {
         }
     }
 
+    /// Issues the per-packet path's handle for `reg[index]`: a plain BAR write with no lock,
+    /// no log and no table walk, for the rows whose [`Hot`] column says the log can do
+    /// without the write. Called once per ring or vector on the control path; the offset is
+    /// resolved and checked here, so the handle's write cannot reach another register.
+    ///
+    /// For a [`Hot::Rearm`] row, `bits` must already be in the intended mask the log keeps
+    /// (the control path unmasked them), so re-arming them changes no intent. For a
+    /// [`Hot::RingTail`] row, `bits` is ignored and the queue must be one the log keeps, so
+    /// that the freeze plan's ring snapshot covers it.
+    pub fn hot(&self, reg: Reg, index: u32, bits: u32) -> Result<HotReg, EmulError> {
+        let offset = self.check(reg, index)?;
+        match reg.desc().hot {
+            Hot::No => Err(EmulError::NotHot { reg }),
+            Hot::RingTail if index >= reg.desc().logged_count() => {
+                Err(EmulError::NotLogged { reg, index })
+            }
+            Hot::RingTail => Ok(HotReg { offset, value: 0 }),
+            Hot::Rearm => {
+                let intended = self.log.value(reg, index).unwrap_or(0);
+                if bits == 0 || bits & !intended != 0 {
+                    return Err(EmulError::NotIntended { reg, bits });
+                }
+                Ok(HotReg {
+                    offset,
+                    value: bits,
+                })
+            }
+        }
+    }
+
     /// Gives back the register access and the log.
     pub fn into_parts(self) -> (I, EmulLog) {
         (self.io, self.log)
@@ -526,6 +595,51 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn hot_handles_only_for_rows_the_log_can_do_without() {
+        let fake = Fake::default();
+        let mut e = Emul::new(&fake, &MAC_82599);
+        // Tails: a plain write of the given value at the queue's offset, nothing logged.
+        let tail = e.hot(Reg::VFTDT, 1, 0).unwrap();
+        assert_eq!(tail.offset(), 0x2018 + 0x40);
+        tail.write_tail(e.io(), 17);
+        assert_eq!(fake.log.borrow().last(), Some(&(true, 0x2058, 17)));
+        assert_eq!(e.log().value(Reg::VFTDT, 1), None);
+        assert_eq!(
+            e.hot(Reg::VFRDT, LOGGED_QUEUES, 0),
+            Err(EmulError::NotLogged {
+                reg: Reg::VFRDT,
+                index: LOGGED_QUEUES
+            })
+        );
+        // Control-path rows never get one.
+        assert_eq!(
+            e.hot(Reg::VFCTRL, 0, 0),
+            Err(EmulError::NotHot { reg: Reg::VFCTRL })
+        );
+        assert_eq!(
+            e.hot(Reg::VTEIAM, 0, 1),
+            Err(EmulError::NotHot { reg: Reg::VTEIAM })
+        );
+        // A re-arm only of bits the control path unmasked through the log.
+        assert_eq!(
+            e.hot(Reg::VTEIMS, 0, 0b01),
+            Err(EmulError::NotIntended {
+                reg: Reg::VTEIMS,
+                bits: 0b01
+            })
+        );
+        e.write(Reg::VTEIMS, 0, 0b11).unwrap();
+        let rearm = e.hot(Reg::VTEIMS, 0, 0b01).unwrap();
+        assert!(e.hot(Reg::VTEIMS, 0, 0b100).is_err());
+        assert!(e.hot(Reg::VTEIMS, 0, 0).is_err());
+        e.write(Reg::VTEIMC, 0, 0b01).unwrap();
+        rearm.rearm(e.io());
+        assert_eq!(fake.log.borrow().last(), Some(&(true, 0x108, 0b01)));
+        // The re-arm changed no intent: the log still says what the control path left.
+        assert_eq!(e.log().value(Reg::VTEIMS, 0), Some(0b10));
     }
 
     #[test]

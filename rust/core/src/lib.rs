@@ -25,6 +25,7 @@
 )]
 
 pub mod counters;
+pub mod desc;
 pub mod emul;
 pub mod mac;
 pub mod mbx;

@@ -239,6 +239,27 @@ pub struct RegDesc {
     /// restore writes these explicitly. That VFCTRL.RST spares the same registers as VFLR
     /// is an assumption (anatomy §1a, [DS]); the tests' fake device encodes it too.
     pub survives_reset: bool,
+    /// Whether the per-packet path may write it through a [`Hot`] handle, without the log.
+    pub hot: Hot,
+}
+
+/// Whether a register is written on the per-packet path (tail bumps, interrupt re-arm), and
+/// why the log can do without that write.
+///
+/// The per-packet path pays nothing for CompSC: such a write goes straight to the BAR through
+/// a handle the self-emulation layer issued once (`emul::HotReg`), with no lock and no table
+/// walk. That is sound only where the write adds nothing the restore needs; this column says
+/// why, per row.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hot {
+    /// Control path only: every write goes through the log.
+    No,
+    /// A ring tail: the restore rebuilds it from the driver's ring snapshot (next to use),
+    /// never from a logged value.
+    RingTail,
+    /// A write-1-to-set re-arm of mask bits the driver already intends (logged when the
+    /// control path set the mask): it undoes the hardware's auto-mask and changes no intent.
+    Rearm,
 }
 
 use Access::{ReadOnly, ReadWrite, WriteOneToSet};
@@ -262,6 +283,7 @@ const fn row(reg: Reg, name: &'static str, offset: u32, access: Access, class: C
         class,
         presence: Presence::All,
         survives_reset: false,
+        hot: Hot::No,
     }
 }
 
@@ -311,6 +333,10 @@ const fn nibble(row: RegDesc) -> RegDesc {
     RegDesc { width: 4, ..row }
 }
 
+const fn hot(hot: Hot, row: RegDesc) -> RegDesc {
+    RegDesc { hot, ..row }
+}
+
 /// VTEICR bits: one per MSI-X vector, 3 vectors (anatomy §1b, `IXGBE_VF_IRQ_CLEAR_MASK`).
 pub const VTEICR_VECTOR_BITS: u32 = 0x7;
 /// VFMAILBOX bits that a read clears: PFSTS | PFACK | RSTD (`IXGBE_VFMAILBOX_R2C_BITS`).
@@ -329,7 +355,7 @@ pub const TABLE: [RegDesc; 44] = [
     // §1b interrupts.
     row(Reg::VTEICR, "VTEICR", 0x0100, Access::ReadClear { bits: VTEICR_VECTOR_BITS, w1c: true }, Logged),
     row(Reg::VTEICS, "VTEICS", 0x0104, Access::WriteOneToSetOf { of: Reg::VTEICR }, Replayed),
-    row(Reg::VTEIMS, "VTEIMS", 0x0108, WriteOneToSet, Logged),
+    hot(Hot::Rearm, row(Reg::VTEIMS, "VTEIMS", 0x0108, WriteOneToSet, Logged)),
     row(Reg::VTEIMC, "VTEIMC", 0x010C, Access::WriteOneToClear { of: Reg::VTEIMS }, Logged),
     row(Reg::VTEIAC, "VTEIAC", 0x0110, ReadWrite, ReadBack),
     row(Reg::VTEIAM, "VTEIAM", 0x0114, ReadWrite, ReadBack),
@@ -348,7 +374,7 @@ pub const TABLE: [RegDesc; 44] = [
     sticky(queue(Reg::VFDCA_RXCTRL, "VFDCA_RXCTRL", 0x100C, ReadWrite, ReadBack)),
     sticky(queue(Reg::VFRDH, "VFRDH", 0x1010, ReadWrite, Replayed)),
     sticky(queue(Reg::VFSRRCTL, "VFSRRCTL", 0x1014, ReadWrite, ReadBack)),
-    sticky(queue(Reg::VFRDT, "VFRDT", 0x1018, ReadWrite, Logged)),
+    hot(Hot::RingTail, sticky(queue(Reg::VFRDT, "VFRDT", 0x1018, ReadWrite, Logged))),
     sticky(queue(Reg::VFRXDCTL, "VFRXDCTL", 0x1028, ReadWrite, ReadBack)),
     // §1e statistics, receive side (inside the queue-0 block, between queue rows).
     row(Reg::VFGPRC, "VFGPRC", 0x101C, ReadOnly, Counter),
@@ -361,7 +387,7 @@ pub const TABLE: [RegDesc; 44] = [
     queue(Reg::VFTDLEN, "VFTDLEN", 0x2008, ReadWrite, ReadBack),
     sticky(queue(Reg::VFDCA_TXCTRL, "VFDCA_TXCTRL", 0x200C, ReadWrite, ReadBack)),
     sticky(queue(Reg::VFTDH, "VFTDH", 0x2010, ReadWrite, Replayed)),
-    sticky(queue(Reg::VFTDT, "VFTDT", 0x2018, ReadWrite, Logged)),
+    hot(Hot::RingTail, sticky(queue(Reg::VFTDT, "VFTDT", 0x2018, ReadWrite, Logged))),
     sticky(queue(Reg::VFTXDCTL, "VFTXDCTL", 0x2028, ReadWrite, ReadBack)),
     sticky(queue(Reg::VFTDWBAL, "VFTDWBAL", 0x2038, ReadWrite, ReadBack)),
     sticky(queue(Reg::VFTDWBAH, "VFTDWBAH", 0x203C, ReadWrite, ReadBack)),

@@ -13,10 +13,46 @@ use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// A VF driver the traffic test runs: the in-tree ixgbevf (the model's oracle) or compsc_vf.
+pub struct VfDriver {
+    /// Module name; the guest loads `/modules/<name>.ko`.
+    pub name: &'static str,
+    /// The module on the host.
+    pub ko: PathBuf,
+    /// Text the driver's probe line contains when it bound the model as an 82599 VF.
+    pub probe: &'static str,
+}
+
+impl VfDriver {
+    /// The in-tree ixgbevf built with the guest kernel.
+    pub fn ixgbevf(kernel: &Kernel) -> Result<VfDriver> {
+        Ok(VfDriver {
+            name: "ixgbevf",
+            ko: ixgbevf_ko(kernel)?,
+            probe: "82599",
+        })
+    }
+
+    /// compsc_vf, from the module build at `ko`.
+    pub fn compsc_vf(ko: &std::path::Path) -> VfDriver {
+        VfDriver {
+            name: "compsc_vf",
+            ko: ko.to_path_buf(),
+            probe: "82599 VF [8086:10ed] BAR0",
+        }
+    }
+}
+
 /// Guest shell: load ixgbevf, bring eth0 up at `GUEST_IP` and wait (up to 30 s) for carrier.
 fn ixgbevf_up() -> String {
+    driver_up("ixgbevf")
+}
+
+/// Guest shell: load `/modules/<name>.ko`, bring eth0 up at `GUEST_IP` and wait (up to 30 s)
+/// for carrier.
+fn driver_up(name: &str) -> String {
     format!(
-        r#"insmod /modules/ixgbevf.ko
+        r#"insmod /modules/{name}.ko
 n=0; while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
 ip link set eth0 up
 ip addr add {GUEST_IP}/24 dev eth0
@@ -25,7 +61,7 @@ n=0; while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ] && [ $n -lt
 }
 
 /// The guest's side of the test (run by `/init` with `sh -e`).
-fn plan() -> String {
+fn plan(drv: &VfDriver) -> String {
     format!(
         r#"{up}
 echo "E2E-MAC $(cat /sys/class/net/eth0/address)"
@@ -43,11 +79,12 @@ n=0; while [ "$(cat /sys/class/net/eth0/carrier)" != 1 ] && [ $n -lt 100 ]; do s
 echo "E2E-CARRIER-UP $(cat /sys/class/net/eth0/carrier)"
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER-RELINK ok || echo E2E-PING-AFTER-RELINK failed
 echo "E2E-DMESG-BEGIN"
-dmesg | grep -i ixgbevf || true
+dmesg | grep -i {name} || true
 echo "E2E-DMESG-END"
 "#,
         copies = E2E_BYTES / CHUNK,
-        up = ixgbevf_up()
+        up = driver_up(drv.name),
+        name = drv.name
     )
 }
 
@@ -167,27 +204,33 @@ pub struct TrafficReport {
 /// with no driver error in dmesg. Prints the
 /// measured throughput and latency. An error names what failed and where the logs are.
 pub fn test_ixgbevf_traffic(kernel: &Kernel) -> Result<()> {
-    let r = run_ixgbevf_traffic(kernel)?;
+    test_traffic(kernel, &VfDriver::ixgbevf(kernel)?)
+}
+
+/// `cargo xtask test` check: the traffic test with `drv`; prints what it measured.
+pub fn test_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<()> {
+    let r = run_traffic(kernel, drv)?;
     eprintln!(
-        "    ixgbevf on vf-model: TCP guest->host {:.0} Mbit/s, host->guest {:.0} Mbit/s, \
+        "    {} on vf-model: TCP guest->host {:.0} Mbit/s, host->guest {:.0} Mbit/s, \
          ping min/avg/max {:.3}/{:.3}/{:.3} ms",
-        r.tx_mbit_s, r.rx_mbit_s, r.ping_ms.0, r.ping_ms.1, r.ping_ms.2
+        drv.name, r.tx_mbit_s, r.rx_mbit_s, r.ping_ms.0, r.ping_ms.1, r.ping_ms.2
     );
     Ok(())
 }
 
-/// The test itself, returning the measurements.
-pub fn run_ixgbevf_traffic(kernel: &Kernel) -> Result<TrafficReport> {
+/// The test itself with `drv`, returning the measurements.
+pub fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficReport> {
     let qemu = qemu_command()?;
-    let ko = ixgbevf_ko(kernel)?;
     let (model_bin, peer_bin) = build_model()?;
-    let (mut rig, m) = networked_model(&model_bin, "vfm", "ixgbevf-e2e")?;
+    let run = format!("{}-e2e", drv.name.replace('_', "-"));
+    let (mut rig, m) = networked_model(&model_bin, "vfm", &run)?;
     let (sock, ctl, model_log) = (m.sock, m.ctl, m.log);
     let sink = start_peer(&mut rig, &peer_bin, "sink", 5001)?;
     let source = start_peer(&mut rig, &peer_bin, "source", 5002)?;
 
-    let mut g = GuestRun::new("ixgbevf-e2e", plan());
-    g.files.push((ko.clone(), "/modules/ixgbevf.ko".into()));
+    let mut g = GuestRun::new(&run, plan(drv));
+    g.files
+        .push((drv.ko.clone(), format!("/modules/{}.ko", drv.name)));
     g.qemu = qemu;
     g.timeout = Duration::from_secs(900);
     attach_model(&mut g, &sock)?;
@@ -216,7 +259,7 @@ pub fn run_ixgbevf_traffic(kernel: &Kernel) -> Result<TrafficReport> {
     );
     eprintln!("    model stats: {stats}");
     out.check_plan()?;
-    analyse(&out.console, &tx, &rx, &stats).with_context(|| where_)
+    analyse(&out.console, &tx, &rx, &stats, drv).with_context(|| where_)
 }
 
 fn parse_ping(console: &str) -> Option<(f64, f64, f64)> {
@@ -231,7 +274,13 @@ fn parse_ping(console: &str) -> Option<(f64, f64, f64)> {
     (v.len() == 3).then(|| (v[0], v[1], v[2]))
 }
 
-fn analyse(console: &str, tx: &str, rx: &str, stats: &str) -> Result<TrafficReport> {
+fn analyse(
+    console: &str,
+    tx: &str,
+    rx: &str,
+    stats: &str,
+    drv: &VfDriver,
+) -> Result<TrafficReport> {
     // The model counts every access and descriptor it had to refuse; a faithful model
     // driven by the reference driver refuses none.
     for key in ["bad_accesses", "bad_descriptors", "dma_errors"] {
@@ -241,8 +290,8 @@ fn analyse(console: &str, tx: &str, rx: &str, stats: &str) -> Result<TrafficRepo
             None => bail!("no final statistics from the model: {stats}"),
         }
     }
-    if !console.contains("ixgbevf") || !console.contains("82599") {
-        bail!("ixgbevf did not probe the model as an 82599 VF");
+    if !console.contains(drv.name) || !console.contains(drv.probe) {
+        bail!("{} did not probe the model as an 82599 VF", drv.name);
     }
     let mac = marker(console, "E2E-MAC").unwrap_or("");
     if mac != E2E_MAC {
@@ -252,7 +301,7 @@ fn analyse(console: &str, tx: &str, rx: &str, stats: &str) -> Result<TrafficRepo
         bail!("eth0 reports no carrier (link down)");
     }
     if !console.contains("NIC Link is Up") {
-        bail!("ixgbevf never reported \"NIC Link is Up\"");
+        bail!("{} never reported \"NIC Link is Up\"", drv.name);
     }
     if console.contains("E2E-PING-FAILED") || !console.contains("20 packets received") {
         bail!("ping {HOST_IP}: not every reply came back");
@@ -276,10 +325,16 @@ fn analyse(console: &str, tx: &str, rx: &str, stats: &str) -> Result<TrafficRepo
     }
     // Link flap: the PF's ping makes ixgbevf re-read VFLINKS in both directions.
     if marker(console, "E2E-CARRIER-DOWN") != Some("0") || !console.contains("NIC Link is Down") {
-        bail!("after the PF's link went down, ixgbevf kept its carrier");
+        bail!(
+            "after the PF's link went down, {} kept its carrier",
+            drv.name
+        );
     }
     if marker(console, "E2E-CARRIER-UP") != Some("1") {
-        bail!("after the PF's link came back, ixgbevf reported no carrier");
+        bail!(
+            "after the PF's link came back, {} reported no carrier",
+            drv.name
+        );
     }
     if marker(console, "E2E-PING-AFTER-RELINK") != Some("ok") {
         bail!("no ping through the VF after the link came back");

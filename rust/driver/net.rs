@@ -1,0 +1,610 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The network interface: the adapter behind the netdev, its open and close, the NAPI poll,
+//! xmit, statistics and the service task.
+//!
+//! Who reaches the self-emulation log, and how (docs/design.md, "Contexts"):
+//! - the control path (probe, open, close, the service task, unbind) holds `ctl`, a mutex
+//!   around the core's [`Emul`] whose log lives as long as the device;
+//! - xmit and NAPI never take it: they write tails and re-arm their vector through the
+//!   `HotReg` handles the layer issued at open, which log nothing by construction;
+//! - the hard interrupt handlers touch no register at all (auto-mask does the masking; the
+//!   mailbox vector only kicks the service task, which re-arms it under `ctl`).
+
+use crate::compsc_core::desc::RingSize;
+use crate::compsc_core::emul::{Emul, EmulError, HotReg};
+use crate::compsc_core::mac::PciId;
+use crate::compsc_core::mbx::{MacAddr, Request};
+use crate::compsc_core::mbx_vf;
+use crate::compsc_core::regs::{vflinks, Reg};
+use crate::fmt::Mac;
+use crate::hw::{Bar0, BarIo};
+use crate::init;
+use crate::rings::{RingStats, RxRing, TxRing};
+use crate::shim::{DmaDev, IfName, Kicker, Napi, Netdev, SkBuff, Skb};
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use kernel::device::{Bound, Device};
+use kernel::prelude::*;
+use kernel::sync::atomic::{Acquire, Atomic, Relaxed, Release};
+use kernel::sync::Mutex;
+use kernel::{irq, new_mutex, pci};
+
+/// Descriptors per ring (ixgbevf's default).
+const RING_COUNT: u32 = 512;
+/// Rx buffer size (SRRCTL.BSIZEPKT in KiB): a 1500-byte MTU frame fits one buffer.
+const RX_BUF_LEN: u32 = 2048;
+/// Ethernet header plus FCS plus one VLAN tag: max frame = MTU + this (ixgbevf's `ETH_HLEN +
+/// ETH_FCS_LEN + VLAN_HLEN`... without the tag, as SET_LPE counts it).
+const FRAME_OVERHEAD: u32 = 18;
+/// The default MTU.
+const DEFAULT_MTU: u32 = 1500;
+/// The vector of queue pair 0 and the mailbox ("other") vector.
+const Q_VECTOR: u32 = 0;
+const OTHER_VECTOR: u32 = 1;
+/// VTEIMS/VTEIAM/VTEIAC bits of those vectors.
+const Q_BIT: u32 = 1 << Q_VECTOR;
+const OTHER_BIT: u32 = 1 << OTHER_VECTOR;
+/// Service task period while up, and while the link is down (ixgbevf: 2 s and HZ/10).
+const SERVICE_MS: u32 = 2000;
+const SERVICE_LINK_DOWN_MS: u32 = 100;
+
+/// Register fields the open sequence writes (ixgbevf defines.h).
+mod bits {
+    /// TXDCTL/RXDCTL.ENABLE.
+    pub(super) const DCTL_ENABLE: u32 = 1 << 25;
+    /// TXDCTL.SWFLSH.
+    pub(super) const TXDCTL_SWFLSH: u32 = 1 << 26;
+    /// TXDCTL thresholds: PTHRESH 32, HTHRESH 1, WTHRESH 8 (ixgbevf_configure_tx_ring).
+    pub(super) const TXDCTL_THRESH: u32 = 32 | 1 << 8 | 8 << 16;
+    /// SRRCTL: one buffer, advanced descriptors, drop when no descriptor is free.
+    pub(super) const SRRCTL_ONEBUF: u32 = 1 << 25;
+    pub(super) const SRRCTL_DROP_EN: u32 = 1 << 28;
+    pub(super) const SRRCTL_BSIZE_SHIFT: u32 = 10;
+    /// PSRTYPE: the header types ixgbevf_setup_psrtype sets.
+    pub(super) const PSRTYPE: u32 = 0x10 | 0x20 | 0x100 | 0x200 | 0x1000;
+    /// VTIVAR entry valid.
+    pub(super) const IVAR_VALID: u32 = 0x80;
+    /// VTEITR: about 20k interrupts/s with the counter write disabled (ixgbevf default).
+    pub(super) const EITR_DEFAULT: u32 = 200 | 1 << 31;
+}
+
+/// What the control path owns: the self-emulation layer over BAR0 and the PF session.
+pub(crate) struct Control<'bound> {
+    emul: Emul<BarIo<'bound, 'bound>>,
+    hyperv: bool,
+    link_up: bool,
+}
+
+/// A queue pair's rings and the handles its NAPI uses; present while the interface is up.
+struct Rings {
+    tx: TxRing,
+    rx: RxRing,
+    rearm: HotReg,
+}
+
+/// Queue pair 0 and its vector.
+struct QueueVector {
+    napi: Napi,
+    /// Written only by open and close, with NAPI disabled and Tx stopped; read by xmit and
+    /// NAPI only between those (see [`QueueVector::rings`]).
+    rings: UnsafeCell<Option<Rings>>,
+    tx_stats: RingStats,
+    rx_stats: RingStats,
+    tx_timeouts: Atomic<u64>,
+}
+
+impl QueueVector {
+    /// The rings, for xmit and NAPI.
+    ///
+    /// # Safety
+    ///
+    /// Only from xmit or the NAPI poll of this vector: open installs the rings before it
+    /// enables NAPI and starts Tx, and close stops Tx and disables NAPI (which waits for a
+    /// running poll) before it removes them, so the value does not change under the caller.
+    unsafe fn rings(&self) -> Option<&Rings> {
+        // SAFETY: per the contract above, no writer runs concurrently.
+        unsafe { (*self.rings.get()).as_ref() }
+    }
+
+    /// The rings, for the Rx half of NAPI, which is this vector's alone.
+    ///
+    /// # Safety
+    ///
+    /// Only from this vector's NAPI poll (one at a time by NAPI's guarantee), and the Rx ring
+    /// only (xmit touches the Tx ring, through shared references and atomics).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn rx_mut(&self) -> Option<&mut RxRing> {
+        // SAFETY: per the contract above; xmit never forms a reference to `rx`.
+        unsafe { (*self.rings.get()).as_mut().map(|r| &mut r.rx) }
+    }
+
+    /// Installs or removes the rings.
+    ///
+    /// # Safety
+    ///
+    /// Only from open or close, with NAPI disabled and every Tx queue stopped.
+    unsafe fn set_rings(&self, rings: Option<Rings>) -> Option<Rings> {
+        // SAFETY: per the contract above, nobody else holds a reference.
+        unsafe { core::mem::replace(&mut *self.rings.get(), rings) }
+    }
+}
+
+// SAFETY: `rings` is guarded by the open/close protocol documented on its accessors; the rest
+// is atomics and handles that are Sync.
+unsafe impl Sync for QueueVector {}
+// SAFETY: as above.
+unsafe impl Send for QueueVector {}
+
+/// The device behind the netdev.
+#[pin_data]
+pub(crate) struct Adapter<'bound> {
+    /// Declared first, so dropped first: no ring outlives the netdev's NAPI.
+    qv: QueueVector,
+    netdev: Netdev,
+    #[pin]
+    ctl: Mutex<Control<'bound>>,
+    io: BarIo<'bound, 'bound>,
+    dev: &'bound Device<Bound>,
+    id: &'static PciId,
+    session: init::Session,
+    up: Atomic<bool>,
+    removing: Atomic<bool>,
+}
+
+/// Whether a register access failed because the device is gone.
+fn gone(e: &EmulError) -> bool {
+    matches!(e, EmulError::AllOnes { .. })
+}
+
+impl<'bound> Adapter<'bound> {
+    /// Resets the VF, opens the PF session and builds the (not yet registered) netdev.
+    pub(crate) fn new(
+        pdev: &'bound pci::Device<Bound>,
+        bar: &'bound Bar0<'bound>,
+        id: &'static PciId,
+    ) -> Result<Pin<KBox<Self>>> {
+        let io = BarIo(bar);
+        let mut emul = Emul::new(io, id.info);
+        let session = if id.hyperv {
+            init::hyperv_session(pdev)
+        } else {
+            init::reset_and_open(&mut emul)
+        }
+        .inspect_err(|e| dev_err!(pdev, "bring-up failed: {}\n", e))?;
+        let dev: &'bound Device<Bound> = pdev.as_ref();
+        let a = KBox::try_pin_init(
+            try_pin_init!(&this in Adapter {
+                // SAFETY: the adapter is pinned in its box and outlives the netdev, which
+                // it frees on drop; the ops cast `ctx` back to `Adapter`.
+                netdev: unsafe { Netdev::new(DmaDev::new(dev), this.as_ptr().cast::<c_void>(), 1)? },
+                qv: QueueVector {
+                    napi: netdev.napi_add(Q_VECTOR)?,
+                    rings: UnsafeCell::new(None),
+                    tx_stats: RingStats::new(),
+                    rx_stats: RingStats::new(),
+                    tx_timeouts: Atomic::new(0),
+                },
+                ctl <- new_mutex!(Control {
+                    emul,
+                    hyperv: id.hyperv,
+                    link_up: false,
+                }),
+                io,
+                dev,
+                id,
+                session,
+                up: Atomic::new(false),
+                removing: Atomic::new(false),
+            }),
+            GFP_KERNEL,
+        )?;
+        match a.session.mac {
+            Some(mac) => a.netdev.set_addr(&mac.0),
+            None => {
+                let mac = a.netdev.random_addr();
+                dev_info!(
+                    pdev,
+                    "the PF assigned no MAC address; using the random address {}\n",
+                    Mac(MacAddr(mac))
+                );
+            }
+        }
+        a.netdev.set_mtu_range(68, DEFAULT_MTU);
+        a.netdev.set_queues(1);
+        Ok(a)
+    }
+
+    /// The interface name.
+    pub(crate) fn name(&self) -> IfName {
+        self.netdev.name()
+    }
+
+    /// What the PF said at session start.
+    pub(crate) fn session(&self) -> &init::Session {
+        &self.session
+    }
+
+    /// Makes the netdev visible to the stack (the last step of probe).
+    pub(crate) fn register(&self) -> Result {
+        self.netdev.register()
+    }
+
+    /// The first step of unbind: the netdev goes away (closing it if up), then the service
+    /// task, then every interrupt cause is masked.
+    pub(crate) fn remove(&self) {
+        self.removing.store(true, Release);
+        let this = self;
+        this.netdev.unregister();
+        this.netdev.service_cancel();
+        let mut ctl = this.ctl.lock();
+        if let Err(e) = ctl.emul.write(Reg::VTEIMC, 0, u32::MAX) {
+            dev_warn!(this.dev, "could not mask interrupts at unbind: {:?}\n", e);
+        }
+    }
+
+    /// The interrupt handler of the queue vector.
+    pub(crate) fn queue_irq(&self) -> impl PinInit<QueueIrq, Error> {
+        let napi = self.qv.napi;
+        try_pin_init!(QueueIrq { napi })
+    }
+
+    /// The interrupt handler of the mailbox vector.
+    pub(crate) fn other_irq(&self) -> impl PinInit<OtherIrq, Error> {
+        let kick = self.netdev.kicker();
+        try_pin_init!(OtherIrq { kick })
+    }
+
+    /// Brings the interface up (ndo_open, under RTNL).
+    fn open(&self) -> Result {
+        let size = RingSize::new(RING_COUNT).ok_or(EINVAL)?;
+        let mut ctl = self.ctl.lock();
+        let emul = &mut ctl.emul;
+        let tx_tail = emul.hot(Reg::VFTDT, 0, 0)?;
+        let rx_tail = emul.hot(Reg::VFRDT, 0, 0)?;
+        let tx = TxRing::new(self.dev, 0, size, tx_tail)?;
+        let rx = RxRing::new(
+            self.dev,
+            &self.netdev,
+            self.qv.napi,
+            0,
+            size,
+            RX_BUF_LEN,
+            rx_tail,
+        )?;
+        self.configure_tx(emul, &tx)?;
+        self.configure_rx(emul, &rx)?;
+        if !ctl.hyperv {
+            let max_frame = DEFAULT_MTU + FRAME_OVERHEAD;
+            if let Err(e) = init::exchange(&mut ctl.emul, Request::SetLpe { max_frame }) {
+                dev_warn!(self.dev, "PF refused max frame {}: {:?}\n", max_frame, e);
+            }
+        }
+        let emul = &mut ctl.emul;
+        // Interrupt routing: Rx and Tx of queue 0 to the queue vector, mailbox to the other.
+        let ivar = (Q_VECTOR | bits::IVAR_VALID) | (Q_VECTOR | bits::IVAR_VALID) << 8;
+        emul.write(Reg::VTIVAR, 0, ivar)?;
+        emul.write(Reg::VTIVAR_MISC, 0, OTHER_VECTOR | bits::IVAR_VALID)?;
+        emul.write(Reg::VTEITR, Q_VECTOR, bits::EITR_DEFAULT)?;
+        let mask = Q_BIT | OTHER_BIT;
+        emul.write(Reg::VTEIAM, 0, mask)?;
+        emul.write(Reg::VTEIAC, 0, mask)?;
+        emul.write(Reg::VTEIMS, 0, mask)?;
+        let rearm = emul.hot(Reg::VTEIMS, 0, Q_BIT)?;
+        let mut rx = rx;
+        rx.refill(&self.io, &self.qv.rx_stats);
+        // SAFETY: NAPI is disabled and Tx stopped until the two lines below.
+        unsafe { self.qv.set_rings(Some(Rings { tx, rx, rearm })) };
+        self.up.store(true, Release);
+        self.qv.napi.enable();
+        self.netdev.tx_start_all();
+        drop(ctl);
+        // The service task sets the carrier from the link right away.
+        self.netdev.service_schedule(0);
+        Ok(())
+    }
+
+    fn configure_tx(&self, emul: &mut Emul<BarIo<'bound, 'bound>>, tx: &TxRing) -> Result {
+        let (bus, len) = tx.layout();
+        emul.write(Reg::VFTXDCTL, 0, bits::TXDCTL_SWFLSH)?;
+        // CAST: the low and high halves of a 64-bit bus address.
+        emul.write(Reg::VFTDBAL, 0, bus as u32)?;
+        emul.write(Reg::VFTDBAH, 0, (bus >> 32) as u32)?;
+        emul.write(Reg::VFTDLEN, 0, len)?;
+        emul.write(Reg::VFTDWBAH, 0, 0)?;
+        emul.write(Reg::VFTDWBAL, 0, 0)?;
+        emul.write(Reg::VFTDH, 0, 0)?;
+        emul.write(Reg::VFTDT, 0, 0)?;
+        emul.write(Reg::VFTXDCTL, 0, bits::DCTL_ENABLE | bits::TXDCTL_THRESH)?;
+        self.wait_enabled(emul, Reg::VFTXDCTL)
+    }
+
+    fn configure_rx(&self, emul: &mut Emul<BarIo<'bound, 'bound>>, rx: &RxRing) -> Result {
+        let (bus, len) = rx.layout();
+        emul.write(Reg::VFRXDCTL, 0, 0)?;
+        emul.write(Reg::VFPSRTYPE, 0, bits::PSRTYPE)?;
+        emul.write(Reg::VFRDBAL, 0, bus as u32)?;
+        emul.write(Reg::VFRDBAH, 0, (bus >> 32) as u32)?;
+        emul.write(Reg::VFRDLEN, 0, len)?;
+        emul.write(Reg::VFRDH, 0, 0)?;
+        emul.write(Reg::VFRDT, 0, 0)?;
+        let srrctl =
+            (RX_BUF_LEN >> bits::SRRCTL_BSIZE_SHIFT) | bits::SRRCTL_ONEBUF | bits::SRRCTL_DROP_EN;
+        emul.write(Reg::VFSRRCTL, 0, srrctl)?;
+        emul.write(Reg::VFRXDCTL, 0, bits::DCTL_ENABLE)?;
+        self.wait_enabled(emul, Reg::VFRXDCTL)
+    }
+
+    /// Waits up to 10 ms for a queue's ENABLE to read back (ixgbevf polls 10 × 1-2 ms).
+    fn wait_enabled(&self, emul: &mut Emul<BarIo<'bound, 'bound>>, reg: Reg) -> Result {
+        for _ in 0..10 {
+            let v = emul.read(reg, 0)?;
+            if v == u32::MAX {
+                return Err(ENODEV);
+            }
+            if v & bits::DCTL_ENABLE != 0 {
+                return Ok(());
+            }
+            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(1000));
+        }
+        dev_err!(self.dev, "{:?} queue 0 did not enable within 10 ms\n", reg);
+        Err(ETIMEDOUT)
+    }
+
+    /// Takes the interface down (ndo_stop, under RTNL).
+    fn stop(&self) {
+        self.up.store(false, Release);
+        self.netdev.set_carrier(false);
+        self.netdev.tx_disable_all();
+        {
+            let mut ctl = self.ctl.lock();
+            ctl.link_up = false;
+            let emul = &mut ctl.emul;
+            // ixgbevf_irq_disable, then stop both queues. A device that is gone refuses
+            // these; the teardown below needs nothing from it.
+            let _ = emul.write(Reg::VTEIAM, 0, 0);
+            let _ = emul.write(Reg::VTEIMC, 0, u32::MAX);
+            let _ = emul.write(Reg::VTEIAC, 0, 0);
+            let _ = emul.write(Reg::VFTXDCTL, 0, bits::TXDCTL_SWFLSH);
+            let _ = emul.write(Reg::VFRXDCTL, 0, 0);
+        }
+        self.qv.napi.disable();
+        // SAFETY: Tx is disabled and NAPI disabled (above).
+        if let Some(mut rings) = unsafe { self.qv.set_rings(None) } {
+            rings.tx.drain(&self.netdev);
+            rings.rx.drain();
+        }
+    }
+
+    /// One NAPI poll of vector `idx`.
+    fn poll(&self, idx: u32, budget: i32) -> i32 {
+        if idx != Q_VECTOR {
+            return 0;
+        }
+        let napi = self.qv.napi;
+        // SAFETY: this is the vector's NAPI poll.
+        let Some(rings) = (unsafe { self.qv.rings() }) else {
+            napi.complete_done(0);
+            return 0;
+        };
+        let rearm = rings.rearm;
+        rings.tx.clean(&self.netdev, budget, &self.qv.tx_stats);
+        let want = u32::try_from(budget).unwrap_or(0);
+        // SAFETY: this is the vector's NAPI poll; only the Rx ring is borrowed mutably.
+        let done = match unsafe { self.qv.rx_mut() } {
+            Some(rx) => rx.poll(napi, &self.io, want, &self.qv.rx_stats),
+            None => 0,
+        };
+        if done >= want {
+            return budget;
+        }
+        let done = i32::try_from(done).unwrap_or(0);
+        if napi.complete_done(done) && self.up.load(Acquire) {
+            rearm.rearm(&self.io);
+        }
+        done
+    }
+
+    /// ndo_start_xmit.
+    fn xmit(&self, skb: Skb, _q: u32) -> bool {
+        // SAFETY: this is xmit, called only while Tx is started (open to close).
+        match unsafe { self.qv.rings() } {
+            Some(r) => match r.tx.xmit(skb, &self.netdev, &self.io, &self.qv.tx_stats) {
+                Ok(()) => false,
+                Err(skb) => {
+                    skb.give_back();
+                    true
+                }
+            },
+            None => false,
+        }
+    }
+
+    /// ndo_get_stats64: rx packets, rx bytes, tx packets, tx bytes, rx dropped, tx dropped,
+    /// multicast, rx errors.
+    fn stats(&self) -> [u64; 8] {
+        let (rx, tx) = (&self.qv.rx_stats, &self.qv.tx_stats);
+        [
+            RingStats::get(&rx.packets),
+            RingStats::get(&rx.bytes),
+            RingStats::get(&tx.packets),
+            RingStats::get(&tx.bytes),
+            RingStats::get(&rx.dropped).wrapping_add(RingStats::get(&rx.alloc_failed)),
+            RingStats::get(&tx.dropped),
+            0,
+            RingStats::get(&rx.errors),
+        ]
+    }
+
+    /// The service task: link state from VFLINKS, messages from the PF, and the mailbox
+    /// vector's re-arm. Reschedules itself until the device is removed.
+    fn service(&self) {
+        if self.removing.load(Acquire) {
+            return;
+        }
+        let up = self.up.load(Acquire);
+        let mut ctl = self.ctl.lock();
+        let link = match ctl.emul.read(Reg::VFLINKS, 0) {
+            Ok(v) if v != u32::MAX => v & vflinks::LINK_UP != 0,
+            _ => false,
+        };
+        if !ctl.hyperv {
+            match mbx_vf::receive(&mut ctl.emul) {
+                Ok(Some(msg)) => dev_dbg!(self.dev, "PF message: {:?}\n", msg),
+                Ok(None) => {}
+                Err(e) => dev_dbg!(self.dev, "mailbox: {:?}\n", e),
+            }
+        }
+        if up {
+            // Re-arm the mailbox vector (auto-masked when it fired). The intent is unchanged,
+            // so this is the same write the log already holds.
+            if let Err(e) = ctl.emul.write(Reg::VTEIMS, 0, OTHER_BIT) {
+                if !gone(&e) {
+                    dev_warn!(self.dev, "cannot re-arm the mailbox vector: {:?}\n", e);
+                }
+            }
+        }
+        let changed = up && link != ctl.link_up;
+        if up {
+            ctl.link_up = link;
+        }
+        drop(ctl);
+        if changed {
+            self.netdev.set_carrier(link);
+            if link {
+                dev_info!(self.dev, "{}: NIC Link is Up\n", self.name());
+            } else {
+                dev_info!(self.dev, "{}: NIC Link is Down\n", self.name());
+            }
+        }
+        let next = if up && link {
+            SERVICE_MS
+        } else {
+            SERVICE_LINK_DOWN_MS
+        };
+        if up && !self.removing.load(Acquire) {
+            self.netdev.service_schedule(next);
+        }
+    }
+
+    fn tx_timeout(&self, q: u32) {
+        let n = self.qv.tx_timeouts.load(Relaxed).wrapping_add(1);
+        self.qv.tx_timeouts.store(n, Relaxed);
+        dev_warn!(
+            self.dev,
+            "{}: Tx queue {} timed out ({} so far)\n",
+            self.name(),
+            q,
+            n
+        );
+    }
+}
+
+/// The queue vector's hard interrupt: auto-mask has masked it; schedule NAPI.
+#[pin_data]
+pub(crate) struct QueueIrq {
+    napi: Napi,
+}
+
+impl irq::Handler for QueueIrq {
+    fn handle(&self) -> irq::IrqReturn {
+        self.napi.schedule_irq();
+        irq::IrqReturn::Handled
+    }
+}
+
+/// The mailbox vector's hard interrupt: link or PF message; the service task handles it.
+#[pin_data]
+pub(crate) struct OtherIrq {
+    kick: Kicker,
+}
+
+impl irq::Handler for OtherIrq {
+    fn handle(&self) -> irq::IrqReturn {
+        self.kick.kick();
+        irq::IrqReturn::Handled
+    }
+}
+
+/// The adapter behind a netdev's `ctx`.
+///
+/// # Safety
+///
+/// `ctx` must be the pointer [`Adapter::new`] gave the netdev, and the netdev must still be
+/// registered or being unregistered (the adapter outlives it).
+unsafe fn adapter<'a>(ctx: *mut c_void) -> &'a Adapter<'a> {
+    // SAFETY: per the contract above.
+    unsafe { &*ctx.cast::<Adapter<'a>>() }
+}
+
+/// ndo_open.
+#[no_mangle]
+extern "C" fn compsc_rs_open(ctx: *mut c_void) -> i32 {
+    // SAFETY: called by the shim with the netdev's ctx.
+    let a = unsafe { adapter(ctx) };
+    match a.open() {
+        Ok(()) => 0,
+        Err(e) => {
+            dev_err!(
+                a.dev,
+                "{}: cannot bring the interface up: {:?}\n",
+                a.name(),
+                e
+            );
+            e.to_errno()
+        }
+    }
+}
+
+/// ndo_stop.
+#[no_mangle]
+extern "C" fn compsc_rs_stop(ctx: *mut c_void) -> i32 {
+    // SAFETY: called by the shim with the netdev's ctx.
+    unsafe { adapter(ctx) }.stop();
+    0
+}
+
+/// ndo_start_xmit; non-zero means NETDEV_TX_BUSY.
+#[no_mangle]
+extern "C" fn compsc_rs_xmit(ctx: *mut c_void, skb: *mut SkBuff, queue: u16) -> i32 {
+    // SAFETY: called by the shim with the netdev's ctx.
+    let a = unsafe { adapter(ctx) };
+    // SAFETY: the stack hands the skb over to xmit.
+    match unsafe { Skb::from_raw(skb) } {
+        Some(skb) => i32::from(a.xmit(skb, u32::from(queue))),
+        None => 0,
+    }
+}
+
+/// The NAPI poll of vector `idx`.
+#[no_mangle]
+extern "C" fn compsc_rs_poll(ctx: *mut c_void, idx: u32, budget: i32) -> i32 {
+    // SAFETY: called by the shim with the netdev's ctx.
+    unsafe { adapter(ctx) }.poll(idx, budget)
+}
+
+/// The service task.
+#[no_mangle]
+extern "C" fn compsc_rs_service(ctx: *mut c_void) {
+    // SAFETY: called by the shim with the netdev's ctx; the task is cancelled before the
+    // adapter goes.
+    unsafe { adapter(ctx) }.service();
+}
+
+/// ndo_get_stats64.
+#[no_mangle]
+extern "C" fn compsc_rs_stats(ctx: *mut c_void, out: *mut u64, n: u32) {
+    // SAFETY: called by the shim with the netdev's ctx.
+    let v = unsafe { adapter(ctx) }.stats();
+    for (i, x) in v.iter().enumerate().take(n as usize) {
+        // SAFETY: the shim passes an array of `n` u64.
+        unsafe { out.add(i).write(*x) };
+    }
+}
+
+/// ndo_tx_timeout.
+#[no_mangle]
+extern "C" fn compsc_rs_tx_timeout(ctx: *mut c_void, queue: u32) {
+    // SAFETY: called by the shim with the netdev's ctx.
+    unsafe { adapter(ctx) }.tx_timeout(queue);
+}

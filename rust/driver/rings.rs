@@ -1,0 +1,545 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! Descriptor rings: the per-packet path.
+//!
+//! A Tx ring is shared by two contexts: its queue's xmit (serialised by the stack's Tx queue
+//! lock) produces, its vector's NAPI poll consumes. They meet only at two indices, each
+//! written by one side: `next_to_use` (xmit stores with Release, NAPI loads with Acquire)
+//! and `next_to_clean` (the reverse). A slot between `next_to_clean` and `next_to_use`
+//! belongs to NAPI, every other slot to xmit, so no slot is touched by both at once. An Rx
+//! ring belongs to its NAPI poll alone. Neither takes a lock, walks the register table or
+//! writes anything but the tail (through the self-emulation layer's `HotReg`), so the
+//! per-packet path pays nothing for CompSC.
+//!
+//! Everything read from a descriptor the device wrote is untrusted: lengths are bounded by
+//! the posted buffer, only descriptors the driver posted are looked at, and a frame that is
+//! not well formed is dropped and counted.
+
+use crate::compsc_core::desc::{self, RingSize, RxWriteback};
+use crate::compsc_core::emul::HotReg;
+use crate::hw::BarIo;
+use crate::shim::{self, DmaDev, Napi, Netdev, PagePool, PageRef, Skb};
+use core::cell::UnsafeCell;
+use kernel::dma::Coherent;
+use kernel::prelude::*;
+use kernel::sync::atomic::{Acquire, Atomic, Relaxed, Release};
+use kernel::sync::barrier::{dma_mb, smp_mb, Full, Read};
+
+/// Most fragments an skb carries (`MAX_SKB_FRAGS` default).
+const MAX_FRAGS: u32 = 17;
+/// Tx descriptors one frame may need: head, fragments, and one spare.
+const TX_WORST_CASE: u32 = MAX_FRAGS + 2;
+/// Frames shorter than this are padded (the 82599 needs 17 bytes; ixgbevf pads to 17).
+const TX_MIN_LEN: u32 = 17;
+
+/// Words of the largest ring's descriptors.
+const DESC_WORDS: usize = 2 * RingSize::MAX as usize;
+
+/// Descriptor memory: room for the largest ring, of which the first `size` descriptors (two
+/// little-endian words each) are used. A fixed size keeps the allocation's length a
+/// constant, with no size arithmetic on the free path.
+struct DescMem {
+    mem: Coherent<[u64; DESC_WORDS]>,
+    size: RingSize,
+}
+
+impl DescMem {
+    fn new(dev: &kernel::device::Device<kernel::device::Bound>, size: RingSize) -> Result<Self> {
+        Ok(DescMem {
+            mem: Coherent::<[u64; DESC_WORDS]>::zeroed(dev, GFP_KERNEL)?,
+            size,
+        })
+    }
+
+    fn bus(&self) -> u64 {
+        self.mem.dma_address()
+    }
+
+    fn word_ptr(&self, i: u32) -> Option<*mut u64> {
+        // CAST: a ring index (below 4096) fits usize.
+        let w = (self.size.wrap(i) as usize).checked_mul(2)?;
+        if w.checked_add(1)? >= DESC_WORDS {
+            return None;
+        }
+        // SAFETY: `w + 1` is within the allocation (checked above).
+        Some(unsafe { self.mem.as_mut_ptr().cast::<u64>().add(w) })
+    }
+
+    fn read(&self, i: u32) -> [u64; 2] {
+        match self.word_ptr(i) {
+            // SAFETY: both words are inside the coherent allocation; the device may write them
+            // at any time, hence volatile reads.
+            Some(p) => unsafe { [p.read_volatile(), p.add(1).read_volatile()] },
+            None => [0, 0],
+        }
+    }
+
+    fn write(&self, i: u32, d: [u64; 2]) {
+        if let Some(p) = self.word_ptr(i) {
+            // SAFETY: as for `read`; the slot belongs to the writer (see the module docs).
+            unsafe {
+                p.write_volatile(d[0]);
+                p.add(1).write_volatile(d[1]);
+            }
+        }
+    }
+}
+
+/// Per-queue counters, written by the ring's owner, read by anyone (`get_stats64`). They
+/// live outside the rings, which close frees, so a reader never races a free and the
+/// counts carry on across close and open.
+pub(crate) struct RingStats {
+    pub(crate) packets: Atomic<u64>,
+    pub(crate) bytes: Atomic<u64>,
+    pub(crate) dropped: Atomic<u64>,
+    pub(crate) errors: Atomic<u64>,
+    pub(crate) alloc_failed: Atomic<u64>,
+}
+
+impl RingStats {
+    /// All zero.
+    pub(crate) fn new() -> Self {
+        RingStats {
+            packets: Atomic::new(0),
+            bytes: Atomic::new(0),
+            dropped: Atomic::new(0),
+            errors: Atomic::new(0),
+            alloc_failed: Atomic::new(0),
+        }
+    }
+
+    /// Reads a counter.
+    pub(crate) fn get(c: &Atomic<u64>) -> u64 {
+        c.load(Relaxed)
+    }
+
+    fn add(c: &Atomic<u64>, v: u64) {
+        // One writer per counter: a relaxed read-modify-store is exact.
+        c.store(c.load(Relaxed).wrapping_add(v), Relaxed);
+    }
+}
+
+/// What the Tx side remembers of a posted descriptor.
+#[derive(Default)]
+struct TxSlot {
+    /// The frame, on the first descriptor of a frame.
+    skb: Option<Skb>,
+    /// The frame's last descriptor (valid with `skb`).
+    eop: u32,
+    /// Bytes of the frame (valid with `skb`).
+    bytes: u32,
+    /// This descriptor's mapping.
+    dma: u64,
+    len: u32,
+    /// Whether `dma` maps the linear part (else a page fragment); 0-length means unmapped.
+    head: bool,
+}
+
+/// A Tx ring; see the module docs for who touches what.
+pub(crate) struct TxRing {
+    q: u32,
+    desc: DescMem,
+    slots: KVec<UnsafeCell<TxSlot>>,
+    next_to_use: Atomic<u32>,
+    next_to_clean: Atomic<u32>,
+    tail: HotReg,
+    dev: DmaDev,
+}
+
+// SAFETY: slots are owned by one context at a time, handed over through the Release/Acquire
+// index pair (module docs); everything else is immutable or atomic.
+unsafe impl Sync for TxRing {}
+// SAFETY: as above.
+unsafe impl Send for TxRing {}
+
+impl TxRing {
+    /// A Tx ring for queue `q` writing its tail through `tail`.
+    pub(crate) fn new(
+        dev: &kernel::device::Device<kernel::device::Bound>,
+        q: u32,
+        size: RingSize,
+        tail: HotReg,
+    ) -> Result<Self> {
+        let mut slots = KVec::new();
+        for _ in 0..size.count() {
+            slots.push(UnsafeCell::new(TxSlot::default()), GFP_KERNEL)?;
+        }
+        Ok(TxRing {
+            q,
+            desc: DescMem::new(dev, size)?,
+            slots,
+            next_to_use: Atomic::new(0),
+            next_to_clean: Atomic::new(0),
+            tail,
+            dev: DmaDev::new(dev),
+        })
+    }
+
+    /// Bus address and byte length of the descriptors (VFTDBAL/H, VFTDLEN).
+    pub(crate) fn layout(&self) -> (u64, u32) {
+        (self.desc.bus(), self.desc.size.bytes())
+    }
+
+    fn slot(&self, i: u32) -> Option<*mut TxSlot> {
+        // CAST: ring index fits usize.
+        self.slots
+            .get(self.desc.size.wrap(i) as usize)
+            .map(UnsafeCell::get)
+    }
+
+    fn unused(&self) -> u32 {
+        self.desc.size.unused(
+            self.next_to_use.load(Relaxed),
+            self.next_to_clean.load(Acquire),
+        )
+    }
+
+    /// Queues one frame (from xmit, under the stack's lock for this queue). Returns the
+    /// frame back when the ring is full, so the stack retries it (NETDEV_TX_BUSY).
+    pub(crate) fn xmit(
+        &self,
+        skb: Skb,
+        nd: &Netdev,
+        io: &BarIo<'_, '_>,
+        stats: &RingStats,
+    ) -> Result<(), Skb> {
+        let need = skb.nr_frags().saturating_add(1);
+        if need > MAX_FRAGS.saturating_add(1) || self.unused() < need {
+            nd.txq_stop(self.q);
+            // Look again after stopping: a completion between the check and the stop would
+            // otherwise leave the queue stopped for ever (ixgbevf's maybe_stop_tx).
+            smp_mb(Full);
+            if self.unused() < need {
+                return Err(skb);
+            }
+            nd.txq_wake(self.q);
+        }
+        let Some(skb) = skb.pad(TX_MIN_LEN) else {
+            RingStats::add(&stats.dropped, 1);
+            return Ok(());
+        };
+        let first = self.next_to_use.load(Relaxed);
+        let bytes = skb.len();
+        let mut i = first;
+        let mut mapped = 0u32;
+        let mut ok = true;
+        for part in 0..need {
+            let m = if part == 0 {
+                skb.map_head(self.dev).map(|d| (d, skb.headlen(), true))
+            } else {
+                skb.map_frag(self.dev, part.saturating_sub(1))
+                    .map(|(d, l)| (d, l, false))
+            };
+            let Some((dma, len, head)) = m else {
+                ok = false;
+                break;
+            };
+            let Some(slot) = self.slot(i) else {
+                ok = false;
+                break;
+            };
+            // SAFETY: slot `i` is past next_to_use, so xmit owns it (module docs).
+            let s = unsafe { &mut *slot };
+            s.dma = dma;
+            s.len = len;
+            s.head = head;
+            mapped = mapped.saturating_add(1);
+            let eop = part.saturating_add(1) == need;
+            // CAST: a fragment is at most 64 KiB... but a descriptor holds 16 bits of length.
+            let Ok(len16) = u16::try_from(len) else {
+                ok = false;
+                break;
+            };
+            self.desc.write(i, desc::tx_data(dma, len16, eop, bytes));
+            if !eop {
+                i = self.desc.size.next(i);
+            }
+        }
+        if !ok {
+            // Undo what was mapped and drop the frame.
+            let mut j = first;
+            for _ in 0..mapped {
+                self.release(j);
+                j = self.desc.size.next(j);
+            }
+            RingStats::add(&stats.dropped, 1);
+            return Ok(());
+        }
+        if let Some(slot) = self.slot(first) {
+            // SAFETY: as above.
+            let s = unsafe { &mut *slot };
+            s.eop = i;
+            s.bytes = bytes;
+            s.skb = Some(skb);
+        }
+        let next = self.desc.size.next(i);
+        // Publish the slots to NAPI; the descriptor writes are ordered before the tail's
+        // MMIO write by writel's barrier.
+        self.next_to_use.store(next, Release);
+        if nd.txq_sent(self.q, bytes) {
+            self.tail.write_tail(io, next);
+        }
+        if self.unused() < TX_WORST_CASE {
+            nd.txq_stop(self.q);
+            smp_mb(Full);
+            if self.unused() >= TX_WORST_CASE {
+                nd.txq_wake(self.q);
+            }
+        }
+        Ok(())
+    }
+
+    /// Unmaps slot `i` and frees its frame, if any.
+    fn release(&self, i: u32) {
+        let Some(slot) = self.slot(i) else { return };
+        // SAFETY: called by the slot's current owner (xmit on unwind, NAPI on completion,
+        // close with both stopped).
+        let s = unsafe { &mut *slot };
+        if s.len != 0 {
+            if s.head {
+                self.dev.unmap_single(s.dma, s.len);
+            } else {
+                self.dev.unmap_page(s.dma, s.len);
+            }
+        }
+        s.len = 0;
+        s.skb = None;
+    }
+
+    /// Reclaims completed frames (from NAPI); returns how many.
+    pub(crate) fn clean(&self, nd: &Netdev, budget: i32, stats: &RingStats) -> u32 {
+        let ntu = self.next_to_use.load(Acquire);
+        let mut i = self.next_to_clean.load(Relaxed);
+        let (mut pkts, mut bytes) = (0u32, 0u32);
+        while i != ntu {
+            let Some(slot) = self.slot(i) else { break };
+            // SAFETY: slot `i` is between next_to_clean and next_to_use: NAPI owns it.
+            let s = unsafe { &mut *slot };
+            let Some(eop) = s.skb.as_ref().map(|_| s.eop) else {
+                // Not the head of a frame: nothing was published here.
+                break;
+            };
+            if !desc::tx_done(self.desc.read(eop)) {
+                break;
+            }
+            dma_mb(Read);
+            let frame_bytes = s.bytes;
+            let skb = s.skb.take();
+            let mut j = i;
+            loop {
+                self.release(j);
+                if j == eop {
+                    break;
+                }
+                j = self.desc.size.next(j);
+            }
+            if let Some(skb) = skb {
+                skb.consume(budget);
+            }
+            pkts = pkts.saturating_add(1);
+            bytes = bytes.saturating_add(frame_bytes);
+            i = self.desc.size.next(eop);
+        }
+        self.next_to_clean.store(i, Release);
+        if pkts != 0 {
+            RingStats::add(&stats.packets, u64::from(pkts));
+            RingStats::add(&stats.bytes, u64::from(bytes));
+            nd.txq_completed(self.q, pkts, bytes);
+            smp_mb(Full);
+            if nd.txq_stopped(self.q) && self.unused() >= TX_WORST_CASE.saturating_mul(2) {
+                nd.txq_wake(self.q);
+            }
+        }
+        pkts
+    }
+
+    /// Frees every posted frame (at close, with xmit and NAPI stopped).
+    pub(crate) fn drain(&self, nd: &Netdev) {
+        for i in 0..self.desc.size.count() {
+            self.release(i);
+        }
+        self.next_to_use.store(0, Relaxed);
+        self.next_to_clean.store(0, Relaxed);
+        nd.txq_reset(self.q);
+    }
+}
+
+/// What the Rx side remembers of a posted buffer.
+struct RxSlot {
+    page: Option<PageRef>,
+}
+
+/// An Rx ring, owned by its NAPI poll (and by open/close while NAPI is disabled).
+pub(crate) struct RxRing {
+    q: u32,
+    desc: DescMem,
+    slots: KVec<RxSlot>,
+    next_to_clean: u32,
+    next_to_use: u32,
+    /// A frame spanning several buffers, being assembled.
+    partial: Option<Skb>,
+    partial_frags: u32,
+    partial_bad: bool,
+    pool: PagePool,
+    tail: HotReg,
+    buf_len: u32,
+}
+
+impl RxRing {
+    /// An Rx ring for queue `q` with buffers of `buf_len` bytes from a page pool on `napi`.
+    pub(crate) fn new(
+        dev: &kernel::device::Device<kernel::device::Bound>,
+        nd: &Netdev,
+        napi: Napi,
+        q: u32,
+        size: RingSize,
+        buf_len: u32,
+        tail: HotReg,
+    ) -> Result<Self> {
+        let mut slots = KVec::new();
+        for _ in 0..size.count() {
+            slots.push(RxSlot { page: None }, GFP_KERNEL)?;
+        }
+        // The buffer, its headroom and the skb_shared_info that build_skb puts after it
+        // must fit one page.
+        if shim::rx_headroom()
+            .saturating_add(buf_len)
+            .saturating_add(512)
+            > shim::page_size()
+        {
+            return Err(EINVAL);
+        }
+        Ok(RxRing {
+            q,
+            desc: DescMem::new(dev, size)?,
+            slots,
+            next_to_clean: 0,
+            next_to_use: 0,
+            partial: None,
+            partial_frags: 0,
+            partial_bad: false,
+            pool: nd.page_pool(DmaDev::new(dev), napi, q, size.count(), buf_len)?,
+            tail,
+            buf_len,
+        })
+    }
+
+    /// Bus address and byte length of the descriptors (VFRDBAL/H, VFRDLEN).
+    pub(crate) fn layout(&self) -> (u64, u32) {
+        (self.desc.bus(), self.desc.size.bytes())
+    }
+
+    fn slot(&mut self, i: u32) -> Option<&mut RxSlot> {
+        // CAST: ring index fits usize.
+        let i = self.desc.size.wrap(i) as usize;
+        self.slots.get_mut(i)
+    }
+
+    /// Posts fresh buffers on every free descriptor but one, then writes the tail once.
+    pub(crate) fn refill(&mut self, io: &BarIo<'_, '_>, stats: &RingStats) {
+        let mut posted = false;
+        while self.desc.size.unused(self.next_to_use, self.next_to_clean) > 0 {
+            let Some((page, dma)) = self.pool.alloc() else {
+                RingStats::add(&stats.alloc_failed, 1);
+                break;
+            };
+            let i = self.next_to_use;
+            match self.slot(i) {
+                Some(s) => s.page = Some(page),
+                None => {
+                    self.pool.put(page);
+                    break;
+                }
+            }
+            self.desc.write(i, desc::rx_read(dma));
+            self.next_to_use = self.desc.size.next(i);
+            posted = true;
+        }
+        if posted {
+            self.tail.write_tail(io, self.next_to_use);
+        }
+    }
+
+    /// Receives up to `budget` frames (from NAPI); returns how many reached the stack.
+    pub(crate) fn poll(
+        &mut self,
+        napi: Napi,
+        io: &BarIo<'_, '_>,
+        budget: u32,
+        stats: &RingStats,
+    ) -> u32 {
+        let mut done = 0u32;
+        while done < budget && self.next_to_clean != self.next_to_use {
+            let i = self.next_to_clean;
+            let Some(wb) = RxWriteback::decode(self.desc.read(i)) else {
+                break;
+            };
+            dma_mb(Read);
+            let Some(page) = self.slot(i).and_then(|s| s.page.take()) else {
+                break;
+            };
+            self.next_to_clean = self.desc.size.next(i);
+            let len = wb.checked_len(self.buf_len);
+            match len {
+                Some(len) if !self.partial_bad => {
+                    self.pool.sync_for_cpu(page, len);
+                    match self.partial.as_mut() {
+                        Some(skb) if self.partial_frags < MAX_FRAGS => {
+                            skb.add_frag(page, len);
+                            self.partial_frags = self.partial_frags.saturating_add(1);
+                        }
+                        Some(_) => {
+                            self.pool.put(page);
+                            self.partial_bad = true;
+                        }
+                        None => match napi.build_skb(page, len) {
+                            Some(skb) => {
+                                self.partial = Some(skb);
+                                self.partial_frags = 0;
+                            }
+                            None => {
+                                self.pool.put(page);
+                                RingStats::add(&stats.alloc_failed, 1);
+                                self.partial_bad = true;
+                            }
+                        },
+                    }
+                }
+                _ => {
+                    // A length of 0 or beyond the buffer: the frame cannot be trusted.
+                    self.pool.put(page);
+                    self.partial_bad = true;
+                }
+            }
+            if !wb.eop() {
+                continue;
+            }
+            let skb = self.partial.take();
+            let bad = core::mem::replace(&mut self.partial_bad, false) || wb.frame_error();
+            match skb {
+                Some(skb) if !bad => {
+                    RingStats::add(&stats.packets, 1);
+                    RingStats::add(&stats.bytes, u64::from(skb.len()));
+                    napi.deliver(skb, self.q);
+                    done = done.saturating_add(1);
+                }
+                _ => RingStats::add(&stats.errors, 1),
+            }
+        }
+        self.refill(io, stats);
+        done
+    }
+
+    /// Returns every posted buffer to the pool (at close, with NAPI disabled and the queue
+    /// stopped). The pool itself is destroyed when the ring is dropped.
+    pub(crate) fn drain(&mut self) {
+        self.partial = None;
+        for i in 0..self.desc.size.count() {
+            if let Some(page) = self.slot(i).and_then(|s| s.page.take()) {
+                self.pool.put(page);
+            }
+        }
+        self.next_to_clean = 0;
+        self.next_to_use = 0;
+    }
+}

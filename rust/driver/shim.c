@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * compsc_vf's C shim: the kernel's net_device, NAPI, skb, page_pool and DMA-mapping helpers
+ * are static inlines or macros that 7.3's Rust cannot call, and its ops tables need C
+ * trampolines. Each function here is a few lines and decides nothing; the driver is in Rust.
+ */
+#include <linux/netdevice.h>
+#include <linux/etherdevice.h>
+#include <linux/dma-mapping.h>
+#include <linux/workqueue.h>
+#include <net/page_pool/helpers.h>
+#include "shim.h"
+
+struct compsc_napi {
+	struct napi_struct napi;
+	u32 idx;
+};
+
+/* The netdev's private area: the Rust adapter, the NAPI instances and the service task. */
+struct compsc_priv {
+	void *ctx;
+	struct compsc_napi napi[COMPSC_MAX_VECTORS];
+	struct delayed_work service;
+};
+
+static struct compsc_priv *priv(struct net_device *nd)
+{
+	return netdev_priv(nd);
+}
+
+static int compsc_ndo_open(struct net_device *nd)
+{
+	return compsc_rs_open(priv(nd)->ctx);
+}
+
+static int compsc_ndo_stop(struct net_device *nd)
+{
+	return compsc_rs_stop(priv(nd)->ctx);
+}
+
+static netdev_tx_t compsc_ndo_xmit(struct sk_buff *skb, struct net_device *nd)
+{
+	return compsc_rs_xmit(priv(nd)->ctx, skb, skb_get_queue_mapping(skb)) ?
+	       NETDEV_TX_BUSY : NETDEV_TX_OK;
+}
+
+static void compsc_ndo_get_stats64(struct net_device *nd, struct rtnl_link_stats64 *s)
+{
+	u64 v[8] = {};
+
+	compsc_rs_stats(priv(nd)->ctx, v, ARRAY_SIZE(v));
+	s->rx_packets = v[0];
+	s->rx_bytes = v[1];
+	s->tx_packets = v[2];
+	s->tx_bytes = v[3];
+	s->rx_dropped = v[4];
+	s->tx_dropped = v[5];
+	s->multicast = v[6];
+	s->rx_errors = v[7];
+}
+
+static void compsc_ndo_tx_timeout(struct net_device *nd, unsigned int txqueue)
+{
+	compsc_rs_tx_timeout(priv(nd)->ctx, txqueue);
+}
+
+static const struct net_device_ops compsc_netdev_ops = {
+	.ndo_open = compsc_ndo_open,
+	.ndo_stop = compsc_ndo_stop,
+	.ndo_start_xmit = compsc_ndo_xmit,
+	.ndo_get_stats64 = compsc_ndo_get_stats64,
+	.ndo_tx_timeout = compsc_ndo_tx_timeout,
+	.ndo_validate_addr = eth_validate_addr,
+};
+
+static void compsc_service_fn(struct work_struct *w)
+{
+	struct compsc_priv *p = container_of(to_delayed_work(w), struct compsc_priv, service);
+
+	compsc_rs_service(p->ctx);
+}
+
+struct net_device *compsc_netdev_alloc(struct device *parent, void *ctx, u32 queues)
+{
+	struct net_device *nd = alloc_etherdev_mq(sizeof(struct compsc_priv), queues);
+
+	if (!nd)
+		return NULL;
+	SET_NETDEV_DEV(nd, parent);
+	priv(nd)->ctx = ctx;
+	INIT_DELAYED_WORK(&priv(nd)->service, compsc_service_fn);
+	nd->netdev_ops = &compsc_netdev_ops;
+	nd->watchdog_timeo = 5 * HZ;
+	return nd;
+}
+
+int compsc_netdev_register(struct net_device *nd)
+{
+	return register_netdev(nd);
+}
+
+void compsc_netdev_unregister(struct net_device *nd)
+{
+	unregister_netdev(nd);
+}
+
+void compsc_netdev_free(struct net_device *nd)
+{
+	free_netdev(nd);
+}
+
+void compsc_netdev_set_addr(struct net_device *nd, const u8 *addr)
+{
+	eth_hw_addr_set(nd, addr);
+	ether_addr_copy(nd->perm_addr, addr);
+}
+
+void compsc_netdev_random_addr(struct net_device *nd, u8 *out)
+{
+	eth_hw_addr_random(nd);
+	ether_addr_copy(out, nd->dev_addr);
+}
+
+void compsc_netdev_set_mtu_range(struct net_device *nd, u32 min, u32 max)
+{
+	nd->min_mtu = min;
+	nd->max_mtu = max;
+}
+
+void compsc_netdev_name(struct net_device *nd, char *out, u32 len)
+{
+	strscpy(out, netdev_name(nd), len);
+}
+
+void compsc_netdev_carrier(struct net_device *nd, bool on)
+{
+	if (on)
+		netif_carrier_on(nd);
+	else
+		netif_carrier_off(nd);
+}
+
+bool compsc_netdev_carrier_ok(struct net_device *nd)
+{
+	return netif_carrier_ok(nd);
+}
+
+void compsc_netdev_set_queues(struct net_device *nd, u32 queues)
+{
+	netif_set_real_num_tx_queues(nd, queues);
+	netif_set_real_num_rx_queues(nd, queues);
+}
+
+void compsc_tx_start_all(struct net_device *nd)
+{
+	netif_tx_start_all_queues(nd);
+}
+
+void compsc_tx_disable_all(struct net_device *nd)
+{
+	netif_tx_disable(nd);
+}
+
+void compsc_txq_stop(struct net_device *nd, u32 q)
+{
+	netif_stop_subqueue(nd, q);
+}
+
+bool compsc_txq_stopped(struct net_device *nd, u32 q)
+{
+	return __netif_subqueue_stopped(nd, q);
+}
+
+void compsc_txq_wake(struct net_device *nd, u32 q)
+{
+	netif_wake_subqueue(nd, q);
+}
+
+bool compsc_txq_sent(struct net_device *nd, u32 q, u32 bytes)
+{
+	return __netdev_tx_sent_queue(netdev_get_tx_queue(nd, q), bytes, netdev_xmit_more());
+}
+
+void compsc_txq_completed(struct net_device *nd, u32 q, u32 pkts, u32 bytes)
+{
+	netdev_tx_completed_queue(netdev_get_tx_queue(nd, q), pkts, bytes);
+}
+
+void compsc_txq_reset(struct net_device *nd, u32 q)
+{
+	netdev_tx_reset_queue(netdev_get_tx_queue(nd, q));
+}
+
+void compsc_service_schedule(struct net_device *nd, u32 ms)
+{
+	mod_delayed_work(system_wq, &priv(nd)->service, msecs_to_jiffies(ms));
+}
+
+void compsc_service_cancel(struct net_device *nd)
+{
+	cancel_delayed_work_sync(&priv(nd)->service);
+}
+
+static int compsc_napi_poll(struct napi_struct *napi, int budget)
+{
+	return compsc_rs_poll(priv(napi->dev)->ctx, container_of(napi, struct compsc_napi, napi)->idx,
+			      budget);
+}
+
+struct compsc_napi *compsc_napi_add(struct net_device *nd, u32 idx)
+{
+	struct compsc_napi *n;
+
+	if (idx >= COMPSC_MAX_VECTORS)
+		return NULL;
+	n = &priv(nd)->napi[idx];
+	n->idx = idx;
+	netif_napi_add(nd, &n->napi, compsc_napi_poll);
+	return n;
+}
+
+void compsc_napi_enable(struct compsc_napi *n)
+{
+	napi_enable(&n->napi);
+}
+
+void compsc_napi_disable(struct compsc_napi *n)
+{
+	napi_disable(&n->napi);
+}
+
+void compsc_napi_schedule_irq(struct compsc_napi *n)
+{
+	napi_schedule_irqoff(&n->napi);
+}
+
+bool compsc_napi_complete_done(struct compsc_napi *n, int done)
+{
+	return napi_complete_done(&n->napi, done);
+}
+
+u32 compsc_skb_len(struct sk_buff *skb)
+{
+	return skb->len;
+}
+
+u32 compsc_skb_headlen(struct sk_buff *skb)
+{
+	return skb_headlen(skb);
+}
+
+u32 compsc_skb_nr_frags(struct sk_buff *skb)
+{
+	return skb_shinfo(skb)->nr_frags;
+}
+
+int compsc_skb_pad(struct sk_buff *skb, u32 len)
+{
+	return skb_put_padto(skb, len);
+}
+
+int compsc_skb_map_head(struct device *dev, struct sk_buff *skb, u64 *dma)
+{
+	dma_addr_t a = dma_map_single(dev, skb->data, skb_headlen(skb), DMA_TO_DEVICE);
+
+	*dma = a;
+	return dma_mapping_error(dev, a);
+}
+
+int compsc_skb_map_frag(struct device *dev, struct sk_buff *skb, u32 i, u64 *dma, u32 *len)
+{
+	const skb_frag_t *f = &skb_shinfo(skb)->frags[i];
+	dma_addr_t a = skb_frag_dma_map(dev, f, 0, skb_frag_size(f), DMA_TO_DEVICE);
+
+	*dma = a;
+	*len = skb_frag_size(f);
+	return dma_mapping_error(dev, a);
+}
+
+void compsc_dma_unmap_single(struct device *dev, u64 dma, u32 len)
+{
+	dma_unmap_single(dev, dma, len, DMA_TO_DEVICE);
+}
+
+void compsc_dma_unmap_page(struct device *dev, u64 dma, u32 len)
+{
+	dma_unmap_page(dev, dma, len, DMA_TO_DEVICE);
+}
+
+void compsc_skb_free_any(struct sk_buff *skb)
+{
+	dev_kfree_skb_any(skb);
+}
+
+void compsc_skb_consume(struct sk_buff *skb, int budget)
+{
+	napi_consume_skb(skb, budget);
+}
+
+u32 compsc_page_size(void)
+{
+	return PAGE_SIZE;
+}
+
+u32 compsc_rx_headroom(void)
+{
+	return NET_SKB_PAD + NET_IP_ALIGN;
+}
+
+struct page_pool *compsc_pp_create(struct device *dev, struct compsc_napi *n,
+				   struct net_device *nd, u32 q, u32 size, u32 max_len)
+{
+	struct page_pool_params pp = {
+		.flags = PP_FLAG_DMA_MAP | PP_FLAG_DMA_SYNC_DEV,
+		.order = 0,
+		.pool_size = size,
+		.nid = dev_to_node(dev),
+		.dev = dev,
+		.napi = &n->napi,
+		.netdev = nd,
+		.queue_idx = q,
+		.dma_dir = DMA_FROM_DEVICE,
+		.offset = NET_SKB_PAD + NET_IP_ALIGN,
+		.max_len = max_len,
+	};
+	struct page_pool *p = page_pool_create(&pp);
+
+	return IS_ERR(p) ? NULL : p;
+}
+
+void compsc_pp_destroy(struct page_pool *pp)
+{
+	page_pool_destroy(pp);
+}
+
+struct page *compsc_pp_alloc(struct page_pool *pp, u64 *dma)
+{
+	struct page *page = page_pool_dev_alloc_pages(pp);
+
+	if (page)
+		*dma = page_pool_get_dma_addr(page) + pp->p.offset;
+	return page;
+}
+
+void compsc_pp_put(struct page_pool *pp, struct page *page)
+{
+	page_pool_put_full_page(pp, page, false);
+}
+
+void compsc_pp_sync_for_cpu(struct page_pool *pp, struct page *page, u32 len)
+{
+	page_pool_dma_sync_for_cpu(pp, page, 0, len);
+}
+
+struct sk_buff *compsc_rx_build_skb(struct compsc_napi *n, struct page *page, u32 len)
+{
+	struct sk_buff *skb = napi_build_skb(page_address(page), PAGE_SIZE);
+
+	if (!skb)
+		return NULL;
+	skb_reserve(skb, NET_SKB_PAD + NET_IP_ALIGN);
+	__skb_put(skb, len);
+	skb_mark_for_recycle(skb);
+	return skb;
+}
+
+void compsc_rx_add_frag(struct sk_buff *skb, struct page *page, u32 len)
+{
+	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags, page, NET_SKB_PAD + NET_IP_ALIGN, len,
+			PAGE_SIZE);
+}
+
+void compsc_rx_deliver(struct compsc_napi *n, struct sk_buff *skb, u32 q)
+{
+	skb->protocol = eth_type_trans(skb, n->napi.dev);
+	skb_record_rx_queue(skb, q);
+	napi_gro_receive(&n->napi, skb);
+}

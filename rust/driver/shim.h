@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * The boundary between compsc_vf's Rust and its C shim. Only opaque pointers and scalars
+ * cross it: C owns the layout of every net_device, napi_struct, sk_buff and page_pool, and
+ * Rust makes every decision. rust/driver/shim.rs declares the same prototypes.
+ */
+#ifndef COMPSC_VF_SHIM_H
+#define COMPSC_VF_SHIM_H
+
+#include <linux/types.h>
+
+struct device;
+struct net_device;
+struct sk_buff;
+struct page;
+struct page_pool;
+struct compsc_napi;
+
+/* Most interrupt vectors a compsc_vf netdev uses: queue vectors plus the mailbox one. */
+#define COMPSC_MAX_VECTORS 3
+
+/* Implemented in Rust (rust/driver/net.rs); ctx is the adapter, idx a queue vector. */
+int compsc_rs_open(void *ctx);
+int compsc_rs_stop(void *ctx);
+int compsc_rs_xmit(void *ctx, struct sk_buff *skb, u16 queue);
+int compsc_rs_poll(void *ctx, u32 idx, int budget);
+void compsc_rs_service(void *ctx);
+void compsc_rs_stats(void *ctx, u64 *out, u32 n);
+void compsc_rs_tx_timeout(void *ctx, u32 queue);
+
+/* netdev */
+struct net_device *compsc_netdev_alloc(struct device *parent, void *ctx, u32 queues);
+int compsc_netdev_register(struct net_device *nd);
+void compsc_netdev_unregister(struct net_device *nd);
+void compsc_netdev_free(struct net_device *nd);
+void compsc_netdev_set_addr(struct net_device *nd, const u8 *addr);
+void compsc_netdev_random_addr(struct net_device *nd, u8 *out);
+void compsc_netdev_set_mtu_range(struct net_device *nd, u32 min, u32 max);
+void compsc_netdev_name(struct net_device *nd, char *out, u32 len);
+void compsc_netdev_carrier(struct net_device *nd, bool on);
+bool compsc_netdev_carrier_ok(struct net_device *nd);
+void compsc_netdev_set_queues(struct net_device *nd, u32 queues);
+void compsc_tx_start_all(struct net_device *nd);
+void compsc_tx_disable_all(struct net_device *nd);
+void compsc_txq_stop(struct net_device *nd, u32 q);
+bool compsc_txq_stopped(struct net_device *nd, u32 q);
+void compsc_txq_wake(struct net_device *nd, u32 q);
+bool compsc_txq_sent(struct net_device *nd, u32 q, u32 bytes);
+void compsc_txq_completed(struct net_device *nd, u32 q, u32 pkts, u32 bytes);
+void compsc_txq_reset(struct net_device *nd, u32 q);
+
+/* the service task (a delayed work item in the netdev's private area) */
+void compsc_service_schedule(struct net_device *nd, u32 ms);
+void compsc_service_cancel(struct net_device *nd);
+
+/* NAPI */
+struct compsc_napi *compsc_napi_add(struct net_device *nd, u32 idx);
+void compsc_napi_enable(struct compsc_napi *n);
+void compsc_napi_disable(struct compsc_napi *n);
+void compsc_napi_schedule_irq(struct compsc_napi *n);
+bool compsc_napi_complete_done(struct compsc_napi *n, int done);
+
+/* skb and streaming DMA for Tx */
+u32 compsc_skb_len(struct sk_buff *skb);
+u32 compsc_skb_headlen(struct sk_buff *skb);
+u32 compsc_skb_nr_frags(struct sk_buff *skb);
+int compsc_skb_pad(struct sk_buff *skb, u32 len);
+int compsc_skb_map_head(struct device *dev, struct sk_buff *skb, u64 *dma);
+int compsc_skb_map_frag(struct device *dev, struct sk_buff *skb, u32 i, u64 *dma, u32 *len);
+void compsc_dma_unmap_single(struct device *dev, u64 dma, u32 len);
+void compsc_dma_unmap_page(struct device *dev, u64 dma, u32 len);
+void compsc_skb_free_any(struct sk_buff *skb);
+void compsc_skb_consume(struct sk_buff *skb, int budget);
+
+/* Rx buffers from page_pool */
+u32 compsc_page_size(void);
+u32 compsc_rx_headroom(void);
+struct page_pool *compsc_pp_create(struct device *dev, struct compsc_napi *n,
+				   struct net_device *nd, u32 q, u32 size, u32 max_len);
+void compsc_pp_destroy(struct page_pool *pp);
+struct page *compsc_pp_alloc(struct page_pool *pp, u64 *dma);
+void compsc_pp_put(struct page_pool *pp, struct page *page);
+void compsc_pp_sync_for_cpu(struct page_pool *pp, struct page *page, u32 len);
+struct sk_buff *compsc_rx_build_skb(struct compsc_napi *n, struct page *page, u32 len);
+void compsc_rx_add_frag(struct sk_buff *skb, struct page *page, u32 len);
+void compsc_rx_deliver(struct compsc_napi *n, struct sk_buff *skb, u32 q);
+
+#endif

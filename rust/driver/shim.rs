@@ -1,0 +1,562 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The C shim (`shim.c`, prototypes in `shim.h`) and small owned wrappers over it.
+//!
+//! Only opaque pointers and scalars cross: the C side owns every `net_device`, NAPI, skb and
+//! page_pool layout. Each `unsafe` call is here, with the reason it is sound; the driver above
+//! uses the wrappers and stays safe Rust.
+
+use core::ffi::{c_int, c_void};
+use core::ptr::NonNull;
+use kernel::prelude::*;
+use kernel::sync::atomic::{Atomic, Relaxed};
+
+/// `struct net_device`, opaque.
+#[repr(C)]
+pub(crate) struct NetDevice {
+    _opaque: [u8; 0],
+}
+/// `struct device`, opaque (the bindings' own type is not FFI-clean).
+#[repr(C)]
+pub(crate) struct DeviceRaw {
+    _opaque: [u8; 0],
+}
+/// `struct sk_buff`, opaque.
+#[repr(C)]
+pub(crate) struct SkBuff {
+    _opaque: [u8; 0],
+}
+/// `struct page`, opaque.
+#[repr(C)]
+pub(crate) struct Page {
+    _opaque: [u8; 0],
+}
+/// `struct page_pool`, opaque.
+#[repr(C)]
+pub(crate) struct PagePoolRaw {
+    _opaque: [u8; 0],
+}
+/// The shim's `struct compsc_napi` (a `napi_struct` and its queue vector), opaque.
+#[repr(C)]
+pub(crate) struct NapiRaw {
+    _opaque: [u8; 0],
+}
+
+extern "C" {
+    fn compsc_netdev_alloc(parent: *mut DeviceRaw, ctx: *mut c_void, queues: u32)
+        -> *mut NetDevice;
+    fn compsc_netdev_register(nd: *mut NetDevice) -> c_int;
+    fn compsc_netdev_unregister(nd: *mut NetDevice);
+    fn compsc_netdev_free(nd: *mut NetDevice);
+    fn compsc_netdev_set_addr(nd: *mut NetDevice, addr: *const u8);
+    fn compsc_netdev_random_addr(nd: *mut NetDevice, out: *mut u8);
+    fn compsc_netdev_set_mtu_range(nd: *mut NetDevice, min: u32, max: u32);
+    fn compsc_netdev_name(nd: *mut NetDevice, out: *mut u8, len: u32);
+    fn compsc_netdev_carrier(nd: *mut NetDevice, on: bool);
+    fn compsc_netdev_set_queues(nd: *mut NetDevice, queues: u32);
+    fn compsc_tx_start_all(nd: *mut NetDevice);
+    fn compsc_tx_disable_all(nd: *mut NetDevice);
+    fn compsc_txq_stop(nd: *mut NetDevice, q: u32);
+    fn compsc_txq_stopped(nd: *mut NetDevice, q: u32) -> bool;
+    fn compsc_txq_wake(nd: *mut NetDevice, q: u32);
+    fn compsc_txq_sent(nd: *mut NetDevice, q: u32, bytes: u32) -> bool;
+    fn compsc_txq_completed(nd: *mut NetDevice, q: u32, pkts: u32, bytes: u32);
+    fn compsc_txq_reset(nd: *mut NetDevice, q: u32);
+    fn compsc_service_schedule(nd: *mut NetDevice, ms: u32);
+    fn compsc_service_cancel(nd: *mut NetDevice);
+    fn compsc_napi_add(nd: *mut NetDevice, idx: u32) -> *mut NapiRaw;
+    fn compsc_napi_enable(n: *mut NapiRaw);
+    fn compsc_napi_disable(n: *mut NapiRaw);
+    fn compsc_napi_schedule_irq(n: *mut NapiRaw);
+    fn compsc_napi_complete_done(n: *mut NapiRaw, done: c_int) -> bool;
+    fn compsc_skb_len(skb: *mut SkBuff) -> u32;
+    fn compsc_skb_headlen(skb: *mut SkBuff) -> u32;
+    fn compsc_skb_nr_frags(skb: *mut SkBuff) -> u32;
+    fn compsc_skb_pad(skb: *mut SkBuff, len: u32) -> c_int;
+    fn compsc_skb_map_head(dev: *mut DeviceRaw, skb: *mut SkBuff, dma: *mut u64) -> c_int;
+    fn compsc_skb_map_frag(
+        dev: *mut DeviceRaw,
+        skb: *mut SkBuff,
+        i: u32,
+        dma: *mut u64,
+        len: *mut u32,
+    ) -> c_int;
+    fn compsc_dma_unmap_single(dev: *mut DeviceRaw, dma: u64, len: u32);
+    fn compsc_dma_unmap_page(dev: *mut DeviceRaw, dma: u64, len: u32);
+    fn compsc_skb_free_any(skb: *mut SkBuff);
+    fn compsc_skb_consume(skb: *mut SkBuff, budget: c_int);
+    fn compsc_page_size() -> u32;
+    fn compsc_rx_headroom() -> u32;
+    fn compsc_pp_create(
+        dev: *mut DeviceRaw,
+        n: *mut NapiRaw,
+        nd: *mut NetDevice,
+        q: u32,
+        size: u32,
+        max_len: u32,
+    ) -> *mut PagePoolRaw;
+    fn compsc_pp_destroy(pp: *mut PagePoolRaw);
+    fn compsc_pp_alloc(pp: *mut PagePoolRaw, dma: *mut u64) -> *mut Page;
+    fn compsc_pp_put(pp: *mut PagePoolRaw, page: *mut Page);
+    fn compsc_pp_sync_for_cpu(pp: *mut PagePoolRaw, page: *mut Page, len: u32);
+    fn compsc_rx_build_skb(n: *mut NapiRaw, page: *mut Page, len: u32) -> *mut SkBuff;
+    fn compsc_rx_add_frag(skb: *mut SkBuff, page: *mut Page, len: u32);
+    fn compsc_rx_deliver(n: *mut NapiRaw, skb: *mut SkBuff, q: u32);
+}
+
+/// The C `struct device` of a bound device, for the shim's DMA calls.
+#[derive(Clone, Copy)]
+pub(crate) struct DmaDev(NonNull<DeviceRaw>);
+
+// SAFETY: a `struct device` pointer may be used from any context; the device outlives every
+// holder (the adapter drops before the driver data that holds the bound device).
+unsafe impl Send for DmaDev {}
+// SAFETY: as above; the shim's DMA calls are thread-safe.
+unsafe impl Sync for DmaDev {}
+
+impl DmaDev {
+    /// The `struct device` under `dev`.
+    pub(crate) fn new(dev: &kernel::device::Device<kernel::device::Bound>) -> Self {
+        // `device::Device` is `repr(transparent)` over the C `struct device`, so the
+        // reference is a valid pointer to the C structure.
+        let raw = core::ptr::from_ref(dev).cast::<DeviceRaw>().cast_mut();
+        // A reference is never null.
+        DmaDev(NonNull::new(raw).unwrap_or(NonNull::dangling()))
+    }
+
+    fn raw(self) -> *mut DeviceRaw {
+        self.0.as_ptr()
+    }
+
+    /// Unmaps a Tx buffer mapped with [`Skb::map_head`].
+    pub(crate) fn unmap_single(self, dma: u64, len: u32) {
+        // SAFETY: `dma`/`len` are a live mapping made by `compsc_skb_map_head` on this
+        // device (the Tx ring records each mapping once and unmaps it once).
+        unsafe { compsc_dma_unmap_single(self.raw(), dma, len) }
+    }
+
+    /// Unmaps a Tx buffer mapped with [`Skb::map_frag`].
+    pub(crate) fn unmap_page(self, dma: u64, len: u32) {
+        // SAFETY: as for `unmap_single`, for `compsc_skb_map_frag` mappings.
+        unsafe { compsc_dma_unmap_page(self.raw(), dma, len) }
+    }
+}
+
+/// An interface name (`IFNAMSIZ` bytes, NUL-terminated), printable.
+pub(crate) struct IfName([u8; 16]);
+
+impl kernel::fmt::Display for IfName {
+    fn fmt(&self, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        for &b in self.0.iter().take_while(|&&b| b != 0) {
+            write!(f, "{}", char::from(b))?;
+        }
+        Ok(())
+    }
+}
+
+/// The driver's netdev: allocated at probe, registered last, unregistered first.
+pub(crate) struct Netdev {
+    nd: NonNull<NetDevice>,
+    registered: Atomic<bool>,
+}
+
+// SAFETY: a `net_device` is used from every context by design; the shim's calls take the
+// locks the kernel requires for each.
+unsafe impl Send for Netdev {}
+// SAFETY: as above.
+unsafe impl Sync for Netdev {}
+
+impl Netdev {
+    /// Allocates an Ethernet netdev with `queues` Tx/Rx queues, whose ops reach `ctx`.
+    ///
+    /// # Safety
+    ///
+    /// `ctx` must stay valid, and be what the `compsc_rs_*` callbacks expect, until the
+    /// netdev is unregistered and freed (both done by dropping the returned value).
+    pub(crate) unsafe fn new(parent: DmaDev, ctx: *mut c_void, queues: u32) -> Result<Self> {
+        // SAFETY: `parent` is a bound device; the caller vouches for `ctx`.
+        let nd = unsafe { compsc_netdev_alloc(parent.raw(), ctx, queues) };
+        Ok(Netdev {
+            nd: NonNull::new(nd).ok_or(ENOMEM)?,
+            registered: Atomic::new(false),
+        })
+    }
+
+    fn raw(&self) -> *mut NetDevice {
+        self.nd.as_ptr()
+    }
+
+    /// Registers the netdev with the stack (its ops may run from now on).
+    /// Probe and unbind call these, and never concurrently (the driver core serialises
+    /// them), so the flag needs no stronger ordering.
+    pub(crate) fn register(&self) -> Result {
+        if self.registered.load(Relaxed) {
+            return Ok(());
+        }
+        // SAFETY: allocated and not yet registered.
+        kernel::error::to_result(unsafe { compsc_netdev_register(self.raw()) })?;
+        self.registered.store(true, Relaxed);
+        Ok(())
+    }
+
+    /// Unregisters it (closing it first if it is up); idempotent.
+    pub(crate) fn unregister(&self) {
+        if self.registered.load(Relaxed) {
+            // SAFETY: registered, and not from one of its own ops (unbind or drop).
+            unsafe { compsc_netdev_unregister(self.raw()) };
+            self.registered.store(false, Relaxed);
+        }
+    }
+
+    /// Sets the permanent and current address.
+    pub(crate) fn set_addr(&self, addr: &[u8; 6]) {
+        // SAFETY: the netdev is alive; `addr` points to six bytes.
+        unsafe { compsc_netdev_set_addr(self.raw(), addr.as_ptr()) }
+    }
+
+    /// Gives the netdev a random locally administered address and returns it.
+    pub(crate) fn random_addr(&self) -> [u8; 6] {
+        let mut out = [0u8; 6];
+        // SAFETY: the netdev is alive; `out` has room for six bytes.
+        unsafe { compsc_netdev_random_addr(self.raw(), out.as_mut_ptr()) };
+        out
+    }
+
+    /// Sets the MTU range the stack enforces.
+    pub(crate) fn set_mtu_range(&self, min: u32, max: u32) {
+        // SAFETY: the netdev is alive and not yet registered (probe).
+        unsafe { compsc_netdev_set_mtu_range(self.raw(), min, max) }
+    }
+
+    /// The interface name (`eth0`).
+    pub(crate) fn name(&self) -> IfName {
+        let mut out = [0u8; 16];
+        // SAFETY: the netdev is alive; the shim writes at most 16 bytes, NUL-terminated.
+        unsafe { compsc_netdev_name(self.raw(), out.as_mut_ptr(), 16) };
+        IfName(out)
+    }
+
+    /// Sets the carrier.
+    pub(crate) fn set_carrier(&self, on: bool) {
+        // SAFETY: the netdev is alive.
+        unsafe { compsc_netdev_carrier(self.raw(), on) }
+    }
+
+    /// Sets how many queues are in use (under RTNL, or before registration).
+    pub(crate) fn set_queues(&self, queues: u32) {
+        // SAFETY: the netdev is alive; callers hold RTNL or have not registered it yet.
+        unsafe { compsc_netdev_set_queues(self.raw(), queues) }
+    }
+
+    /// Lets the stack transmit on every queue.
+    pub(crate) fn tx_start_all(&self) {
+        // SAFETY: the netdev is alive.
+        unsafe { compsc_tx_start_all(self.raw()) }
+    }
+
+    /// Stops every Tx queue and waits out running xmits.
+    pub(crate) fn tx_disable_all(&self) {
+        // SAFETY: the netdev is alive; not called from xmit.
+        unsafe { compsc_tx_disable_all(self.raw()) }
+    }
+
+    /// Stops Tx queue `q` (from its xmit).
+    pub(crate) fn txq_stop(&self, q: u32) {
+        // SAFETY: the netdev is alive; `q` is below the queue count it was made with.
+        unsafe { compsc_txq_stop(self.raw(), q) }
+    }
+
+    /// Whether Tx queue `q` is stopped.
+    pub(crate) fn txq_stopped(&self, q: u32) -> bool {
+        // SAFETY: as for `txq_stop`.
+        unsafe { compsc_txq_stopped(self.raw(), q) }
+    }
+
+    /// Wakes Tx queue `q`.
+    pub(crate) fn txq_wake(&self, q: u32) {
+        // SAFETY: as for `txq_stop`.
+        unsafe { compsc_txq_wake(self.raw(), q) }
+    }
+
+    /// BQL: `bytes` were queued on `q`; true when the tail must be written now.
+    pub(crate) fn txq_sent(&self, q: u32, bytes: u32) -> bool {
+        // SAFETY: as for `txq_stop`; called from `q`'s xmit.
+        unsafe { compsc_txq_sent(self.raw(), q, bytes) }
+    }
+
+    /// BQL: `pkts` frames of `bytes` completed on `q`.
+    pub(crate) fn txq_completed(&self, q: u32, pkts: u32, bytes: u32) {
+        // SAFETY: as for `txq_stop`; called from `q`'s NAPI.
+        unsafe { compsc_txq_completed(self.raw(), q, pkts, bytes) }
+    }
+
+    /// BQL: forget what was in flight on `q` (ring torn down).
+    pub(crate) fn txq_reset(&self, q: u32) {
+        // SAFETY: as for `txq_stop`.
+        unsafe { compsc_txq_reset(self.raw(), q) }
+    }
+
+    /// Runs the service task in `ms` milliseconds (sooner if already pending later).
+    pub(crate) fn service_schedule(&self, ms: u32) {
+        // SAFETY: the netdev and its work item are alive.
+        unsafe { compsc_service_schedule(self.raw(), ms) }
+    }
+
+    /// A handle that schedules the service task from interrupt context.
+    pub(crate) fn kicker(&self) -> Kicker {
+        Kicker(self.nd)
+    }
+
+    /// Cancels the service task and waits for a running one.
+    pub(crate) fn service_cancel(&self) {
+        // SAFETY: the netdev is alive; not called from the service task itself.
+        unsafe { compsc_service_cancel(self.raw()) }
+    }
+
+    /// Adds NAPI instance `idx` (below `COMPSC_MAX_VECTORS`, else `EINVAL`); its poll calls
+    /// `compsc_rs_poll(ctx, idx, budget)` with the netdev's `ctx`.
+    pub(crate) fn napi_add(&self, idx: u32) -> Result<Napi> {
+        // SAFETY: the netdev is alive; the shim refuses an index beyond its array.
+        let n = unsafe { compsc_napi_add(self.raw(), idx) };
+        Ok(Napi(NonNull::new(n).ok_or(EINVAL)?))
+    }
+
+    /// A page pool for Rx queue `q`, served by `napi`.
+    pub(crate) fn page_pool(
+        &self,
+        dev: DmaDev,
+        napi: Napi,
+        q: u32,
+        size: u32,
+        max_len: u32,
+    ) -> Result<PagePool> {
+        // SAFETY: every pointer is alive; the pool is destroyed before the netdev is freed
+        // (rings are torn down at close, before unregistration).
+        let pp =
+            unsafe { compsc_pp_create(dev.raw(), napi.0.as_ptr(), self.raw(), q, size, max_len) };
+        Ok(PagePool(NonNull::new(pp).ok_or(ENOMEM)?))
+    }
+}
+
+impl Drop for Netdev {
+    fn drop(&mut self) {
+        self.unregister();
+        // SAFETY: unregistered and never used again; frees the NAPI instances with it.
+        unsafe { compsc_netdev_free(self.raw()) }
+    }
+}
+
+/// Schedules the service task now; valid while the netdev lives (the interrupt handler that
+/// holds it is freed before the netdev).
+#[derive(Clone, Copy)]
+pub(crate) struct Kicker(NonNull<NetDevice>);
+
+// SAFETY: scheduling work is allowed from any context.
+unsafe impl Send for Kicker {}
+// SAFETY: as above.
+unsafe impl Sync for Kicker {}
+
+impl Kicker {
+    /// Runs the service task as soon as possible.
+    pub(crate) fn kick(self) {
+        // SAFETY: the netdev outlives the holder; mod_delayed_work is IRQ-safe.
+        unsafe { compsc_service_schedule(self.0.as_ptr(), 0) }
+    }
+}
+
+/// A NAPI instance in the netdev's private area. Copyable: it lives as long as the netdev,
+/// which outlives every holder.
+#[derive(Clone, Copy)]
+pub(crate) struct Napi(NonNull<NapiRaw>);
+
+// SAFETY: NAPI calls are made from the contexts the kernel allows for each.
+unsafe impl Send for Napi {}
+// SAFETY: as above.
+unsafe impl Sync for Napi {}
+
+impl Napi {
+    /// Enables polling.
+    pub(crate) fn enable(self) {
+        // SAFETY: the instance is alive (netdev not freed) and disabled.
+        unsafe { compsc_napi_enable(self.0.as_ptr()) }
+    }
+
+    /// Disables polling and waits for a running poll.
+    pub(crate) fn disable(self) {
+        // SAFETY: the instance is alive and enabled.
+        unsafe { compsc_napi_disable(self.0.as_ptr()) }
+    }
+
+    /// Schedules a poll from a hard interrupt.
+    pub(crate) fn schedule_irq(self) {
+        // SAFETY: the instance is alive; called with interrupts off (hard IRQ).
+        unsafe { compsc_napi_schedule_irq(self.0.as_ptr()) }
+    }
+
+    /// Completes a poll that did `done` < budget work; true if interrupts may be re-armed.
+    pub(crate) fn complete_done(self, done: i32) -> bool {
+        // SAFETY: called from this instance's poll.
+        unsafe { compsc_napi_complete_done(self.0.as_ptr(), done) }
+    }
+
+    /// Hands a received frame to the stack (eth_type_trans, GRO).
+    pub(crate) fn deliver(self, skb: Skb, q: u32) {
+        // SAFETY: called from this instance's poll; the skb is ours and given away here.
+        unsafe { compsc_rx_deliver(self.0.as_ptr(), skb.into_raw(), q) }
+    }
+
+    /// Builds an skb around a page-pool page holding `len` bytes at the pool's offset.
+    pub(crate) fn build_skb(self, page: PageRef, len: u32) -> Option<Skb> {
+        // SAFETY: the page is a pool page the device finished with; the skb takes it over.
+        let skb = unsafe { compsc_rx_build_skb(self.0.as_ptr(), page.0.as_ptr(), len) };
+        NonNull::new(skb).map(Skb)
+    }
+}
+
+/// A page pool; destroyed on drop (pages still in flight are released as they return).
+pub(crate) struct PagePool(NonNull<PagePoolRaw>);
+
+// SAFETY: page_pool allocation is done from the queue's NAPI only; destroy from close.
+unsafe impl Send for PagePool {}
+// SAFETY: as above.
+unsafe impl Sync for PagePool {}
+
+/// A page from a [`PagePool`], not yet handed to an skb.
+#[derive(Clone, Copy)]
+pub(crate) struct PageRef(NonNull<Page>);
+
+impl PagePool {
+    /// A fresh page and the bus address of its buffer (after the pool's headroom).
+    pub(crate) fn alloc(&self) -> Option<(PageRef, u64)> {
+        let mut dma = 0u64;
+        // SAFETY: the pool is alive; `dma` is written only on success.
+        let page = unsafe { compsc_pp_alloc(self.0.as_ptr(), &mut dma) };
+        NonNull::new(page).map(|p| (PageRef(p), dma))
+    }
+
+    /// Returns a page the stack never saw.
+    pub(crate) fn put(&self, page: PageRef) {
+        // SAFETY: the page came from this pool and is no longer posted to the device.
+        unsafe { compsc_pp_put(self.0.as_ptr(), page.0.as_ptr()) }
+    }
+
+    /// Makes `len` bytes the device wrote visible to the CPU.
+    pub(crate) fn sync_for_cpu(&self, page: PageRef, len: u32) {
+        // SAFETY: the page came from this pool.
+        unsafe { compsc_pp_sync_for_cpu(self.0.as_ptr(), page.0.as_ptr(), len) }
+    }
+}
+
+impl Drop for PagePool {
+    fn drop(&mut self) {
+        // SAFETY: no page of this pool is posted to the device any more (the ring returned
+        // them); pages held by the stack come back to a pool marked for destruction.
+        unsafe { compsc_pp_destroy(self.0.as_ptr()) }
+    }
+}
+
+/// An skb owned by the driver; freed on drop unless handed on.
+pub(crate) struct Skb(NonNull<SkBuff>);
+
+// SAFETY: an skb may move between contexts (xmit to the Tx completion in NAPI).
+unsafe impl Send for Skb {}
+
+impl Skb {
+    /// Takes ownership of an skb the stack handed to xmit.
+    ///
+    /// # Safety
+    ///
+    /// `skb` must be a valid skb whose ownership passes to the driver.
+    pub(crate) unsafe fn from_raw(skb: *mut SkBuff) -> Option<Skb> {
+        NonNull::new(skb).map(Skb)
+    }
+
+    /// Gives the skb back to the stack untouched (xmit returning NETDEV_TX_BUSY).
+    pub(crate) fn give_back(self) {
+        self.into_raw();
+    }
+
+    fn into_raw(self) -> *mut SkBuff {
+        let p = self.0.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+
+    /// Bytes in the frame.
+    pub(crate) fn len(&self) -> u32 {
+        // SAFETY: the skb is ours and valid.
+        unsafe { compsc_skb_len(self.0.as_ptr()) }
+    }
+
+    /// Bytes in the linear part.
+    pub(crate) fn headlen(&self) -> u32 {
+        // SAFETY: as above.
+        unsafe { compsc_skb_headlen(self.0.as_ptr()) }
+    }
+
+    /// Paged fragments.
+    pub(crate) fn nr_frags(&self) -> u32 {
+        // SAFETY: as above.
+        unsafe { compsc_skb_nr_frags(self.0.as_ptr()) }
+    }
+
+    /// Pads the frame to `len` bytes; on failure the kernel has freed it.
+    pub(crate) fn pad(self, len: u32) -> Option<Skb> {
+        let p = self.into_raw();
+        // SAFETY: `p` is ours; skb_put_padto frees it on failure, so it is not used again.
+        if unsafe { compsc_skb_pad(p, len) } != 0 {
+            return None;
+        }
+        NonNull::new(p).map(Skb)
+    }
+
+    /// Maps the linear part for the device to read.
+    pub(crate) fn map_head(&self, dev: DmaDev) -> Option<u64> {
+        let mut dma = 0;
+        // SAFETY: the skb and device are valid; `dma` is an out parameter.
+        (unsafe { compsc_skb_map_head(dev.raw(), self.0.as_ptr(), &mut dma) } == 0).then_some(dma)
+    }
+
+    /// Maps fragment `i` (below [`Self::nr_frags`]) and returns its address and length.
+    pub(crate) fn map_frag(&self, dev: DmaDev, i: u32) -> Option<(u64, u32)> {
+        if i >= self.nr_frags() {
+            return None;
+        }
+        let (mut dma, mut len) = (0, 0);
+        // SAFETY: `i` is a valid fragment index; out parameters are local.
+        (unsafe { compsc_skb_map_frag(dev.raw(), self.0.as_ptr(), i, &mut dma, &mut len) } == 0)
+            .then_some((dma, len))
+    }
+
+    /// Frees a transmitted skb from NAPI (`budget` 0 outside NAPI).
+    pub(crate) fn consume(self, budget: i32) {
+        // SAFETY: the skb is ours and given away here.
+        unsafe { compsc_skb_consume(self.into_raw(), budget) }
+    }
+
+    /// Appends a page-pool page of `len` bytes as the next fragment (at most
+    /// `MAX_SKB_FRAGS`, which the caller bounds).
+    pub(crate) fn add_frag(&mut self, page: PageRef, len: u32) {
+        // SAFETY: the skb is ours, built from a page-pool page; the page is handed over.
+        unsafe { compsc_rx_add_frag(self.0.as_ptr(), page.0.as_ptr(), len) }
+    }
+}
+
+impl Drop for Skb {
+    fn drop(&mut self) {
+        // SAFETY: the skb is ours; any context.
+        unsafe { compsc_skb_free_any(self.0.as_ptr()) }
+    }
+}
+
+/// `PAGE_SIZE`.
+pub(crate) fn page_size() -> u32 {
+    // SAFETY: a constant.
+    unsafe { compsc_page_size() }
+}
+
+/// The headroom an Rx buffer keeps before the frame (`NET_SKB_PAD + NET_IP_ALIGN`).
+pub(crate) fn rx_headroom() -> u32 {
+    // SAFETY: a constant.
+    unsafe { compsc_rx_headroom() }
+}
