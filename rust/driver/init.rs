@@ -10,6 +10,7 @@
 use crate::compsc_core::emul::{Emul, EmulError, RegisterIo};
 use crate::compsc_core::mbx::{ApiVersion, MacAddr, MbxError, MbxPhase, Reply, Request};
 use crate::compsc_core::mbx_vf::{Budget, Poll, ResetWait, Transaction};
+use crate::compsc_core::pf::PfState;
 use crate::compsc_core::regs::{vfctrl, Reg};
 use kernel::device::Bound;
 use kernel::io::Io;
@@ -71,6 +72,8 @@ pub(crate) struct Session {
     pub(crate) mac: Option<MacAddr>,
     /// The negotiated mailbox API.
     pub(crate) api: ApiVersion,
+    /// What the PF holds for us so far, recorded for replay (`PfState::note`).
+    pub(crate) pf: PfState,
 }
 
 /// Upper bound on the steps of one machine, whatever it asks: a machine that keeps asking to
@@ -139,10 +142,15 @@ pub(crate) fn reset_and_open<I: RegisterIo>(emul: &mut Emul<I>) -> Result<Sessio
     let mut wait = ResetWait::new(ResetWait::IXGBEVF_LIMIT_US);
     drive(emul, |e, us| wait.poll(e, us)).map_err(InitError::Reset)?;
 
-    let mac = match exchange(emul, Request::Reset).map_err(InitError::Session)? {
+    let mut pf = PfState::default();
+    let reply = exchange(emul, Request::Reset).map_err(InitError::Session)?;
+    let mac = match reply {
         Reply::Reset { mac, .. } => mac.filter(MacAddr::is_valid_unicast),
         _ => return Err(InitError::Session(MbxError::Empty)),
     };
+    // The PF's answer is what a destination must be told again; a reply of the right kind
+    // always records.
+    let _ = pf.note(&Request::Reset, &reply);
 
     let mut last = MbxError::Empty;
     for api in ApiVersion::NEGOTIATION_ORDER {
@@ -150,7 +158,10 @@ pub(crate) fn reset_and_open<I: RegisterIo>(emul: &mut Emul<I>) -> Result<Sessio
             continue;
         }
         match exchange(emul, Request::ApiNegotiate(api)) {
-            Ok(Reply::Ack) => return Ok(Session { mac, api }),
+            Ok(Reply::Ack) => {
+                let _ = pf.note(&Request::ApiNegotiate(api), &Reply::Ack);
+                return Ok(Session { mac, api, pf });
+            }
             Ok(_) => last = MbxError::Empty,
             Err(e) => last = e,
         }
@@ -178,5 +189,6 @@ pub(crate) fn hyperv_session(pdev: &pci::Device<Bound>) -> Result<Session, InitE
     Ok(Session {
         mac: Some(MacAddr(mac)).filter(MacAddr::is_valid_unicast),
         api: ApiVersion::V1_0,
+        pf: PfState::default(),
     })
 }

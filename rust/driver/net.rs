@@ -14,8 +14,11 @@
 use crate::compsc_core::desc::RingSize;
 use crate::compsc_core::emul::{Emul, EmulError, HotReg};
 use crate::compsc_core::mac::PciId;
-use crate::compsc_core::mbx::{MacAddr, Request};
+use crate::compsc_core::mbx::{
+    xcast_mode, MacAddr, MbxError, McList, Reply, Request, XcastMode, MAX_MC_HASHES,
+};
 use crate::compsc_core::mbx_vf;
+use crate::compsc_core::pf::PfState;
 use crate::compsc_core::regs::{vflinks, Reg};
 use crate::fmt::Mac;
 use crate::hw::{Bar0, BarIo};
@@ -27,8 +30,8 @@ use core::ffi::c_void;
 use kernel::device::{Bound, Device};
 use kernel::prelude::*;
 use kernel::sync::atomic::{Acquire, Atomic, Relaxed, Release};
-use kernel::sync::Mutex;
-use kernel::{irq, new_mutex, pci};
+use kernel::sync::{Mutex, SpinLockIrq};
+use kernel::{irq, new_mutex, new_spinlock_irq, pci};
 
 /// Descriptors per ring (ixgbevf's default).
 const RING_COUNT: u32 = 512;
@@ -37,8 +40,11 @@ const RX_BUF_LEN: u32 = 2048;
 /// Ethernet header plus FCS plus one VLAN tag: max frame = MTU + this (ixgbevf's `ETH_HLEN +
 /// ETH_FCS_LEN + VLAN_HLEN`... without the tag, as SET_LPE counts it).
 const FRAME_OVERHEAD: u32 = 18;
-/// The default MTU.
+/// The default MTU, the smallest (ETH_MIN_MTU) and the largest frame the PF accepts
+/// (`IXGBE_MAX_JUMBO_FRAME_SIZE`).
 const DEFAULT_MTU: u32 = 1500;
+const MIN_MTU: u32 = 68;
+const MAX_FRAME: u32 = 9728;
 /// The vector of queue pair 0 and the mailbox ("other") vector.
 const Q_VECTOR: u32 = 0;
 const OTHER_VECTOR: u32 = 1;
@@ -53,6 +59,8 @@ const SERVICE_LINK_DOWN_MS: u32 = 100;
 mod bits {
     /// TXDCTL/RXDCTL.ENABLE.
     pub(super) const DCTL_ENABLE: u32 = 1 << 25;
+    /// RXDCTL.VME: strip VLAN tags.
+    pub(super) const RXDCTL_VME: u32 = 1 << 30;
     /// TXDCTL.SWFLSH.
     pub(super) const TXDCTL_SWFLSH: u32 = 1 << 26;
     /// TXDCTL thresholds: PTHRESH 32, HTHRESH 1, WTHRESH 8 (ixgbevf_configure_tx_ring).
@@ -72,8 +80,29 @@ mod bits {
 /// What the control path owns: the self-emulation layer over BAR0 and the PF session.
 pub(crate) struct Control<'bound> {
     emul: Emul<BarIo<'bound, 'bound>>,
+    /// What the PF holds at our request, recorded for replay on a destination VF.
+    pf: PfState,
     hyperv: bool,
     link_up: bool,
+}
+
+impl Control<'_> {
+    /// One mailbox exchange; an acknowledged one is recorded in `pf`.
+    fn request(&mut self, request: Request) -> Result<Reply, MbxError> {
+        let reply = init::exchange(&mut self.emul, request)?;
+        // A full VLAN or MACVLAN list was refused by us before the PF saw it; other
+        // recording errors cannot follow an acknowledged exchange.
+        let _ = self.pf.note(&request, &reply);
+        Ok(reply)
+    }
+}
+
+/// Rx filtering asked by the stack in atomic context, sent by the service task.
+struct RxModeReq {
+    dirty: bool,
+    promisc: bool,
+    allmulti: bool,
+    mc: McList,
 }
 
 /// A queue pair's rings and the handles its NAPI uses; present while the interface is up.
@@ -144,6 +173,9 @@ pub(crate) struct Adapter<'bound> {
     netdev: Netdev,
     #[pin]
     ctl: Mutex<Control<'bound>>,
+    #[pin]
+    rx_mode: SpinLockIrq<RxModeReq>,
+    mtu: Atomic<u32>,
     io: BarIo<'bound, 'bound>,
     dev: &'bound Device<Bound>,
     id: &'static PciId,
@@ -187,9 +219,17 @@ impl<'bound> Adapter<'bound> {
                 },
                 ctl <- new_mutex!(Control {
                     emul,
+                    pf: session.pf,
                     hyperv: id.hyperv,
                     link_up: false,
                 }),
+                rx_mode <- new_spinlock_irq!(RxModeReq {
+                    dirty: false,
+                    promisc: false,
+                    allmulti: false,
+                    mc: McList::default(),
+                }),
+                mtu: Atomic::new(DEFAULT_MTU),
                 io,
                 dev,
                 id,
@@ -210,7 +250,12 @@ impl<'bound> Adapter<'bound> {
                 );
             }
         }
-        a.netdev.set_mtu_range(68, DEFAULT_MTU);
+        let max_mtu = if id.hyperv {
+            DEFAULT_MTU
+        } else {
+            MAX_FRAME - FRAME_OVERHEAD
+        };
+        a.netdev.set_mtu_range(MIN_MTU, max_mtu);
         a.netdev.set_queues(1);
         Ok(a)
     }
@@ -275,10 +320,12 @@ impl<'bound> Adapter<'bound> {
         self.configure_tx(emul, &tx)?;
         self.configure_rx(emul, &rx)?;
         if !ctl.hyperv {
-            let max_frame = DEFAULT_MTU + FRAME_OVERHEAD;
-            if let Err(e) = init::exchange(&mut ctl.emul, Request::SetLpe { max_frame }) {
+            let max_frame = self.mtu.load(Relaxed).saturating_add(FRAME_OVERHEAD);
+            if let Err(e) = ctl.request(Request::SetLpe { max_frame }) {
                 dev_warn!(self.dev, "PF refused max frame {}: {:?}\n", max_frame, e);
             }
+            // Filters and Rx mode the stack set while down are sent now.
+            self.rx_mode.lock().dirty = true;
         }
         let emul = &mut ctl.emul;
         // Interrupt routing: Rx and Tx of queue 0 to the queue vector, mailbox to the other.
@@ -331,7 +378,8 @@ impl<'bound> Adapter<'bound> {
         let srrctl =
             (RX_BUF_LEN >> bits::SRRCTL_BSIZE_SHIFT) | bits::SRRCTL_ONEBUF | bits::SRRCTL_DROP_EN;
         emul.write(Reg::VFSRRCTL, 0, srrctl)?;
-        emul.write(Reg::VFRXDCTL, 0, bits::DCTL_ENABLE)?;
+        // VME: strip VLAN tags into the descriptor (NETIF_F_HW_VLAN_CTAG_RX).
+        emul.write(Reg::VFRXDCTL, 0, bits::DCTL_ENABLE | bits::RXDCTL_VME)?;
         self.wait_enabled(emul, Reg::VFRXDCTL)
     }
 
@@ -448,6 +496,9 @@ impl<'bound> Adapter<'bound> {
             Ok(v) if v != u32::MAX => v & vflinks::LINK_UP != 0,
             _ => false,
         };
+        if !ctl.hyperv && up {
+            self.send_rx_mode(&mut ctl);
+        }
         if !ctl.hyperv {
             match mbx_vf::receive(&mut ctl.emul) {
                 Ok(Some(msg)) => dev_dbg!(self.dev, "PF message: {:?}\n", msg),
@@ -484,6 +535,87 @@ impl<'bound> Adapter<'bound> {
         };
         if up && !self.removing.load(Acquire) {
             self.netdev.service_schedule(next);
+        }
+    }
+
+    /// Sends the Rx mode and multicast list the stack last asked for, if it changed.
+    fn send_rx_mode(&self, ctl: &mut Control<'_>) {
+        let req = {
+            let mut r = self.rx_mode.lock();
+            if !r.dirty {
+                return;
+            }
+            r.dirty = false;
+            (r.promisc, r.allmulti, r.mc)
+        };
+        let (promisc, allmulti, mc) = req;
+        if let Err(e) = ctl.request(Request::SetMulticast(mc)) {
+            dev_warn!(self.dev, "PF refused the multicast list: {:?}\n", e);
+        }
+        if ctl.pf.api.has_query_messages() {
+            let mode = xcast_mode(promisc, allmulti, ctl.pf.api);
+            if let Err(e) = ctl.request(Request::UpdateXcastMode(mode)) {
+                dev_warn!(self.dev, "PF refused Rx mode {:?}: {:?}\n", mode, e);
+                if mode == XcastMode::Promisc {
+                    let _ = ctl.request(Request::UpdateXcastMode(XcastMode::AllMulti));
+                }
+            }
+        }
+    }
+
+    /// ndo_set_rx_mode (atomic context): remember, and let the service task send it.
+    fn set_rx_mode(&self, promisc: bool, allmulti: bool, addrs: &[MacAddr]) {
+        {
+            let mut r = self.rx_mode.lock();
+            r.promisc = promisc;
+            r.allmulti = allmulti;
+            r.mc = McList::from_addrs(addrs);
+            r.dirty = true;
+        }
+        if self.up.load(Acquire) {
+            self.netdev.service_schedule(0);
+        }
+    }
+
+    /// ndo_change_mtu (RTNL): tell the PF the new max frame while up; Rx buffers chain, so
+    /// the rings stay as they are.
+    fn change_mtu(&self, mtu: u32) -> Result {
+        if self.up.load(Acquire) && !self.id.hyperv {
+            let max_frame = mtu.saturating_add(FRAME_OVERHEAD);
+            let mut ctl = self.ctl.lock();
+            if let Err(e) = ctl.request(Request::SetLpe { max_frame }) {
+                dev_err!(
+                    self.dev,
+                    "PF refused max frame {} (MTU {}): {:?}\n",
+                    max_frame,
+                    mtu,
+                    e
+                );
+                return Err(EINVAL);
+            }
+        }
+        self.mtu.store(mtu, Relaxed);
+        Ok(())
+    }
+
+    /// ndo_vlan_rx_add_vid / kill_vid (RTNL).
+    fn vlan(&self, vid: u16, add: bool) -> Result {
+        if self.id.hyperv {
+            return Err(EOPNOTSUPP);
+        }
+        let mut ctl = self.ctl.lock();
+        match ctl.request(Request::SetVlan { vid, add }) {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                dev_err!(
+                    self.dev,
+                    "PF refused VLAN {} {}: {:?}\n",
+                    if add { "add" } else { "remove" },
+                    vid,
+                    e
+                );
+                Err(EIO)
+            }
         }
     }
 
@@ -601,6 +733,51 @@ extern "C" fn compsc_rs_stats(ctx: *mut c_void, out: *mut u64, n: u32) {
         unsafe { out.add(i).write(*x) };
     }
 }
+
+/// ndo_change_mtu.
+#[no_mangle]
+extern "C" fn compsc_rs_change_mtu(ctx: *mut c_void, mtu: u32) -> i32 {
+    // SAFETY: called by the shim with the netdev's ctx.
+    match unsafe { adapter(ctx) }.change_mtu(mtu) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// ndo_vlan_rx_add_vid / ndo_vlan_rx_kill_vid.
+#[no_mangle]
+extern "C" fn compsc_rs_vlan(ctx: *mut c_void, vid: u16, add: bool) -> i32 {
+    // SAFETY: called by the shim with the netdev's ctx.
+    match unsafe { adapter(ctx) }.vlan(vid, add) {
+        Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// ndo_set_rx_mode: `count` multicast addresses at `addrs` (at most `COMPSC_MAX_MC`).
+#[no_mangle]
+extern "C" fn compsc_rs_rx_mode(ctx: *mut c_void, flags: u32, addrs: *const u8, count: u32) {
+    let mut list = [MacAddr([0; 6]); MAX_MC_HASHES];
+    let n = (count as usize).min(list.len());
+    for (i, slot) in list.iter_mut().take(n).enumerate() {
+        let mut a = [0u8; 6];
+        for (j, b) in a.iter_mut().enumerate() {
+            // SAFETY: the shim passes `count` addresses of six bytes; `i < count`.
+            *b = unsafe { addrs.add(i * 6 + j).read() };
+        }
+        *slot = MacAddr(a);
+    }
+    // SAFETY: called by the shim with the netdev's ctx.
+    unsafe { adapter(ctx) }.set_rx_mode(
+        flags & RX_PROMISC != 0,
+        flags & RX_ALLMULTI != 0,
+        list.get(..n).unwrap_or(&[]),
+    );
+}
+
+/// `COMPSC_RX_*` of shim.h.
+const RX_PROMISC: u32 = 1;
+const RX_ALLMULTI: u32 = 2;
 
 /// ndo_tx_timeout.
 #[no_mangle]

@@ -15,7 +15,7 @@
 //! the posted buffer, only descriptors the driver posted are looked at, and a frame that is
 //! not well formed is dropped and counted.
 
-use crate::compsc_core::desc::{self, RingSize, RxWriteback};
+use crate::compsc_core::desc::{self, RingSize, RxCsum, RxWriteback};
 use crate::compsc_core::emul::HotReg;
 use crate::hw::BarIo;
 use crate::shim::{self, DmaDev, Napi, Netdev, PagePool, PageRef, Skb};
@@ -31,6 +31,11 @@ const MAX_FRAGS: u32 = 17;
 const TX_WORST_CASE: u32 = MAX_FRAGS + 2;
 /// Frames shorter than this are padded (the 82599 needs 17 bytes; ixgbevf pads to 17).
 const TX_MIN_LEN: u32 = 17;
+
+/// Descriptors a buffer of `len` bytes takes (16 KiB each, at least one).
+fn chunks(len: u32) -> u32 {
+    len.div_ceil(desc::tx::MAX_DATA_PER_DESC).max(1)
+}
 
 /// Words of the largest ring's descriptors.
 const DESC_WORDS: usize = 2 * RingSize::MAX as usize;
@@ -94,6 +99,7 @@ pub(crate) struct RingStats {
     pub(crate) dropped: Atomic<u64>,
     pub(crate) errors: Atomic<u64>,
     pub(crate) alloc_failed: Atomic<u64>,
+    pub(crate) csum_errors: Atomic<u64>,
 }
 
 impl RingStats {
@@ -105,6 +111,7 @@ impl RingStats {
             dropped: Atomic::new(0),
             errors: Atomic::new(0),
             alloc_failed: Atomic::new(0),
+            csum_errors: Atomic::new(0),
         }
     }
 
@@ -126,8 +133,10 @@ struct TxSlot {
     skb: Option<Skb>,
     /// The frame's last descriptor (valid with `skb`).
     eop: u32,
-    /// Bytes of the frame (valid with `skb`).
+    /// Bytes of the frame on the wire (valid with `skb`).
     bytes: u32,
+    /// Frames on the wire: TSO segments (valid with `skb`).
+    pkts: u32,
     /// This descriptor's mapping.
     dma: u64,
     len: u32,
@@ -203,8 +212,17 @@ impl TxRing {
         io: &BarIo<'_, '_>,
         stats: &RingStats,
     ) -> Result<(), Skb> {
-        let need = skb.nr_frags().saturating_add(1);
-        if need > MAX_FRAGS.saturating_add(1) || self.unused() < need {
+        let frags = skb.nr_frags();
+        // A context descriptor, then each buffer in pieces of at most 16 KiB.
+        let mut need = chunks(skb.headlen()).saturating_add(1);
+        for f in 0..frags.min(MAX_FRAGS) {
+            need = need.saturating_add(chunks(skb.frag_len(f)));
+        }
+        if frags > MAX_FRAGS || need >= self.desc.size.count() {
+            RingStats::add(&stats.dropped, 1);
+            return Ok(());
+        }
+        if self.unused() < need {
             nd.txq_stop(self.q);
             // Look again after stopping: a completion between the check and the stop would
             // otherwise leave the queue stopped for ever (ixgbevf's maybe_stop_tx).
@@ -214,51 +232,70 @@ impl TxRing {
             }
             nd.txq_wake(self.q);
         }
-        let Some(skb) = skb.pad(TX_MIN_LEN) else {
+        let Some(mut skb) = skb.pad(TX_MIN_LEN) else {
+            RingStats::add(&stats.dropped, 1);
+            return Ok(());
+        };
+        let plan = match skb.offload() {
+            Ok(o) => desc::tx_plan(&o, skb.len()),
+            Err(_) => None,
+        };
+        let Some(plan) = plan else {
             RingStats::add(&stats.dropped, 1);
             return Ok(());
         };
         let first = self.next_to_use.load(Relaxed);
-        let bytes = skb.len();
         let mut i = first;
-        let mut mapped = 0u32;
+        let mut used = 0u32;
+        if let Some(ctx) = plan.context {
+            self.desc.write(i, ctx);
+            i = self.desc.size.next(i);
+            used = 1;
+        }
+        let mut eop = i;
         let mut ok = true;
-        for part in 0..need {
-            let m = if part == 0 {
+        for part in 0..=frags {
+            let mapped = if part == 0 {
                 skb.map_head(self.dev).map(|d| (d, skb.headlen(), true))
             } else {
                 skb.map_frag(self.dev, part.saturating_sub(1))
                     .map(|(d, l)| (d, l, false))
             };
-            let Some((dma, len, head)) = m else {
+            let (Some((dma, len, head)), Some(slot)) = (mapped, self.slot(i)) else {
                 ok = false;
                 break;
             };
-            let Some(slot) = self.slot(i) else {
-                ok = false;
-                break;
-            };
-            // SAFETY: slot `i` is past next_to_use, so xmit owns it (module docs).
+            // SAFETY: slot `i` is at or past next_to_use, so xmit owns it (module docs).
             let s = unsafe { &mut *slot };
             s.dma = dma;
             s.len = len;
             s.head = head;
-            mapped = mapped.saturating_add(1);
-            let eop = part.saturating_add(1) == need;
-            // CAST: a fragment is at most 64 KiB... but a descriptor holds 16 bits of length.
-            let Ok(len16) = u16::try_from(len) else {
-                ok = false;
-                break;
-            };
-            self.desc.write(i, desc::tx_data(dma, len16, eop, bytes));
-            if !eop {
+            let last_part = part == frags;
+            let mut off = 0u32;
+            loop {
+                let piece = len.saturating_sub(off).min(desc::tx::MAX_DATA_PER_DESC);
+                let end = off.saturating_add(piece) >= len;
+                // CAST: a piece is at most 16 KiB.
+                let d = desc::tx_data_planned(
+                    dma.wrapping_add(u64::from(off)),
+                    piece as u16,
+                    last_part && end,
+                    &plan,
+                );
+                self.desc.write(i, d);
+                eop = i;
                 i = self.desc.size.next(i);
+                used = used.saturating_add(1);
+                off = off.saturating_add(piece);
+                if end {
+                    break;
+                }
             }
         }
         if !ok {
             // Undo what was mapped and drop the frame.
             let mut j = first;
-            for _ in 0..mapped {
+            for _ in 0..used {
                 self.release(j);
                 j = self.desc.size.next(j);
             }
@@ -268,16 +305,16 @@ impl TxRing {
         if let Some(slot) = self.slot(first) {
             // SAFETY: as above.
             let s = unsafe { &mut *slot };
-            s.eop = i;
-            s.bytes = bytes;
+            s.eop = eop;
+            s.bytes = plan.wire_bytes;
+            s.pkts = plan.segs;
             s.skb = Some(skb);
         }
-        let next = self.desc.size.next(i);
         // Publish the slots to NAPI; the descriptor writes are ordered before the tail's
         // MMIO write by writel's barrier.
-        self.next_to_use.store(next, Release);
-        if nd.txq_sent(self.q, bytes) {
-            self.tail.write_tail(io, next);
+        self.next_to_use.store(i, Release);
+        if nd.txq_sent(self.q, plan.wire_bytes) {
+            self.tail.write_tail(io, i);
         }
         if self.unused() < TX_WORST_CASE {
             nd.txq_stop(self.q);
@@ -310,7 +347,7 @@ impl TxRing {
     pub(crate) fn clean(&self, nd: &Netdev, budget: i32, stats: &RingStats) -> u32 {
         let ntu = self.next_to_use.load(Acquire);
         let mut i = self.next_to_clean.load(Relaxed);
-        let (mut pkts, mut bytes) = (0u32, 0u32);
+        let (mut frames, mut pkts, mut bytes) = (0u32, 0u32, 0u32);
         while i != ntu {
             let Some(slot) = self.slot(i) else { break };
             // SAFETY: slot `i` is between next_to_clean and next_to_use: NAPI owns it.
@@ -324,6 +361,7 @@ impl TxRing {
             }
             dma_mb(Read);
             let frame_bytes = s.bytes;
+            let frame_pkts = s.pkts;
             let skb = s.skb.take();
             let mut j = i;
             loop {
@@ -336,21 +374,22 @@ impl TxRing {
             if let Some(skb) = skb {
                 skb.consume(budget);
             }
-            pkts = pkts.saturating_add(1);
+            frames = frames.saturating_add(1);
+            pkts = pkts.saturating_add(frame_pkts);
             bytes = bytes.saturating_add(frame_bytes);
             i = self.desc.size.next(eop);
         }
         self.next_to_clean.store(i, Release);
-        if pkts != 0 {
+        if frames != 0 {
             RingStats::add(&stats.packets, u64::from(pkts));
             RingStats::add(&stats.bytes, u64::from(bytes));
-            nd.txq_completed(self.q, pkts, bytes);
+            nd.txq_completed(self.q, frames, bytes);
             smp_mb(Full);
             if nd.txq_stopped(self.q) && self.unused() >= TX_WORST_CASE.saturating_mul(2) {
                 nd.txq_wake(self.q);
             }
         }
-        pkts
+        frames
     }
 
     /// Frees every posted frame (at close, with xmit and NAPI stopped).
@@ -520,7 +559,11 @@ impl RxRing {
                 Some(skb) if !bad => {
                     RingStats::add(&stats.packets, 1);
                     RingStats::add(&stats.bytes, u64::from(skb.len()));
-                    napi.deliver(skb, self.q);
+                    let csum = wb.checksum();
+                    if csum == RxCsum::Bad {
+                        RingStats::add(&stats.csum_errors, 1);
+                    }
+                    napi.deliver(skb, self.q, csum == RxCsum::Good, wb.vlan(), wb.hash());
                     done = done.saturating_add(1);
                 }
                 _ => RingStats::add(&stats.errors, 1),

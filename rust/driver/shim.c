@@ -8,6 +8,12 @@
 #include <linux/etherdevice.h>
 #include <linux/dma-mapping.h>
 #include <linux/workqueue.h>
+#include <linux/if_vlan.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <net/checksum.h>
 #include <net/page_pool/helpers.h>
 #include "shim.h"
 
@@ -64,6 +70,44 @@ static void compsc_ndo_tx_timeout(struct net_device *nd, unsigned int txqueue)
 	compsc_rs_tx_timeout(priv(nd)->ctx, txqueue);
 }
 
+static int compsc_ndo_change_mtu(struct net_device *nd, int mtu)
+{
+	int err = compsc_rs_change_mtu(priv(nd)->ctx, mtu);
+
+	if (!err)
+		WRITE_ONCE(nd->mtu, mtu);
+	return err;
+}
+
+static int compsc_ndo_vlan_add(struct net_device *nd, __be16 proto, u16 vid)
+{
+	return compsc_rs_vlan(priv(nd)->ctx, vid, true);
+}
+
+static int compsc_ndo_vlan_kill(struct net_device *nd, __be16 proto, u16 vid)
+{
+	return compsc_rs_vlan(priv(nd)->ctx, vid, false);
+}
+
+/* Called in atomic context: hands Rust a copy of the list, which it sends from process context. */
+static void compsc_ndo_set_rx_mode(struct net_device *nd)
+{
+	u8 addrs[COMPSC_MAX_MC * ETH_ALEN];
+	struct netdev_hw_addr *ha;
+	u32 flags = 0, n = 0;
+
+	if (nd->flags & IFF_PROMISC)
+		flags |= COMPSC_RX_PROMISC;
+	if (nd->flags & IFF_ALLMULTI || netdev_mc_count(nd) > COMPSC_MAX_MC)
+		flags |= COMPSC_RX_ALLMULTI;
+	netdev_for_each_mc_addr(ha, nd) {
+		if (n == COMPSC_MAX_MC)
+			break;
+		ether_addr_copy(&addrs[n++ * ETH_ALEN], ha->addr);
+	}
+	compsc_rs_rx_mode(priv(nd)->ctx, flags, addrs, n);
+}
+
 static const struct net_device_ops compsc_netdev_ops = {
 	.ndo_open = compsc_ndo_open,
 	.ndo_stop = compsc_ndo_stop,
@@ -71,6 +115,11 @@ static const struct net_device_ops compsc_netdev_ops = {
 	.ndo_get_stats64 = compsc_ndo_get_stats64,
 	.ndo_tx_timeout = compsc_ndo_tx_timeout,
 	.ndo_validate_addr = eth_validate_addr,
+	.ndo_change_mtu = compsc_ndo_change_mtu,
+	.ndo_vlan_rx_add_vid = compsc_ndo_vlan_add,
+	.ndo_vlan_rx_kill_vid = compsc_ndo_vlan_kill,
+	.ndo_set_rx_mode = compsc_ndo_set_rx_mode,
+	.ndo_features_check = passthru_features_check,
 };
 
 static void compsc_service_fn(struct work_struct *w)
@@ -91,6 +140,13 @@ struct net_device *compsc_netdev_alloc(struct device *parent, void *ctx, u32 que
 	INIT_DELAYED_WORK(&priv(nd)->service, compsc_service_fn);
 	nd->netdev_ops = &compsc_netdev_ops;
 	nd->watchdog_timeo = 5 * HZ;
+	/* What ixgbevf offers, less IPsec and tunnel offloads. */
+	nd->hw_features = NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM | NETIF_F_TSO |
+			  NETIF_F_TSO6 | NETIF_F_RXCSUM | NETIF_F_RXHASH;
+	nd->features = nd->hw_features | NETIF_F_HW_VLAN_CTAG_TX | NETIF_F_HW_VLAN_CTAG_RX |
+		       NETIF_F_HW_VLAN_CTAG_FILTER | NETIF_F_HIGHDMA;
+	nd->vlan_features |= nd->hw_features | NETIF_F_HIGHDMA;
+	nd->priv_flags |= IFF_UNICAST_FLT;
 	return nd;
 }
 
@@ -254,6 +310,62 @@ u32 compsc_skb_nr_frags(struct sk_buff *skb)
 	return skb_shinfo(skb)->nr_frags;
 }
 
+u32 compsc_skb_frag_len(struct sk_buff *skb, u32 i)
+{
+	return i < skb_shinfo(skb)->nr_frags ? skb_frag_size(&skb_shinfo(skb)->frags[i]) : 0;
+}
+
+/* The TSO header edits of ixgbevf_tso: lengths cleared, the L4 seed without the payload. */
+static int compsc_tso_prepare(struct sk_buff *skb, struct compsc_tx_info *o)
+{
+	unsigned char *ip = skb_network_header(skb), *l4 = skb_checksum_start(skb);
+	int err = skb_cow_head(skb, 0);
+
+	if (err < 0)
+		return err;
+	if (!(skb_shinfo(skb)->gso_type & (SKB_GSO_TCPV4 | SKB_GSO_TCPV6)))
+		return -EINVAL;
+	if (((struct iphdr *)ip)->version == 4) {
+		((struct iphdr *)ip)->check = 0;
+		((struct iphdr *)ip)->tot_len = 0;
+	} else {
+		((struct ipv6hdr *)ip)->payload_len = 0;
+	}
+	csum_replace_by_diff(&((struct tcphdr *)l4)->check,
+			     (__force __wsum)htonl(skb->len - (l4 - skb->data)));
+	o->flags |= COMPSC_TX_TSO | COMPSC_TX_CSUM_TCP;
+	o->l4_len = tcp_hdrlen(skb);
+	o->mss = skb_shinfo(skb)->gso_size;
+	o->segs = skb_shinfo(skb)->gso_segs;
+	return 0;
+}
+
+int compsc_skb_tx_info(struct sk_buff *skb, struct compsc_tx_info *o)
+{
+	*o = (struct compsc_tx_info){ .mac_len = skb_network_offset(skb) };
+	if (skb_vlan_tag_present(skb)) {
+		o->flags |= COMPSC_TX_VLAN;
+		o->vlan = skb_vlan_tag_get(skb);
+	}
+	if (vlan_get_protocol(skb) == htons(ETH_P_IP))
+		o->flags |= COMPSC_TX_IPV4;
+	if (skb->ip_summed != CHECKSUM_PARTIAL)
+		return 0;
+	o->ip_len = skb_checksum_start_offset(skb) - skb_network_offset(skb);
+	if (skb_is_gso(skb))
+		return compsc_tso_prepare(skb, o);
+	switch (skb->csum_offset) {
+	case offsetof(struct tcphdr, check):
+		o->flags |= COMPSC_TX_CSUM_TCP;
+		return 0;
+	case offsetof(struct udphdr, check):
+		o->flags |= COMPSC_TX_CSUM_UDP;
+		return 0;
+	default:
+		return skb_checksum_help(skb);
+	}
+}
+
 int compsc_skb_pad(struct sk_buff *skb, u32 len)
 {
 	return skb_put_padto(skb, len);
@@ -370,9 +482,18 @@ void compsc_rx_add_frag(struct sk_buff *skb, struct page *page, u32 len)
 			PAGE_SIZE);
 }
 
-void compsc_rx_deliver(struct compsc_napi *n, struct sk_buff *skb, u32 q)
+void compsc_rx_deliver(struct compsc_napi *n, struct sk_buff *skb, u32 q, u32 csum_ok,
+		       u32 vlan, u32 hash, u32 hash_type)
 {
-	skb->protocol = eth_type_trans(skb, n->napi.dev);
+	struct net_device *nd = n->napi.dev;
+
+	if (csum_ok && nd->features & NETIF_F_RXCSUM)
+		skb->ip_summed = CHECKSUM_UNNECESSARY;
+	if (vlan & COMPSC_RX_VLAN_PRESENT && nd->features & NETIF_F_HW_VLAN_CTAG_RX)
+		__vlan_hwaccel_put_tag(skb, htons(ETH_P_8021Q), vlan & VLAN_VID_MASK);
+	if (hash_type && nd->features & NETIF_F_RXHASH)
+		skb_set_hash(skb, hash, hash_type);
+	skb->protocol = eth_type_trans(skb, nd);
 	skb_record_rx_queue(skb, q);
 	napi_gro_receive(&n->napi, skb);
 }

@@ -27,6 +27,32 @@ int compsc_rs_poll(void *ctx, u32 idx, int budget);
 void compsc_rs_service(void *ctx);
 void compsc_rs_stats(void *ctx, u64 *out, u32 n);
 void compsc_rs_tx_timeout(void *ctx, u32 queue);
+int compsc_rs_change_mtu(void *ctx, u32 mtu);
+int compsc_rs_vlan(void *ctx, u16 vid, bool add);
+void compsc_rs_rx_mode(void *ctx, u32 flags, const u8 *addrs, u32 count);
+
+/* compsc_rs_rx_mode flags */
+#define COMPSC_RX_PROMISC 1
+#define COMPSC_RX_ALLMULTI 2
+/* Most multicast addresses handed to Rust; beyond that, allmulti (the PF keeps 30 hashes). */
+#define COMPSC_MAX_MC 30
+
+/* What xmit needs of an skb's offload requests; all u32, mirrored by shim.rs. */
+struct compsc_tx_info {
+	u32 flags;	/* COMPSC_TX_* */
+	u32 mac_len;	/* bytes before the IP header */
+	u32 ip_len;	/* IP header to L4 header */
+	u32 l4_len;	/* TCP header (TSO) */
+	u32 mss;	/* TSO segment size */
+	u32 segs;	/* TSO segments */
+	u32 vlan;	/* tag to insert (COMPSC_TX_VLAN) */
+};
+#define COMPSC_TX_CSUM_TCP 1
+#define COMPSC_TX_CSUM_UDP 2
+#define COMPSC_TX_CSUM_SCTP 4
+#define COMPSC_TX_TSO 8
+#define COMPSC_TX_IPV4 16
+#define COMPSC_TX_VLAN 32
 
 /* netdev */
 struct net_device *compsc_netdev_alloc(struct device *parent, void *ctx, u32 queues);
@@ -64,6 +90,8 @@ bool compsc_napi_complete_done(struct compsc_napi *n, int done);
 u32 compsc_skb_len(struct sk_buff *skb);
 u32 compsc_skb_headlen(struct sk_buff *skb);
 u32 compsc_skb_nr_frags(struct sk_buff *skb);
+u32 compsc_skb_frag_len(struct sk_buff *skb, u32 i);
+int compsc_skb_tx_info(struct sk_buff *skb, struct compsc_tx_info *o);
 int compsc_skb_pad(struct sk_buff *skb, u32 len);
 int compsc_skb_map_head(struct device *dev, struct sk_buff *skb, u64 *dma);
 int compsc_skb_map_frag(struct device *dev, struct sk_buff *skb, u32 i, u64 *dma, u32 *len);
@@ -83,6 +111,9 @@ void compsc_pp_put(struct page_pool *pp, struct page *page);
 void compsc_pp_sync_for_cpu(struct page_pool *pp, struct page *page, u32 len);
 struct sk_buff *compsc_rx_build_skb(struct compsc_napi *n, struct page *page, u32 len);
 void compsc_rx_add_frag(struct sk_buff *skb, struct page *page, u32 len);
-void compsc_rx_deliver(struct compsc_napi *n, struct sk_buff *skb, u32 q);
+void compsc_rx_deliver(struct compsc_napi *n, struct sk_buff *skb, u32 q, u32 csum_ok,
+		       u32 vlan, u32 hash, u32 hash_type);
+/* compsc_rx_deliver: vlan is the tag | COMPSC_RX_VLAN_PRESENT; hash_type 0 none, 3 L3, 4 L4 */
+#define COMPSC_RX_VLAN_PRESENT 0x10000
 
 #endif

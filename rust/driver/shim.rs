@@ -6,6 +6,7 @@
 //! page_pool layout. Each `unsafe` call is here, with the reason it is sound; the driver above
 //! uses the wrappers and stays safe Rust.
 
+use crate::compsc_core::desc::{TxOffload, L4};
 use core::ffi::{c_int, c_void};
 use core::ptr::NonNull;
 use kernel::prelude::*;
@@ -72,6 +73,8 @@ extern "C" {
     fn compsc_skb_len(skb: *mut SkBuff) -> u32;
     fn compsc_skb_headlen(skb: *mut SkBuff) -> u32;
     fn compsc_skb_nr_frags(skb: *mut SkBuff) -> u32;
+    fn compsc_skb_frag_len(skb: *mut SkBuff, i: u32) -> u32;
+    fn compsc_skb_tx_info(skb: *mut SkBuff, out: *mut TxInfo) -> c_int;
     fn compsc_skb_pad(skb: *mut SkBuff, len: u32) -> c_int;
     fn compsc_skb_map_head(dev: *mut DeviceRaw, skb: *mut SkBuff, dma: *mut u64) -> c_int;
     fn compsc_skb_map_frag(
@@ -101,8 +104,42 @@ extern "C" {
     fn compsc_pp_sync_for_cpu(pp: *mut PagePoolRaw, page: *mut Page, len: u32);
     fn compsc_rx_build_skb(n: *mut NapiRaw, page: *mut Page, len: u32) -> *mut SkBuff;
     fn compsc_rx_add_frag(skb: *mut SkBuff, page: *mut Page, len: u32);
-    fn compsc_rx_deliver(n: *mut NapiRaw, skb: *mut SkBuff, q: u32);
+    fn compsc_rx_deliver(
+        n: *mut NapiRaw,
+        skb: *mut SkBuff,
+        q: u32,
+        csum_ok: u32,
+        vlan: u32,
+        hash: u32,
+        hash_type: u32,
+    );
 }
+
+/// The shim's `struct compsc_tx_info`: seven `u32`, so its layout is the same in C and Rust.
+#[repr(C)]
+#[derive(Default)]
+struct TxInfo {
+    flags: u32,
+    mac_len: u32,
+    ip_len: u32,
+    l4_len: u32,
+    mss: u32,
+    segs: u32,
+    vlan: u32,
+}
+
+/// `COMPSC_TX_*` of shim.h.
+mod tx_flags {
+    pub(super) const CSUM_TCP: u32 = 1;
+    pub(super) const CSUM_UDP: u32 = 2;
+    pub(super) const CSUM_SCTP: u32 = 4;
+    pub(super) const TSO: u32 = 8;
+    pub(super) const IPV4: u32 = 16;
+    pub(super) const VLAN: u32 = 32;
+}
+
+/// `COMPSC_RX_VLAN_PRESENT` of shim.h.
+const RX_VLAN_PRESENT: u32 = 0x1_0000;
 
 /// The C `struct device` of a bound device, for the shim's DMA calls.
 #[derive(Clone, Copy)]
@@ -399,10 +436,34 @@ impl Napi {
         unsafe { compsc_napi_complete_done(self.0.as_ptr(), done) }
     }
 
-    /// Hands a received frame to the stack (eth_type_trans, GRO).
-    pub(crate) fn deliver(self, skb: Skb, q: u32) {
+    /// Hands a received frame to the stack (eth_type_trans, GRO) with what the device found:
+    /// a good L4 checksum, a stripped VLAN tag, the RSS hash and whether it covers ports.
+    pub(crate) fn deliver(
+        self,
+        skb: Skb,
+        q: u32,
+        csum_ok: bool,
+        vlan: Option<u16>,
+        hash: Option<(u32, bool)>,
+    ) {
+        let vlan = vlan.map_or(0, |t| u32::from(t) | RX_VLAN_PRESENT);
+        let (hash, kind) = match hash {
+            Some((h, true)) => (h, 2),
+            Some((h, false)) => (h, 1),
+            None => (0, 0),
+        };
         // SAFETY: called from this instance's poll; the skb is ours and given away here.
-        unsafe { compsc_rx_deliver(self.0.as_ptr(), skb.into_raw(), q) }
+        unsafe {
+            compsc_rx_deliver(
+                self.0.as_ptr(),
+                skb.into_raw(),
+                q,
+                u32::from(csum_ok),
+                vlan,
+                hash,
+                kind,
+            )
+        }
     }
 
     /// Builds an skb around a page-pool page holding `len` bytes at the pool's offset.
@@ -498,6 +559,40 @@ impl Skb {
     pub(crate) fn nr_frags(&self) -> u32 {
         // SAFETY: as above.
         unsafe { compsc_skb_nr_frags(self.0.as_ptr()) }
+    }
+
+    /// Length of fragment `i` (0 past the last).
+    pub(crate) fn frag_len(&self, i: u32) -> u32 {
+        // SAFETY: the skb is ours; the shim bounds `i`.
+        unsafe { compsc_skb_frag_len(self.0.as_ptr(), i) }
+    }
+
+    /// What the stack asks of this frame: checksum, segmentation, VLAN tag. For TSO the
+    /// shim prepares the headers as the device wants them (`ixgbevf_tso`).
+    pub(crate) fn offload(&mut self) -> Result<TxOffload> {
+        let mut i = TxInfo::default();
+        // SAFETY: the skb is ours; `i` is a local the shim fills.
+        kernel::error::to_result(unsafe { compsc_skb_tx_info(self.0.as_ptr(), &mut i) })?;
+        let f = i.flags;
+        let csum = if f & tx_flags::CSUM_TCP != 0 {
+            Some(L4::Tcp)
+        } else if f & tx_flags::CSUM_UDP != 0 {
+            Some(L4::Udp)
+        } else if f & tx_flags::CSUM_SCTP != 0 {
+            Some(L4::Sctp)
+        } else {
+            None
+        };
+        Ok(TxOffload {
+            csum,
+            tso: (f & tx_flags::TSO != 0).then_some((i.mss, i.segs)),
+            ipv4: f & tx_flags::IPV4 != 0,
+            mac_len: i.mac_len,
+            ip_len: i.ip_len,
+            l4_len: i.l4_len,
+            // CAST: the shim stores a 16-bit tag.
+            vlan: (f & tx_flags::VLAN != 0).then_some(i.vlan as u16),
+        })
     }
 
     /// Pads the frame to `len` bytes; on failure the kernel has freed it.

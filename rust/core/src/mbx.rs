@@ -204,6 +204,37 @@ impl McList {
             .get(..usize::from(self.count))
             .unwrap_or(&self.hashes)
     }
+
+    /// The list for multicast addresses (at most 30 are kept; the caller asks for
+    /// all-multicast beyond that).
+    pub fn from_addrs(addrs: &[MacAddr]) -> McList {
+        let mut list = McList::default();
+        for a in addrs {
+            if !list.push(mc_hash(a)) {
+                break;
+            }
+        }
+        list
+    }
+}
+
+/// The 12-bit MTA vector of a multicast address under filter type 0, bits 47:36
+/// (`ixgbevf_mta_vector`, vf.c).
+pub fn mc_hash(addr: &MacAddr) -> u16 {
+    let [.., b4, b5] = addr.0;
+    (u16::from(b4) >> 4 | u16::from(b5) << 4) & 0xFFF
+}
+
+/// The Rx mode to ask of the PF for the interface flags (`ixgbevf_set_rx_mode`):
+/// promiscuous only where the API allows it, else all-multicast; the hash list otherwise.
+pub fn xcast_mode(promisc: bool, allmulti: bool, api: ApiVersion) -> XcastMode {
+    if promisc && api.has_promisc() {
+        XcastMode::Promisc
+    } else if promisc || allmulti {
+        XcastMode::AllMulti
+    } else {
+        XcastMode::Multi
+    }
 }
 
 /// Why a mailbox exchange or decode failed.
@@ -327,6 +358,37 @@ fn split(msg: &[u32]) -> Result<(u32, &[u32]), MbxError> {
 fn msginfo(word0: u32) -> u8 {
     // CAST: masked to 8 bits.
     ((word0 & MSGINFO_MASK) >> MSGINFO_SHIFT) as u8
+}
+
+#[cfg(test)]
+mod rx_mode_tests {
+    use super::*;
+
+    #[test]
+    fn multicast_hash_takes_bits_47_to_36() {
+        // 01:00:5e:00:00:fb (mDNS): (0x00 >> 4) | (0xfb << 4) = 0xfb0.
+        assert_eq!(mc_hash(&MacAddr([1, 0, 0x5e, 0, 0, 0xfb])), 0xFB0);
+        assert_eq!(mc_hash(&MacAddr([0x33, 0x33, 0, 0, 0xF1, 0xFF])), 0xFFF);
+        let many: [MacAddr; 40] = core::array::from_fn(|i| MacAddr([1, 0, 0x5e, 0, 0, i as u8]));
+        assert_eq!(McList::from_addrs(&many).hashes().len(), MAX_MC_HASHES);
+    }
+
+    #[test]
+    fn promiscuous_falls_back_to_allmulti_before_api_1_3() {
+        assert_eq!(
+            xcast_mode(true, false, ApiVersion::V1_4),
+            XcastMode::Promisc
+        );
+        assert_eq!(
+            xcast_mode(true, false, ApiVersion::V1_2),
+            XcastMode::AllMulti
+        );
+        assert_eq!(
+            xcast_mode(false, true, ApiVersion::V1_4),
+            XcastMode::AllMulti
+        );
+        assert_eq!(xcast_mode(false, false, ApiVersion::V1_4), XcastMode::Multi);
+    }
 }
 
 #[cfg(test)]

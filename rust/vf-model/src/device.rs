@@ -110,6 +110,11 @@ pub struct ModelStats {
     pub mbx_msgs: u64,
     /// MSI-X messages sent by VF instances that were since reset or swapped out.
     pub msix_before_reset: u64,
+    /// Tx packets the model segmented (TSE), and frames whose L4 checksum it inserted.
+    pub tx_tso: u64,
+    pub tx_csum: u64,
+    /// Tx frames the model tagged from a context descriptor (VLE).
+    pub tx_vlan: u64,
 }
 
 /// A rate limiter for guest-caused warnings: the first few, then one in 1000.

@@ -231,7 +231,10 @@ impl Device {
         if p.cmd & CMD_TSE != 0 {
             let Some(c) = ctx else { return };
             match net::tso(&frame, l3, l4, c.l4len(), c.mss()) {
-                Ok(segs) => frames = segs,
+                Ok(segs) => {
+                    self.stats.tx_tso += 1;
+                    frames = segs;
+                }
                 Err(e) => {
                     self.stats.bad_descriptors += 1;
                     self.guest_warn(format_args!("Tx queue {q}: TSO refused: {e:?}"));
@@ -248,7 +251,9 @@ impl Device {
                 };
                 let filled =
                     offset.is_some_and(|o| net::fill_l4_checksum(&mut frame, l4, o, c.l4t() == 0));
-                if !filled {
+                if filled {
+                    self.stats.tx_csum += 1;
+                } else {
                     self.guest_warn(format_args!(
                         "Tx queue {q}: L4 checksum not inserted (L4T {}, start {l4})",
                         c.l4t()
@@ -271,6 +276,7 @@ impl Device {
         }
         for mut f in frames {
             if p.cmd & CMD_VLE != 0 {
+                self.stats.tx_vlan += 1;
                 f = net::insert_vlan(&f, ctx.map_or(0, |c| c.vlan()));
             }
             // Short frames are padded to the Ethernet minimum.

@@ -4,7 +4,7 @@
 use super::chroot::qemu_command;
 use super::rig::{
     attach_model, build_model, control, json_field, networked_model, peer_result, start_peer,
-    CHUNK, E2E_BYTES, E2E_MAC, GUEST_IP, HOST_IP,
+    CHUNK, E2E_BYTES, E2E_MAC, GUEST_IP, GUEST_VLAN_IP, HOST_IP,
 };
 use super::{clean_run, marker};
 use crate::guest::{self, GuestRun, Hook};
@@ -71,6 +71,11 @@ head -c {CHUNK} /dev/urandom > /tmp/chunk
 echo "E2E-CHUNK $(crc32 < /tmp/chunk)"
 i=0; while [ $i -lt {copies} ]; do cat /tmp/chunk; i=$((i+1)); done | nc {HOST_IP} 5001 || echo "E2E-TX-FAILED"
 echo "E2E-RX $(nc {HOST_IP} 5002 </dev/null | crc32)"
+ip link set eth0 mtu 9000 && ping -c 3 -s 8000 -W 5 {HOST_IP} >/dev/null && echo E2E-JUMBO ok || echo E2E-JUMBO failed
+ip link set eth0 mtu 1500
+vconfig add eth0 5 && ip addr add {GUEST_VLAN_IP}/24 dev eth0.5 && ip link set eth0.5 up && echo E2E-VLAN ok || echo E2E-VLAN failed
+ping -c 2 -W 1 10.77.5.1 >/dev/null || true
+echo E2E-VLAN-SENT
 echo E2E-LINK-DOWN
 n=0; while [ "$(cat /sys/class/net/eth0/carrier)" != 0 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
 echo "E2E-CARRIER-DOWN $(cat /sys/class/net/eth0/carrier)"
@@ -234,6 +239,16 @@ pub fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficReport> {
     g.qemu = qemu;
     g.timeout = Duration::from_secs(900);
     attach_model(&mut g, &sock)?;
+    // The PF's view right after the guest set up VLAN 5 and sent on it (before the link
+    // flap, after which a driver's reset may legitimately change it).
+    let vlan_stats = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
+    {
+        let (ctl, snap) = (ctl.clone(), vlan_stats.clone());
+        g.hooks.push(Hook::new("E2E-VLAN-SENT", move || {
+            *snap.borrow_mut() = control(&ctl, r#"{"cmd":"stats"}"#)?;
+            Ok(())
+        }));
+    }
     // The host side of the link flap: the PF's physical link goes down and up again.
     for (mark, up) in [("E2E-LINK-DOWN", false), ("E2E-LINK-UP", true)] {
         let ctl = ctl.clone();
@@ -259,7 +274,8 @@ pub fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficReport> {
     );
     eprintln!("    model stats: {stats}");
     out.check_plan()?;
-    analyse(&out.console, &tx, &rx, &stats, drv).with_context(|| where_)
+    let vlan_stats = vlan_stats.borrow().clone();
+    analyse(&out.console, &tx, &rx, &stats, &vlan_stats, drv).with_context(|| where_)
 }
 
 fn parse_ping(console: &str) -> Option<(f64, f64, f64)> {
@@ -279,6 +295,7 @@ fn analyse(
     tx: &str,
     rx: &str,
     stats: &str,
+    vlan_stats: &str,
     drv: &VfDriver,
 ) -> Result<TrafficReport> {
     // The model counts every access and descriptor it had to refuse; a faithful model
@@ -322,6 +339,30 @@ fn analyse(
     let rx_crc = marker(console, "E2E-RX").unwrap_or("");
     if json_field(rx, "error").is_some() || json_field(rx, "crc") != Some(rx_crc) {
         bail!("host->guest transfer: source said {rx}, guest computed CRC {rx_crc:?}");
+    }
+    if marker(console, "E2E-JUMBO") != Some("ok") {
+        bail!("no 8000-byte ping at MTU 9000 (SET_LPE and multi-buffer Rx)");
+    }
+    if marker(console, "E2E-VLAN") != Some("ok") {
+        bail!("could not bring up eth0.5 (VLAN 5)");
+    }
+    // The VLAN filter reached the PF over the mailbox (the stack adds VID 0 as well), and the
+    // device inserted the tag.
+    if json_field(vlan_stats, "vlans") != Some("[0,5]") {
+        bail!(
+            "with eth0.5 up the PF holds VLAN filters {:?}, want [0,5]",
+            json_field(vlan_stats, "vlans")
+        );
+    }
+    if json_field(vlan_stats, "tx_vlan").is_none_or(|n| n == "0") {
+        bail!("nothing sent on eth0.5 was tagged by the device ({vlan_stats})");
+    }
+    // The model saw the offloads used: segmentation and checksum insertion.
+    for key in ["tx_tso", "tx_csum"] {
+        match json_field(stats, key).and_then(|v| v.parse::<u64>().ok()) {
+            Some(n) if n > 0 => {}
+            _ => bail!("the model counted no {key}: the offload was never used ({stats})"),
+        }
     }
     // Link flap: the PF's ping makes ixgbevf re-read VFLINKS in both directions.
     if marker(console, "E2E-CARRIER-DOWN") != Some("0") || !console.contains("NIC Link is Down") {

@@ -21,6 +21,9 @@ pub(super) const E2E_MAC: &str = "02:00:00:e2:e0:01";
 pub(super) const HOST_IP: &str = "10.77.0.1";
 
 pub(super) const GUEST_IP: &str = "10.77.0.2";
+/// The guest's address on VLAN 5 (the host has no VLAN support of its own: the check reads
+/// the model's filter table and tagged-frame count instead of a reply).
+pub(super) const GUEST_VLAN_IP: &str = "10.77.5.2";
 
 /// Bytes moved each way: at least 100 MB.
 pub(super) const E2E_BYTES: u64 = 100 << 20;
@@ -260,11 +263,12 @@ pub(super) fn networked_model(model_bin: &Path, tag: &str, name: &str) -> Result
         &mut rig,
         model_bin,
         name,
-        &["--netns", &ns, "--tap", "vfm0"],
+        &["--netns", &ns, "--tap", "vfm0", "--pf-mtu", "9000"],
     )?;
     rig.ip(&["link", "set", "lo", "up"])?;
     rig.ip(&["addr", "add", &format!("{HOST_IP}/24"), "dev", "vfm0"])?;
-    rig.ip(&["link", "set", "vfm0", "up"])?;
+    // Jumbo frames on the host side, for the guest's MTU check.
+    rig.ip(&["link", "set", "vfm0", "mtu", "9000", "up"])?;
     Ok((rig, m))
 }
 
