@@ -12,24 +12,24 @@
 //!   mailbox vector only kicks the service task, which re-arms it under `ctl`).
 
 use crate::compsc_core::desc::RingSize;
-use crate::compsc_core::emul::{Emul, EmulError, HotReg};
+use crate::compsc_core::emul::{Emul, HotReg};
 use crate::compsc_core::mac::PciId;
 use crate::compsc_core::mbx::{
     xcast_mode, MacAddr, MbxError, McList, Reply, Request, XcastMode, MAX_MC_HASHES,
 };
-use crate::compsc_core::mbx_vf;
+use crate::compsc_core::mbx_vf::{self, Health};
 use crate::compsc_core::pf::PfState;
-use crate::compsc_core::regs::{vflinks, Reg};
-use crate::fmt::Mac;
+use crate::compsc_core::regs::{vfmailbox, Reg};
+use crate::fmt::{Api, Mac};
 use crate::hw::{Bar0, BarIo};
 use crate::init;
 use crate::rings::{RingStats, RxRing, TxRing};
-use crate::shim::{DmaDev, IfName, Kicker, Napi, Netdev, SkBuff, Skb};
+use crate::shim::{self, DmaDev, IfName, Kicker, Napi, Netdev, SkBuff, Skb};
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
 use kernel::device::{Bound, Device};
 use kernel::prelude::*;
-use kernel::sync::atomic::{Acquire, Atomic, Relaxed, Release};
+use kernel::sync::atomic::{Acquire, Atomic, Full, Relaxed, Release};
 use kernel::sync::{Mutex, SpinLockIrq};
 use kernel::{irq, new_mutex, new_spinlock_irq, pci};
 
@@ -54,6 +54,8 @@ const OTHER_BIT: u32 = 1 << OTHER_VECTOR;
 /// Service task period while up, and while the link is down (ixgbevf: 2 s and HZ/10).
 const SERVICE_MS: u32 = 2000;
 const SERVICE_LINK_DOWN_MS: u32 = 100;
+/// Service task period while the VF reads all ones (looking for it to come back).
+const SERVICE_GONE_MS: u32 = 1000;
 
 /// Register fields the open sequence writes (ixgbevf defines.h).
 mod bits {
@@ -180,13 +182,41 @@ pub(crate) struct Adapter<'bound> {
     dev: &'bound Device<Bound>,
     id: &'static PciId,
     session: init::Session,
+    /// The data path runs (rings installed, NAPI enabled, Tx started).
     up: Atomic<bool>,
+    /// The administrator brought the interface up (ndo_open without ndo_stop since); a reset
+    /// brings the data path back only then.
+    admin_up: Atomic<bool>,
     removing: Atomic<bool>,
+    /// The VF read all ones at the last look.
+    gone: Atomic<bool>,
+    /// A reset was asked for (Tx timeout, failed reset to retry).
+    reset_requested: Atomic<bool>,
+    /// VF resets done since probe.
+    resets: Atomic<u64>,
+    /// Tx hang check: next_to_clean at the last look, and looks without progress.
+    tx_last_clean: Atomic<u32>,
+    tx_stalls: Atomic<u32>,
 }
 
-/// Whether a register access failed because the device is gone.
-fn gone(e: &EmulError) -> bool {
-    matches!(e, EmulError::AllOnes { .. })
+/// Why the service task resets the VF.
+#[derive(Clone, Copy)]
+enum ResetCause {
+    Pf,
+    TxHang,
+    Asked,
+    Returned,
+}
+
+impl ResetCause {
+    fn describe(self) -> &'static str {
+        match self {
+            ResetCause::Pf => "the PF reset or withdrew clear-to-send",
+            ResetCause::TxHang => "Tx queue 0 made no progress for two service passes",
+            ResetCause::Asked => "a reset was requested",
+            ResetCause::Returned => "the VF came back",
+        }
+    }
 }
 
 impl<'bound> Adapter<'bound> {
@@ -235,7 +265,13 @@ impl<'bound> Adapter<'bound> {
                 id,
                 session,
                 up: Atomic::new(false),
+                admin_up: Atomic::new(false),
                 removing: Atomic::new(false),
+                gone: Atomic::new(false),
+                reset_requested: Atomic::new(false),
+                resets: Atomic::new(0),
+                tx_last_clean: Atomic::new(0),
+                tx_stalls: Atomic::new(0),
             }),
             GFP_KERNEL,
         )?;
@@ -399,9 +435,12 @@ impl<'bound> Adapter<'bound> {
         Err(ETIMEDOUT)
     }
 
-    /// Takes the interface down (ndo_stop, under RTNL).
+    /// Takes the data path down (ndo_stop, or a reset; under RTNL). Does nothing if it is
+    /// not up (a reset that failed left it down).
     fn stop(&self) {
-        self.up.store(false, Release);
+        if !self.up.xchg(false, Full) {
+            return;
+        }
         self.netdev.set_carrier(false);
         self.netdev.tx_disable_all();
         {
@@ -484,57 +523,209 @@ impl<'bound> Adapter<'bound> {
         ]
     }
 
-    /// The service task: link state from VFLINKS, messages from the PF, and the mailbox
-    /// vector's re-arm. Reschedules itself until the device is removed.
+    /// The service task: link state from VFLINKS, messages from the PF, PF resets, a Tx
+    /// queue that stopped moving, a device that vanished, and the mailbox vector's re-arm.
+    /// Reschedules itself until the device is removed.
     fn service(&self) {
         if self.removing.load(Acquire) {
             return;
         }
         let up = self.up.load(Acquire);
         let mut ctl = self.ctl.lock();
-        let link = match ctl.emul.read(Reg::VFLINKS, 0) {
-            Ok(v) if v != u32::MAX => v & vflinks::LINK_UP != 0,
-            _ => false,
+        let links = ctl.emul.read(Reg::VFLINKS, 0).unwrap_or(u32::MAX);
+        let (mailbox, message) = if ctl.hyperv {
+            (0, None)
+        } else {
+            let mailbox = ctl.emul.read(Reg::VFMAILBOX, 0).unwrap_or(u32::MAX);
+            let message = match mbx_vf::receive(&mut ctl.emul) {
+                Ok(m) => m,
+                Err(e) => {
+                    dev_dbg!(self.dev, "mailbox: {:?}\n", e);
+                    None
+                }
+            };
+            (mailbox, message)
         };
-        if !ctl.hyperv && up {
-            self.send_rx_mode(&mut ctl);
-        }
-        if !ctl.hyperv {
-            match mbx_vf::receive(&mut ctl.emul) {
-                Ok(Some(msg)) => dev_dbg!(self.dev, "PF message: {:?}\n", msg),
-                Ok(None) => {}
-                Err(e) => dev_dbg!(self.dev, "mailbox: {:?}\n", e),
+        let verdict = mbx_vf::health(links, mailbox, message);
+        let hung = up && self.tx_hung();
+        let reset = self.reset_requested.xchg(false, Relaxed) || hung;
+        match verdict {
+            Health::Gone => {
+                drop(ctl);
+                self.device_gone();
             }
-        }
-        if up {
-            // Re-arm the mailbox vector (auto-masked when it fired). The intent is unchanged,
-            // so this is the same write the log already holds.
-            if let Err(e) = ctl.emul.write(Reg::VTEIMS, 0, OTHER_BIT) {
-                if !gone(&e) {
-                    dev_warn!(self.dev, "cannot re-arm the mailbox vector: {:?}\n", e);
+            Health::ResetNeeded => {
+                drop(ctl);
+                self.reset(ResetCause::Pf);
+            }
+            Health::Link(_) if self.gone.load(Relaxed) => {
+                drop(ctl);
+                dev_info!(self.dev, "{}: the VF answers again\n", self.name());
+                self.gone.store(false, Relaxed);
+                self.reset(ResetCause::Returned);
+            }
+            Health::Link(_) if reset => {
+                drop(ctl);
+                self.reset(if hung {
+                    ResetCause::TxHang
+                } else {
+                    ResetCause::Asked
+                });
+            }
+            Health::Link(link) => {
+                if !ctl.hyperv && up {
+                    self.send_rx_mode(&mut ctl);
+                }
+                if up {
+                    // Re-arm the mailbox vector (auto-masked when it fired). The intent is
+                    // unchanged, so this is the write the log already holds.
+                    if let Err(e) = ctl.emul.write(Reg::VTEIMS, 0, OTHER_BIT) {
+                        dev_warn!(self.dev, "cannot re-arm the mailbox vector: {:?}\n", e);
+                    }
+                }
+                let changed = up && link != ctl.link_up;
+                if up {
+                    ctl.link_up = link;
+                }
+                drop(ctl);
+                if changed {
+                    self.netdev.set_carrier(link);
+                    if link {
+                        dev_info!(self.dev, "{}: NIC Link is Up\n", self.name());
+                    } else {
+                        dev_info!(self.dev, "{}: NIC Link is Down\n", self.name());
+                    }
                 }
             }
         }
-        let changed = up && link != ctl.link_up;
-        if up {
-            ctl.link_up = link;
-        }
-        drop(ctl);
-        if changed {
-            self.netdev.set_carrier(link);
-            if link {
-                dev_info!(self.dev, "{}: NIC Link is Up\n", self.name());
+        let next = {
+            let ctl = self.ctl.lock();
+            // A reset indication that arrived during this pass (an exchange read it into
+            // the log) is acted on now, not at the next period.
+            let reset_seen = ctl.emul.log().pending(Reg::VFMAILBOX) & vfmailbox::RSTD != 0;
+            if reset_seen || self.reset_requested.load(Relaxed) {
+                0
+            } else if self.gone.load(Relaxed) {
+                SERVICE_GONE_MS
+            } else if ctl.link_up {
+                SERVICE_MS
             } else {
-                dev_info!(self.dev, "{}: NIC Link is Down\n", self.name());
+                SERVICE_LINK_DOWN_MS
             }
-        }
-        let next = if up && link {
-            SERVICE_MS
-        } else {
-            SERVICE_LINK_DOWN_MS
         };
-        if up && !self.removing.load(Acquire) {
+        if self.admin_up.load(Acquire) && !self.removing.load(Acquire) {
             self.netdev.service_schedule(next);
+        }
+    }
+
+    /// Whether Tx queue 0 has frames in flight and completed none since the last look
+    /// (two service passes apart, as ixgbevf's `check_for_tx_hang`).
+    fn tx_hung(&self) -> bool {
+        // SAFETY: only atomics of the ring are read; the rings are present while up and
+        // the service task runs under the same open/close protocol as xmit (close cancels
+        // nothing here: it only reads indices, which stay valid until the rings are freed,
+        // and close frees them only after `up` is false, which the caller checked). To be
+        // safe against that window, the indices are read through `progress`, which tolerates
+        // a ring being emptied.
+        let Some((ntc, pending)) = (unsafe { self.qv.rings() }).map(|r| r.tx.progress()) else {
+            return false;
+        };
+        let last = self.tx_last_clean.xchg(ntc, Relaxed);
+        if !pending || ntc != last {
+            self.tx_stalls.store(0, Relaxed);
+            return false;
+        }
+        let stalls = self.tx_stalls.load(Relaxed).saturating_add(1);
+        self.tx_stalls.store(stalls, Relaxed);
+        stalls >= 2
+    }
+
+    /// The VF reads all ones: stop using it, once, and keep looking for it to come back.
+    fn device_gone(&self) {
+        if self.gone.xchg(true, Relaxed) {
+            return;
+        }
+        dev_err!(
+            self.dev,
+            "{}: the VF does not respond (registers read all ones); traffic stopped until it returns\n",
+            self.name()
+        );
+        self.netdev.set_carrier(false);
+        self.ctl.lock().link_up = false;
+    }
+
+    /// Resets the VF and rebuilds everything the PF held for us, as ixgbevf's
+    /// `ixgbevf_reset_subtask`: down, VF reset, PF session (API renegotiated), the recorded
+    /// requests replayed, up. Under RTNL, like the ndo ops it calls.
+    fn reset(&self, cause: ResetCause) {
+        let _rtnl = shim::Rtnl::lock();
+        if self.removing.load(Acquire) {
+            return;
+        }
+        dev_warn!(
+            self.dev,
+            "{}: {}; resetting the VF\n",
+            self.name(),
+            cause.describe()
+        );
+        self.stop();
+        let was_up = self.admin_up.load(Acquire);
+        let replayed = {
+            let mut ctl = self.ctl.lock();
+            if ctl.hyperv {
+                Ok(0)
+            } else {
+                let before = ctl.pf;
+                match init::reset_and_open(&mut ctl.emul) {
+                    Ok(session) => {
+                        ctl.pf = session.pf;
+                        let mut n = 0u32;
+                        for req in before.replay() {
+                            if let Err(e) = ctl.request(req) {
+                                dev_warn!(self.dev, "PF refused {:?} after reset: {:?}\n", req, e);
+                            }
+                            n = n.saturating_add(1);
+                        }
+                        Ok(n)
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        let n = self.resets.load(Relaxed).wrapping_add(1);
+        self.resets.store(n, Relaxed);
+        match replayed {
+            Ok(replayed) => {
+                let api = self.ctl.lock().pf.api;
+                dev_info!(
+                    self.dev,
+                    "{}: VF reset done (reset {}), mailbox API {}, {} PF requests replayed\n",
+                    self.name(),
+                    n,
+                    Api(api),
+                    replayed
+                );
+                if was_up {
+                    if let Err(e) = self.open() {
+                        dev_err!(
+                            self.dev,
+                            "{}: cannot come back up after the reset: {:?}\n",
+                            self.name(),
+                            e
+                        );
+                    }
+                }
+            }
+            Err(e) => {
+                dev_err!(
+                    self.dev,
+                    "{}: VF reset failed: {}; retrying\n",
+                    self.name(),
+                    e
+                );
+                // The service task keeps running while the interface is up, and retries.
+                self.reset_requested.store(true, Relaxed);
+            }
         }
     }
 
@@ -674,6 +865,7 @@ unsafe fn adapter<'a>(ctx: *mut c_void) -> &'a Adapter<'a> {
 extern "C" fn compsc_rs_open(ctx: *mut c_void) -> i32 {
     // SAFETY: called by the shim with the netdev's ctx.
     let a = unsafe { adapter(ctx) };
+    a.admin_up.store(true, Release);
     match a.open() {
         Ok(()) => 0,
         Err(e) => {
@@ -692,7 +884,9 @@ extern "C" fn compsc_rs_open(ctx: *mut c_void) -> i32 {
 #[no_mangle]
 extern "C" fn compsc_rs_stop(ctx: *mut c_void) -> i32 {
     // SAFETY: called by the shim with the netdev's ctx.
-    unsafe { adapter(ctx) }.stop();
+    let a = unsafe { adapter(ctx) };
+    a.admin_up.store(false, Release);
+    a.stop();
     0
 }
 

@@ -20,10 +20,13 @@ use crate::compsc_core::emul::HotReg;
 use crate::hw::BarIo;
 use crate::shim::{self, DmaDev, Napi, Netdev, PagePool, PageRef, Skb};
 use core::cell::UnsafeCell;
+use kernel::alloc::VBox;
 use kernel::dma::Coherent;
+use kernel::init::InPlaceInit;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Acquire, Atomic, Relaxed, Release};
 use kernel::sync::barrier::{dma_mb, smp_mb, Full, Read};
+use pin_init::init_zeroed;
 
 /// Most fragments an skb carries (`MAX_SKB_FRAGS` default).
 const MAX_FRAGS: u32 = 17;
@@ -127,7 +130,6 @@ impl RingStats {
 }
 
 /// What the Tx side remembers of a posted descriptor.
-#[derive(Default)]
 struct TxSlot {
     /// The frame, on the first descriptor of a frame.
     skb: Option<Skb>,
@@ -144,11 +146,20 @@ struct TxSlot {
     head: bool,
 }
 
+// SAFETY: all zeroes is a valid empty slot: no frame (`Skb` is a non-null pointer, so its
+// `None` is zero), no mapping, zero counts.
+unsafe impl Zeroable for TxSlot {}
+
+/// Slots for the largest ring, allocated once per ring with vmalloc (no size arithmetic on
+/// the path, no large contiguous allocation).
+type TxSlots = VBox<[UnsafeCell<TxSlot>; RingSize::MAX as usize]>;
+type RxSlots = VBox<[RxSlot; RingSize::MAX as usize]>;
+
 /// A Tx ring; see the module docs for who touches what.
 pub(crate) struct TxRing {
     q: u32,
     desc: DescMem,
-    slots: KVec<UnsafeCell<TxSlot>>,
+    slots: TxSlots,
     next_to_use: Atomic<u32>,
     next_to_clean: Atomic<u32>,
     tail: HotReg,
@@ -169,10 +180,7 @@ impl TxRing {
         size: RingSize,
         tail: HotReg,
     ) -> Result<Self> {
-        let mut slots = KVec::new();
-        for _ in 0..size.count() {
-            slots.push(UnsafeCell::new(TxSlot::default()), GFP_KERNEL)?;
-        }
+        let slots = VBox::init(init_zeroed(), GFP_KERNEL)?;
         Ok(TxRing {
             q,
             desc: DescMem::new(dev, size)?,
@@ -392,6 +400,12 @@ impl TxRing {
         frames
     }
 
+    /// next_to_clean, and whether frames are in flight (for the hang check).
+    pub(crate) fn progress(&self) -> (u32, bool) {
+        let ntc = self.next_to_clean.load(Acquire);
+        (ntc, self.next_to_use.load(Acquire) != ntc)
+    }
+
     /// Frees every posted frame (at close, with xmit and NAPI stopped).
     pub(crate) fn drain(&self, nd: &Netdev) {
         for i in 0..self.desc.size.count() {
@@ -408,11 +422,14 @@ struct RxSlot {
     page: Option<PageRef>,
 }
 
+// SAFETY: all zeroes is an empty slot (`PageRef` is a non-null pointer).
+unsafe impl Zeroable for RxSlot {}
+
 /// An Rx ring, owned by its NAPI poll (and by open/close while NAPI is disabled).
 pub(crate) struct RxRing {
     q: u32,
     desc: DescMem,
-    slots: KVec<RxSlot>,
+    slots: RxSlots,
     next_to_clean: u32,
     next_to_use: u32,
     /// A frame spanning several buffers, being assembled.
@@ -435,10 +452,7 @@ impl RxRing {
         buf_len: u32,
         tail: HotReg,
     ) -> Result<Self> {
-        let mut slots = KVec::new();
-        for _ in 0..size.count() {
-            slots.push(RxSlot { page: None }, GFP_KERNEL)?;
-        }
+        let slots = VBox::init(init_zeroed(), GFP_KERNEL)?;
         // The buffer, its headroom and the skb_shared_info that build_skb puts after it
         // must fit one page.
         if shim::rx_headroom()

@@ -247,6 +247,16 @@ void compsc_txq_reset(struct net_device *nd, u32 q)
 	netdev_tx_reset_queue(netdev_get_tx_queue(nd, q));
 }
 
+void compsc_rtnl_lock(void)
+{
+	rtnl_lock();
+}
+
+void compsc_rtnl_unlock(void)
+{
+	rtnl_unlock();
+}
+
 void compsc_service_schedule(struct net_device *nd, u32 ms)
 {
 	mod_delayed_work(system_wq, &priv(nd)->service, msecs_to_jiffies(ms));

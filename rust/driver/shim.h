@@ -75,6 +75,9 @@ bool compsc_txq_sent(struct net_device *nd, u32 q, u32 bytes);
 void compsc_txq_completed(struct net_device *nd, u32 q, u32 pkts, u32 bytes);
 void compsc_txq_reset(struct net_device *nd, u32 q);
 
+void compsc_rtnl_lock(void);
+void compsc_rtnl_unlock(void);
+
 /* the service task (a delayed work item in the netdev's private area) */
 void compsc_service_schedule(struct net_device *nd, u32 ms);
 void compsc_service_cancel(struct net_device *nd);

@@ -63,6 +63,8 @@ extern "C" {
     fn compsc_txq_sent(nd: *mut NetDevice, q: u32, bytes: u32) -> bool;
     fn compsc_txq_completed(nd: *mut NetDevice, q: u32, pkts: u32, bytes: u32);
     fn compsc_txq_reset(nd: *mut NetDevice, q: u32);
+    fn compsc_rtnl_lock();
+    fn compsc_rtnl_unlock();
     fn compsc_service_schedule(nd: *mut NetDevice, ms: u32);
     fn compsc_service_cancel(nd: *mut NetDevice);
     fn compsc_napi_add(nd: *mut NetDevice, idx: u32) -> *mut NapiRaw;
@@ -176,6 +178,25 @@ impl DmaDev {
     pub(crate) fn unmap_page(self, dma: u64, len: u32) {
         // SAFETY: as for `unmap_single`, for `compsc_skb_map_frag` mappings.
         unsafe { compsc_dma_unmap_page(self.raw(), dma, len) }
+    }
+}
+
+/// RTNL held until dropped (the lock the stack holds around the ndo ops).
+pub(crate) struct Rtnl(());
+
+impl Rtnl {
+    /// Takes RTNL (process context, not already held).
+    pub(crate) fn lock() -> Rtnl {
+        // SAFETY: called from the service task, which never runs under RTNL.
+        unsafe { compsc_rtnl_lock() };
+        Rtnl(())
+    }
+}
+
+impl Drop for Rtnl {
+    fn drop(&mut self) {
+        // SAFETY: taken by `lock`.
+        unsafe { compsc_rtnl_unlock() }
     }
 }
 

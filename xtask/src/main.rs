@@ -27,8 +27,9 @@ tasks:
   build    build compsc_vf.ko (release and KUnit variants) against the guest kernel
   test     run every test layer: host, module build, KUnit in the guest, end to end
   demo     boot the guest and load compsc_vf
-  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf]`
-           (default compsc_vf): ping, 100 MiB TCP each way and a link flap through vf-model
+  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|recovery]`
+           (default compsc_vf): ping, 100 MiB TCP each way and a link flap through vf-model;
+           `recovery`: compsc_vf through a PF reset, a VF swap and rmmod under traffic
   fuzz     fuzz the core's decoders, record and plans: `cargo xtask fuzz [SECONDS]` (default 60)
 ";
 
@@ -82,7 +83,13 @@ fn try_main() -> Result<()> {
                     model::VfDriver::compsc_vf(&module::build(&k, module::Variant::Release)?)
                 }
                 Some("ixgbevf") => model::VfDriver::ixgbevf(&k)?,
-                Some(other) => bail!("unknown driver `{other}` (compsc_vf or ixgbevf)"),
+                Some("recovery") => {
+                    let ko = module::build(&k, module::Variant::Release)?;
+                    model::test_compsc_vf_recovery(&k, &ko)?;
+                    eprintln!("recovery passed");
+                    return Ok(());
+                }
+                Some(other) => bail!("unknown `{other}` (compsc_vf, ixgbevf or recovery)"),
             };
             model::test_traffic(&k, &drv)?;
             eprintln!("traffic passed");

@@ -12,7 +12,9 @@ mod ixgbevf;
 mod rig;
 
 pub use chroot::{setup_trixie_qemu, trixie_qemu_ready};
-pub use compsc::{test_compsc_vf_faults, test_compsc_vf_ids, test_compsc_vf_probe};
+pub use compsc::{
+    test_compsc_vf_faults, test_compsc_vf_ids, test_compsc_vf_probe, test_compsc_vf_recovery,
+};
 pub use ixgbevf::{test_ixgbevf_swap, test_ixgbevf_traffic, test_traffic, VfDriver};
 pub use rig::boot_with_model;
 

@@ -100,6 +100,10 @@ pub fn test() -> Result<()> {
                 "compsc_vf on vf-model: netdev, MAC, link, ping, 100 MiB TCP each way, link flap",
                 crate::model::test_traffic(k, &crate::model::VfDriver::compsc_vf(ko)),
             );
+            t.check(
+                "compsc_vf recovers from a PF reset and a VF swap, replays its PF state, unloads under traffic",
+                crate::model::test_compsc_vf_recovery(k, ko),
+            );
         }
         t.check(
             "ixgbevf on vf-model: probe, MAC, link, ping, 100 MiB TCP each way, link flap",

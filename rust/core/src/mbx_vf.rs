@@ -325,6 +325,38 @@ pub fn receive<I: RegisterIo>(emul: &mut Emul<I>) -> Result<Option<PfMessage>, M
     PfMessage::decode(word0).map(Some)
 }
 
+/// What the service task concludes from one look at the VF (`ixgbevf_check_mac_link_vf`
+/// and `ixgbevf_watchdog_subtask`), from values it read: VFLINKS, the VFMAILBOX bits pending
+/// (read-clear bits included, from the log), and the PF's message if one was waiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    /// Registers read all ones: the VF is gone (surprise removal, or a host that took it).
+    Gone,
+    /// The PF reset, or withdrew clear-to-send: the VF must be reset and the session rebuilt.
+    ResetNeeded,
+    /// The VF works; the link is up or down.
+    Link(bool),
+}
+
+/// The verdict for `links` (VFLINKS), `mailbox` (VFMAILBOX as read, with pending read-clear
+/// bits) and `message` (what [`receive`] returned). A device value is never trusted further
+/// than its bits: all ones means gone, whatever else it says.
+pub fn health(links: u32, mailbox: u32, message: Option<PfMessage>) -> Health {
+    if links == u32::MAX || mailbox == u32::MAX {
+        return Health::Gone;
+    }
+    if mailbox & (vfmailbox::RSTI | vfmailbox::RSTD) != 0 {
+        return Health::ResetNeeded;
+    }
+    if let Some(PfMessage::Control {
+        clear_to_send: false,
+    }) = message
+    {
+        return Health::ResetNeeded;
+    }
+    Health::Link(links & super::regs::vflinks::LINK_UP != 0)
+}
+
 /// Waits out a PF or VF reset: done once RSTI is low and RSTD has been consumed
 /// (ixgbevf_reset_hw_vf, vf.c:85-91).
 #[derive(Clone, Copy, Debug)]
@@ -740,5 +772,23 @@ mod tests {
                 ..
             }))
         ));
+    }
+
+    #[test]
+    fn health_reads_gone_reset_and_link() {
+        use super::super::regs::vflinks::LINK_UP;
+        assert_eq!(health(u32::MAX, 0, None), Health::Gone);
+        assert_eq!(health(LINK_UP, u32::MAX, None), Health::Gone);
+        assert_eq!(health(LINK_UP, vfmailbox::RSTD, None), Health::ResetNeeded);
+        assert_eq!(health(LINK_UP, vfmailbox::RSTI, None), Health::ResetNeeded);
+        let no_cts = Some(PfMessage::Control {
+            clear_to_send: false,
+        });
+        assert_eq!(health(LINK_UP, 0, no_cts), Health::ResetNeeded);
+        let cts = Some(PfMessage::Control {
+            clear_to_send: true,
+        });
+        assert_eq!(health(LINK_UP, 0, cts), Health::Link(true));
+        assert_eq!(health(0, vfmailbox::PFSTS, None), Health::Link(false));
     }
 }

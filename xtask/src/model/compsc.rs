@@ -1,11 +1,17 @@
 //! compsc_vf against the model: it binds each VF generation, and survives a hostile PF.
 
-use super::rig::{boot_with_model, E2E_MAC};
+use super::rig::{
+    attach_model, boot_with_model, build_model, control, json_field, networked_model, E2E_MAC,
+    HOST_IP,
+};
 use super::{clean_run, marker};
-use crate::guest::GuestRun;
+use crate::guest::{self, GuestRun, Hook};
 use crate::kernel::Kernel;
 use anyhow::{bail, Context, Result};
+use std::cell::RefCell;
 use std::path::Path;
+use std::rc::Rc;
+use std::time::Duration;
 
 /// The guest plan that binds compsc_vf to the model and unbinds it by unloading.
 pub const COMPSC_PROBE_PLAN: &str = "\
@@ -166,5 +172,111 @@ pub fn test_compsc_vf_faults(kernel: &Kernel, ko: &Path) -> Result<()> {
         }
         clean_run(c, &stats).with_context(|| here.clone())?;
     }
+    Ok(())
+}
+
+/// The guest's side of the recovery test: traffic, a PF reset, a VF swap (a fresh device, as
+/// a destination host presents it, handled here as a reset: no doorbell), each followed by
+/// pings until the VF carries traffic again; then rmmod while a ping flood runs.
+fn recovery_plan() -> String {
+    format!(
+        r#"{up}
+ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2E-PING-BEFORE failed
+vconfig add eth0 7 && ip link set eth0.7 up
+ip link set eth0 mtu 9500
+echo E2E-PF-RESET
+n=0; until dmesg | grep -q "VF reset done (reset 1)"; do sleep 0.1; n=$((n+1)); [ $n -ge 100 ] && break; done
+echo "E2E-RESET-SEEN-1 $n"
+n=0; until ping -c 1 -W 1 {HOST_IP} >/dev/null 2>&1; do n=$((n+1)); [ $n -ge 30 ] && break; done
+echo "E2E-BACK-AFTER-RESET $n"
+echo E2E-SWAP
+n=0; until dmesg | grep -q "VF reset done (reset 2)"; do sleep 0.1; n=$((n+1)); [ $n -ge 100 ] && break; done
+echo "E2E-RESET-SEEN-2 $n"
+n=0; until ping -c 1 -W 1 {HOST_IP} >/dev/null 2>&1; do n=$((n+1)); [ $n -ge 30 ] && break; done
+echo "E2E-BACK-AFTER-SWAP $n"
+echo E2E-AFTER-SWAP
+ping -f -c 3000 {HOST_IP} >/dev/null 2>&1 &
+sleep 1
+rmmod compsc_vf
+echo "E2E-UNLOADED $(grep -c compsc_vf /proc/modules)"
+wait
+"#,
+        up = super::ixgbevf::driver_up("compsc_vf")
+    )
+}
+
+/// `cargo xtask test` check: compsc_vf recovers by itself from a PF reset and from a VF swap
+/// (reset, PF session renegotiated, VLAN filter and max frame replayed from the core's
+/// record, traffic back), and unloads cleanly with traffic running.
+pub fn test_compsc_vf_recovery(kernel: &Kernel, ko: &Path) -> Result<()> {
+    let (model_bin, _) = build_model()?;
+    let (mut rig, m) = networked_model(&model_bin, "rcv", "compsc-recovery")?;
+    let mut g = GuestRun::new("compsc-recovery", recovery_plan());
+    g.files
+        .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+    g.timeout = Duration::from_secs(300);
+    attach_model(&mut g, &m.sock)?;
+    let after_swap = Rc::new(RefCell::new(String::new()));
+    for (mark, cmd) in [
+        ("E2E-PF-RESET", r#"{"cmd":"pf_reset","ms":20}"#),
+        ("E2E-SWAP", r#"{"cmd":"swap"}"#),
+        ("E2E-AFTER-SWAP", r#"{"cmd":"stats"}"#),
+    ] {
+        let (ctl, snap) = (m.ctl.clone(), after_swap.clone());
+        g.hooks.push(Hook::new(mark, move || {
+            let reply = control(&ctl, cmd)?;
+            if json_field(&reply, "ok") != Some("true") {
+                bail!("the model refused {cmd}: {reply}");
+            }
+            if cmd.contains("stats") {
+                *snap.borrow_mut() = reply;
+            }
+            Ok(())
+        }));
+    }
+    let out = guest::boot(kernel, &mut g)?;
+    let stats =
+        control(&m.ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
+    rig.terminate("vf-model");
+    let c = &out.console;
+    let here = format!(
+        "console {}, model log {}",
+        out.log_path.display(),
+        m.log.display()
+    );
+    out.check_plan().with_context(|| here.clone())?;
+    if marker(c, "E2E-PING-BEFORE") != Some("ok") {
+        bail!("no traffic before the faults; {here}");
+    }
+    for (what, key, line) in [
+        (
+            "PF reset",
+            "E2E-BACK-AFTER-RESET",
+            "the PF reset or withdrew clear-to-send",
+        ),
+        ("VF swap", "E2E-BACK-AFTER-SWAP", "VF reset done (reset 2)"),
+    ] {
+        let n: u32 = marker(c, key)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u32::MAX);
+        if n >= 30 {
+            bail!("no traffic within 30 s after the {what}; {here}");
+        }
+        if !c.contains(line) {
+            bail!("no `{line}` line for the {what}; {here}");
+        }
+    }
+    // What the guest configured survived the swap: the destination PF was told again.
+    let snap = after_swap.borrow();
+    if json_field(&snap, "vlans").is_none_or(|v| !v.contains('7')) {
+        bail!("VLAN 7 was not replayed to the fresh PF: {snap}; {here}");
+    }
+    if json_field(&snap, "max_frame") != Some("9518") {
+        bail!("the max frame for MTU 9500 was not replayed: {snap}; {here}");
+    }
+    if marker(c, "E2E-UNLOADED") != Some("0") {
+        bail!("compsc_vf still loaded after rmmod under traffic; {here}");
+    }
+    clean_run(c, &stats).with_context(|| here.clone())?;
     Ok(())
 }

@@ -50,7 +50,7 @@ fn ixgbevf_up() -> String {
 
 /// Guest shell: load `/modules/<name>.ko`, bring eth0 up at `GUEST_IP` and wait (up to 30 s)
 /// for carrier.
-fn driver_up(name: &str) -> String {
+pub(super) fn driver_up(name: &str) -> String {
     format!(
         r#"insmod /modules/{name}.ko
 n=0; while [ ! -e /sys/class/net/eth0 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
