@@ -22,6 +22,9 @@ pub mod emul;
 #[path = "../core/src/desc.rs"]
 pub mod desc;
 
+#[path = "../core/src/doorbell.rs"]
+pub mod doorbell;
+
 #[path = "../core/src/counters.rs"]
 pub mod counters;
 

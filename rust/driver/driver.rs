@@ -110,6 +110,8 @@ impl pci::Driver for CompscVf {
                         dev_err!(pdev, "cannot register the netdev: {:?}\n", e)
                     })?;
                     probe_line(pdev, id, adapter.as_ref().get_ref());
+                    // What a destination VF's config space is restored from (doorbell).
+                    crate::shim::pci_save_state(bound);
                 },
             }))
         })

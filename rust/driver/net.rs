@@ -33,6 +33,9 @@ use kernel::sync::atomic::{Acquire, Atomic, Full, Relaxed, Release};
 use kernel::sync::{Mutex, SpinLockIrq};
 use kernel::{irq, new_mutex, new_spinlock_irq, pci};
 
+#[path = "migrate.rs"]
+mod migrate;
+
 /// Descriptors per ring (ixgbevf's default).
 const RING_COUNT: u32 = 512;
 /// Rx buffer size (SRRCTL.BSIZEPKT in KiB): a 1500-byte MTU frame fits one buffer.
@@ -82,6 +85,8 @@ mod bits {
 /// What the control path owns: the self-emulation layer over BAR0 and the PF session.
 pub(crate) struct Control<'bound> {
     emul: Emul<BarIo<'bound, 'bound>>,
+    /// The migration doorbell, if the hypervisor offers one.
+    bell: Option<migrate::Bell>,
     /// What the PF holds at our request, recorded for replay on a destination VF.
     pf: PfState,
     hyperv: bool,
@@ -180,6 +185,10 @@ pub(crate) struct Adapter<'bound> {
     mtu: Atomic<u32>,
     io: BarIo<'bound, 'bound>,
     dev: &'bound Device<Bound>,
+    pdev: &'bound pci::Device<Bound>,
+    /// Rx pages are written by the CPU after the device wrote them (between PREPARE and
+    /// the end of a migration), so the hypervisor's dirty log sees them.
+    dirtying: Atomic<bool>,
     id: &'static PciId,
     session: init::Session,
     /// The data path runs (rings installed, NAPI enabled, Tx started).
@@ -249,6 +258,7 @@ impl<'bound> Adapter<'bound> {
                 },
                 ctl <- new_mutex!(Control {
                     emul,
+                    bell: migrate::Bell::find(pdev, id)?,
                     pf: session.pf,
                     hyperv: id.hyperv,
                     link_up: false,
@@ -262,6 +272,8 @@ impl<'bound> Adapter<'bound> {
                 mtu: Atomic::new(DEFAULT_MTU),
                 io,
                 dev,
+                pdev,
+                dirtying: Atomic::new(false),
                 id,
                 session,
                 up: Atomic::new(false),
@@ -479,7 +491,13 @@ impl<'bound> Adapter<'bound> {
         let want = u32::try_from(budget).unwrap_or(0);
         // SAFETY: this is the vector's NAPI poll; only the Rx ring is borrowed mutably.
         let done = match unsafe { self.qv.rx_mut() } {
-            Some(rx) => rx.poll(napi, &self.io, want, &self.qv.rx_stats),
+            Some(rx) => rx.poll(
+                napi,
+                &self.io,
+                want,
+                &self.qv.rx_stats,
+                self.dirtying.load(Relaxed),
+            ),
             None => 0,
         };
         if done >= want {
@@ -528,6 +546,14 @@ impl<'bound> Adapter<'bound> {
     /// Reschedules itself until the device is removed.
     fn service(&self) {
         if self.removing.load(Acquire) {
+            return;
+        }
+        // The doorbell first: while frozen nothing else may touch the VF, and on a
+        // destination the VF is not usable until RESTORE.
+        if self.doorbell() {
+            if !self.removing.load(Acquire) {
+                self.netdev.service_schedule(migrate::FROZEN_POLL_MS);
+            }
             return;
         }
         let up = self.up.load(Acquire);
@@ -657,6 +683,24 @@ impl<'bound> Adapter<'bound> {
     /// Resets the VF and rebuilds everything the PF held for us, as ixgbevf's
     /// `ixgbevf_reset_subtask`: down, VF reset, PF session (API renegotiated), the recorded
     /// requests replayed, up. Under RTNL, like the ndo ops it calls.
+    /// Resets the VF, opens a new PF session and replays `pf`'s requests; returns how many
+    /// were replayed. Shared by the service task's resets and the doorbell's RESTORE.
+    fn rebuild(&self, ctl: &mut Control<'_>, pf: &PfState) -> Result<u32, init::InitError> {
+        if ctl.hyperv {
+            return Ok(0);
+        }
+        let session = init::reset_and_open(&mut ctl.emul)?;
+        ctl.pf = session.pf;
+        let mut n = 0u32;
+        for req in pf.replay() {
+            if let Err(e) = ctl.request(req) {
+                dev_warn!(self.dev, "PF refused {:?} after reset: {:?}\n", req, e);
+            }
+            n = n.saturating_add(1);
+        }
+        Ok(n)
+    }
+
     fn reset(&self, cause: ResetCause) {
         let _rtnl = shim::Rtnl::lock();
         if self.removing.load(Acquire) {
@@ -672,25 +716,8 @@ impl<'bound> Adapter<'bound> {
         let was_up = self.admin_up.load(Acquire);
         let replayed = {
             let mut ctl = self.ctl.lock();
-            if ctl.hyperv {
-                Ok(0)
-            } else {
-                let before = ctl.pf;
-                match init::reset_and_open(&mut ctl.emul) {
-                    Ok(session) => {
-                        ctl.pf = session.pf;
-                        let mut n = 0u32;
-                        for req in before.replay() {
-                            if let Err(e) = ctl.request(req) {
-                                dev_warn!(self.dev, "PF refused {:?} after reset: {:?}\n", req, e);
-                            }
-                            n = n.saturating_add(1);
-                        }
-                        Ok(n)
-                    }
-                    Err(e) => Err(e),
-                }
-            }
+            let before = ctl.pf;
+            self.rebuild(&mut ctl, &before)
         };
         let n = self.resets.load(Relaxed).wrapping_add(1);
         self.resets.store(n, Relaxed);

@@ -520,6 +520,7 @@ impl RxRing {
         io: &BarIo<'_, '_>,
         budget: u32,
         stats: &RingStats,
+        dirtying: bool,
     ) -> u32 {
         let mut done = 0u32;
         while done < budget && self.next_to_clean != self.next_to_use {
@@ -536,6 +537,9 @@ impl RxRing {
             match len {
                 Some(len) if !self.partial_bad => {
                     self.pool.sync_for_cpu(page, len);
+                    if dirtying {
+                        self.pool.touch(page);
+                    }
                     match self.partial.as_mut() {
                         Some(skb) if self.partial_frags < MAX_FRAGS => {
                             skb.add_frag(page, len);

@@ -9,6 +9,8 @@
 #include <linux/dma-mapping.h>
 #include <linux/workqueue.h>
 #include <linux/if_vlan.h>
+#include <linux/pci.h>
+#include <linux/io.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
 #include <linux/tcp.h>
@@ -245,6 +247,36 @@ void compsc_txq_completed(struct net_device *nd, u32 q, u32 pkts, u32 bytes)
 void compsc_txq_reset(struct net_device *nd, u32 q)
 {
 	netdev_tx_reset_queue(netdev_get_tx_queue(nd, q));
+}
+
+void compsc_pci_save_state(struct pci_dev *pdev)
+{
+	pci_save_state(pdev);
+}
+
+void compsc_pci_restore_state(struct pci_dev *pdev)
+{
+	pci_restore_state(pdev);
+}
+
+u64 compsc_virt_to_phys(const void *p)
+{
+	return virt_to_phys((void *)p);
+}
+
+/* A CPU write to a page the device wrote, so the hypervisor's dirty log sees it. */
+void compsc_page_touch(struct page *page)
+{
+	u8 *p = page_address(page) + NET_SKB_PAD + NET_IP_ALIGN;
+
+	WRITE_ONCE(*p, READ_ONCE(*p));
+}
+
+void compsc_napi_schedule(struct compsc_napi *n)
+{
+	local_bh_disable();
+	napi_schedule(&n->napi);
+	local_bh_enable();
 }
 
 void compsc_rtnl_lock(void)

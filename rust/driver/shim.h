@@ -75,6 +75,12 @@ bool compsc_txq_sent(struct net_device *nd, u32 q, u32 bytes);
 void compsc_txq_completed(struct net_device *nd, u32 q, u32 pkts, u32 bytes);
 void compsc_txq_reset(struct net_device *nd, u32 q);
 
+struct pci_dev;
+void compsc_pci_save_state(struct pci_dev *pdev);
+void compsc_pci_restore_state(struct pci_dev *pdev);
+u64 compsc_virt_to_phys(const void *p);
+void compsc_page_touch(struct page *page);
+void compsc_napi_schedule(struct compsc_napi *n);
 void compsc_rtnl_lock(void);
 void compsc_rtnl_unlock(void);
 

@@ -22,6 +22,11 @@ pub(crate) struct NetDevice {
 pub(crate) struct DeviceRaw {
     _opaque: [u8; 0],
 }
+/// `struct pci_dev`, opaque.
+#[repr(C)]
+pub(crate) struct PciDevRaw {
+    _opaque: [u8; 0],
+}
 /// `struct sk_buff`, opaque.
 #[repr(C)]
 pub(crate) struct SkBuff {
@@ -63,6 +68,11 @@ extern "C" {
     fn compsc_txq_sent(nd: *mut NetDevice, q: u32, bytes: u32) -> bool;
     fn compsc_txq_completed(nd: *mut NetDevice, q: u32, pkts: u32, bytes: u32);
     fn compsc_txq_reset(nd: *mut NetDevice, q: u32);
+    fn compsc_pci_save_state(pdev: *mut PciDevRaw);
+    fn compsc_pci_restore_state(pdev: *mut PciDevRaw);
+    fn compsc_virt_to_phys(p: *const u8) -> u64;
+    fn compsc_page_touch(page: *mut Page);
+    fn compsc_napi_schedule(n: *mut NapiRaw);
     fn compsc_rtnl_lock();
     fn compsc_rtnl_unlock();
     fn compsc_service_schedule(nd: *mut NetDevice, ms: u32);
@@ -179,6 +189,29 @@ impl DmaDev {
         // SAFETY: as for `unmap_single`, for `compsc_skb_map_frag` mappings.
         unsafe { compsc_dma_unmap_page(self.raw(), dma, len) }
     }
+}
+
+fn pci_raw(pdev: &kernel::pci::Device<kernel::device::Bound>) -> *mut PciDevRaw {
+    // `pci::Device` is `repr(transparent)` over the C `struct pci_dev`.
+    core::ptr::from_ref(pdev).cast::<PciDevRaw>().cast_mut()
+}
+
+/// Saves the device's PCI config state (BARs, command, MSI-X) for a later restore.
+pub(crate) fn pci_save_state(pdev: &kernel::pci::Device<kernel::device::Bound>) {
+    // SAFETY: a bound device; process context.
+    unsafe { compsc_pci_save_state(pci_raw(pdev)) }
+}
+
+/// Writes the saved PCI config state back (a destination VF comes up with it reset).
+pub(crate) fn pci_restore_state(pdev: &kernel::pci::Device<kernel::device::Bound>) {
+    // SAFETY: a bound device whose state was saved at probe; process context.
+    unsafe { compsc_pci_restore_state(pci_raw(pdev)) }
+}
+
+/// The physical (guest-physical, in a VM) address of kernel memory at `p`.
+pub(crate) fn virt_to_phys(p: *const u8) -> u64 {
+    // SAFETY: `p` points into a live kmalloc allocation (the record buffer).
+    unsafe { compsc_virt_to_phys(p) }
 }
 
 /// RTNL held until dropped (the lock the stack holds around the ndo ops).
@@ -445,6 +478,12 @@ impl Napi {
         unsafe { compsc_napi_disable(self.0.as_ptr()) }
     }
 
+    /// Schedules a poll from process context.
+    pub(crate) fn schedule(self) {
+        // SAFETY: the instance is alive; the shim disables BH around the call.
+        unsafe { compsc_napi_schedule(self.0.as_ptr()) }
+    }
+
     /// Schedules a poll from a hard interrupt.
     pub(crate) fn schedule_irq(self) {
         // SAFETY: the instance is alive; called with interrupts off (hard IRQ).
@@ -520,6 +559,12 @@ impl PagePool {
     pub(crate) fn put(&self, page: PageRef) {
         // SAFETY: the page came from this pool and is no longer posted to the device.
         unsafe { compsc_pp_put(self.0.as_ptr(), page.0.as_ptr()) }
+    }
+
+    /// Writes the page with the CPU, so a migration's dirty log copies what the device wrote.
+    pub(crate) fn touch(&self, page: PageRef) {
+        // SAFETY: the page came from this pool and is mapped in the kernel (order 0, lowmem).
+        unsafe { compsc_page_touch(page.0.as_ptr()) }
     }
 
     /// Makes `len` bytes the device wrote visible to the CPU.

@@ -27,9 +27,10 @@ tasks:
   build    build compsc_vf.ko (release and KUnit variants) against the guest kernel
   test     run every test layer: host, module build, KUnit in the guest, end to end
   demo     boot the guest and load compsc_vf
-  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|recovery]`
+  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|recovery|doorbell]`
            (default compsc_vf): ping, 100 MiB TCP each way and a link flap through vf-model;
-           `recovery`: compsc_vf through a PF reset, a VF swap and rmmod under traffic
+           `recovery`: compsc_vf through a PF reset, a VF swap and rmmod under traffic;
+           `doorbell`: the migration doorbell on one VF (abort, swap and restore, abuse)
   fuzz     fuzz the core's decoders, record and plans: `cargo xtask fuzz [SECONDS]` (default 60)
 ";
 
@@ -83,13 +84,21 @@ fn try_main() -> Result<()> {
                     model::VfDriver::compsc_vf(&module::build(&k, module::Variant::Release)?)
                 }
                 Some("ixgbevf") => model::VfDriver::ixgbevf(&k)?,
+                Some("doorbell") => {
+                    let ko = module::build(&k, module::Variant::Release)?;
+                    model::test_doorbell(&k, &ko)?;
+                    eprintln!("doorbell passed");
+                    return Ok(());
+                }
                 Some("recovery") => {
                     let ko = module::build(&k, module::Variant::Release)?;
                     model::test_compsc_vf_recovery(&k, &ko)?;
                     eprintln!("recovery passed");
                     return Ok(());
                 }
-                Some(other) => bail!("unknown `{other}` (compsc_vf, ixgbevf or recovery)"),
+                Some(other) => {
+                    bail!("unknown `{other}` (compsc_vf, ixgbevf, recovery or doorbell)")
+                }
             };
             model::test_traffic(&k, &drv)?;
             eprintln!("traffic passed");

@@ -9,6 +9,7 @@
 mod chroot;
 mod compsc;
 mod ixgbevf;
+mod migrate;
 mod rig;
 
 pub use chroot::{setup_trixie_qemu, trixie_qemu_ready};
@@ -16,6 +17,7 @@ pub use compsc::{
     test_compsc_vf_faults, test_compsc_vf_ids, test_compsc_vf_probe, test_compsc_vf_recovery,
 };
 pub use ixgbevf::{test_ixgbevf_swap, test_ixgbevf_traffic, test_traffic, VfDriver};
+pub use migrate::test_doorbell;
 pub use rig::boot_with_model;
 
 use anyhow::{bail, Result};

@@ -104,6 +104,10 @@ pub fn test() -> Result<()> {
                 "compsc_vf recovers from a PF reset and a VF swap, replays its PF state, unloads under traffic",
                 crate::model::test_compsc_vf_recovery(k, ko),
             );
+            t.check(
+                "compsc_vf doorbell on one VF: freeze+abort, freeze+swap+restore with PF state replayed, abuse refused",
+                crate::model::test_doorbell(k, ko),
+            );
         }
         t.check(
             "ixgbevf on vf-model: probe, MAC, link, ping, 100 MiB TCP each way, link flap",

@@ -26,6 +26,7 @@
 
 pub mod counters;
 pub mod desc;
+pub mod doorbell;
 pub mod emul;
 pub mod mac;
 pub mod mbx;

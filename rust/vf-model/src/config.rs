@@ -11,6 +11,8 @@ use crate::regs::{BAR0_SIZE, BAR3_SIZE, NUM_VECTORS};
 pub const CONFIG_SIZE: usize = 4096;
 /// MSI-X capability offset.
 pub const MSIX_CAP: usize = 0x70;
+/// Where extra (vendor-specific) capabilities start.
+const EXTRA_CAP: usize = 0x40;
 /// PCI Express capability offset.
 pub const PCIE_CAP: usize = 0xA0;
 /// Where a Hyper-V VF finds its MAC in (extended) config space.
@@ -77,27 +79,34 @@ impl ConfigSpace {
         }
         put16(&mut b, 0x2C, 0x8086);
         put16(&mut b, 0x2E, device_id);
-        b[0x34] = MSIX_CAP as u8;
         w[0x3C] = 0xFF; // interrupt line; pin 0: no INTx
 
-        let mut caps = vec![msix_cap(), pcie_cap()];
-        caps.extend(extra);
-        let mut at = MSIX_CAP;
-        let n = caps.len();
-        for (i, cap) in caps.into_iter().enumerate() {
-            let next = if i + 1 == n {
-                0
-            } else if i == 0 {
-                PCIE_CAP
-            } else {
-                align4(at + 2 + cap.body.len())
-            };
+        // Extra capabilities (the doorbell) take 0x40..0x70, before MSI-X: the space after
+        // the PCI Express capability is too short for a 48-byte one.
+        let mut list: Vec<(usize, Capability)> = Vec::new();
+        let mut at = EXTRA_CAP;
+        for cap in extra {
+            let len = 2 + cap.body.len();
+            assert!(
+                at + len <= MSIX_CAP,
+                "extra capabilities must fit 0x40..0x70"
+            );
+            list.push((at, cap));
+            at = align4(at + len);
+        }
+        list.push((MSIX_CAP, msix_cap()));
+        list.push((PCIE_CAP, pcie_cap()));
+        // CAST: capability offsets are below 0x100.
+        b[0x34] = list[0].0 as u8;
+        for i in 0..list.len() {
+            let next = list.get(i + 1).map_or(0, |(a, _)| *a);
+            let (at, cap) = &list[i];
+            let at = *at;
             b[at] = cap.id;
-            // CAST: capability offsets are below 0x100.
+            // CAST: as above.
             b[at + 1] = next as u8;
             b[at + 2..at + 2 + cap.body.len()].copy_from_slice(&cap.body);
             w[at + 2..at + 2 + cap.wmask.len()].copy_from_slice(&cap.wmask);
-            at = next;
         }
         ConfigSpace { bytes: b, wmask: w }
     }
@@ -141,6 +150,29 @@ impl ConfigSpace {
             self.bytes[o] = (self.bytes[o] & !self.wmask[o]) | (v & self.wmask[o]);
         }
         ev
+    }
+
+    /// The byte at `at` (0 past the end).
+    pub fn read8(&self, at: usize) -> u8 {
+        self.bytes.get(at).copied().unwrap_or(0)
+    }
+
+    /// The little-endian dword at `at` (0 past the end).
+    pub fn read32(&self, at: usize) -> u32 {
+        let mut b = [0u8; 4];
+        self.read(at as u64, &mut b);
+        u32::from_le_bytes(b)
+    }
+
+    /// Writes a dword without the guest's write mask: the hypervisor's own write into a
+    /// capability it emulates. Ignored past the end.
+    pub fn set32(&mut self, at: usize, v: u32) {
+        if let Some(dst) = at
+            .checked_add(4)
+            .and_then(|end| self.bytes.get_mut(at..end))
+        {
+            dst.copy_from_slice(&v.to_le_bytes());
+        }
     }
 
     /// Whether MSI-X is enabled in the capability's message control.
@@ -263,10 +295,13 @@ mod tests {
             seen.push((at, h[0]));
             at = h[1];
         }
-        assert_eq!(seen[0], (0x70, 0x11));
-        assert_eq!(seen[1], (0xA0, 0x10));
-        assert_eq!(seen[2].1, 0x09);
-        assert!(seen[2].0 >= 0xA0 + 0x3C && seen[2].0 % 4 == 0);
+        assert_eq!(seen, vec![(0x40, 0x09), (0x70, 0x11), (0xA0, 0x10)]);
+        let plain = ConfigSpace::new(0x10ED, vec![]);
+        assert_eq!(
+            plain.read8(0x34),
+            0x70,
+            "without extras the list starts at MSI-X"
+        );
         // MSI-X: 3 vectors, table in BAR3 at 0, PBA in BAR3 at 0x2000.
         assert_eq!(r32(&c, 0x70) >> 16, 2);
         assert_eq!(r32(&c, 0x74), 3);

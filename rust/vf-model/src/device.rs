@@ -487,6 +487,11 @@ impl Device {
     }
 
     /// Raises the VF's mailbox interrupt cause (routed by VTIVAR_MISC).
+    /// Injects the mailbox ("other") vector, as a hypervisor ringing the doorbell does.
+    pub fn ring_mailbox_vector(&mut self) {
+        self.raise_mailbox_irq();
+    }
+
     fn raise_mailbox_irq(&mut self) {
         if let Some(v) = self.vf.irq.mailbox_vector() {
             self.vf.irq.raise(1 << v, &mut *self.sink);

@@ -14,6 +14,7 @@ pub mod config;
 pub mod control;
 pub mod device;
 pub mod dma;
+pub mod doorbell;
 pub mod mbx;
 pub mod msix;
 pub mod net;

@@ -400,7 +400,10 @@ pub fn spawn_control(shared: Arc<Shared>, path: &Path) -> std::io::Result<JoinHa
                     if line.trim().is_empty() {
                         continue;
                     }
-                    let reply = lock(&shared.dev).with_control(&line);
+                    let reply = match shared.doorbell_control(&line) {
+                        Some(reply) => reply,
+                        None => lock(&shared.dev).with_control(&line),
+                    };
                     shared.kick();
                     if writeln!(out, "{reply}").is_err() {
                         break;
@@ -429,6 +432,68 @@ fn read_request(r: &mut impl BufRead, max: u64) -> std::io::Result<Option<String
         ));
     }
     Ok(Some(line))
+}
+
+impl Shared {
+    /// The doorbell's control commands, which need config space as well as the device:
+    /// `{"cmd":"doorbell","command":"freeze"}` rings (sequence number one past the last, or
+    /// `"seq"`), `{"cmd":"doorbell_status"}` reads what the guest wrote back. `None` for
+    /// every other request.
+    fn doorbell_control(&self, line: &str) -> Option<String> {
+        let req: serde_json::Value = serde_json::from_str(line).ok()?;
+        let cmd = req.get("cmd")?.as_str()?;
+        if cmd != "doorbell" && cmd != "doorbell_status" {
+            return None;
+        }
+        let err = |e: String| serde_json::json!({"ok": false, "error": e}).to_string();
+        let mut cfg = lock(&self.cfg);
+        let Some(at) = crate::doorbell::find(&cfg) else {
+            return Some(err(
+                "this VF has no doorbell capability (--no-doorbell)".into()
+            ));
+        };
+        if cmd == "doorbell" {
+            let name = req.get("command").and_then(|c| c.as_str()).unwrap_or("");
+            let value = match req.get("value").and_then(|v| v.as_u64()) {
+                // A raw value, for tests of what the guest does with garbage.
+                Some(v) => u8::try_from(v).ok(),
+                None => crate::doorbell::COMMANDS
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| *v),
+            };
+            let Some(value) = value else {
+                return Some(err(format!("unknown doorbell command {name:?}")));
+            };
+            let seq = match req.get("seq").and_then(|v| v.as_u64()) {
+                Some(s) => u32::try_from(s).unwrap_or(u32::MAX) & crate::doorbell::SEQ_MASK,
+                None => {
+                    crate::doorbell::last_seq(&cfg, at).wrapping_add(1) & crate::doorbell::SEQ_MASK
+                }
+            };
+            crate::doorbell::ring(&mut cfg, at, value, seq);
+            drop(cfg);
+            // The hypervisor injects the VF's mailbox vector; the guest also polls.
+            lock(&self.dev).ring_mailbox_vector();
+            self.kick();
+            info!("doorbell: command {value} ({name}), seq {seq}");
+            return Some(serde_json::json!({"ok": true, "seq": seq}).to_string());
+        }
+        let st = crate::doorbell::status(&cfg, at);
+        Some(
+            serde_json::json!({
+                "ok": true,
+                "status": st.status_name(),
+                "ack_seq": st.ack_seq,
+                "reason": st.reason,
+                "record_gpa": st.record.0,
+                "record_len": st.record.1,
+                "elapsed_us": st.elapsed_us,
+                "seq": crate::doorbell::last_seq(&cfg, at),
+            })
+            .to_string(),
+        )
+    }
 }
 
 impl Device {

@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! vf-model --socket PATH [--control PATH] [--device-id 10ed] [--mac MAC] [--trusted]
-//!          [--tap NAME] [--netns NAME] [--queues N] [--pf-mtu N] [--linger] [--verbose]
+//!          [--tap NAME] [--netns NAME] [--queues N] [--pf-mtu N] [--no-doorbell] [--linger] [--verbose]
 //! ```
 //! QEMU attaches with
 //! `-device '{"driver":"vfio-user-pci","socket":{"type":"unix","path":"PATH"}}'`
@@ -62,10 +62,12 @@ struct Args {
     netns: Option<String>,
     linger: bool,
     verbose: bool,
+    doorbell: bool,
 }
 
 const USAGE: &str = "usage: vf-model --socket PATH [--control PATH] [--device-id HEX] [--mac MAC] \
-[--trusted] [--tap NAME] [--netns NAME] [--queues N] [--pf-mtu N] [--linger] [--verbose]\n\
+[--trusted] [--tap NAME] [--netns NAME] [--queues N] [--pf-mtu N] [--no-doorbell] [--linger] [--verbose]\n\
+--no-doorbell leaves out the migration doorbell capability (a hypervisor without it).\n\
 --linger keeps the control socket up after QEMU disconnects, until SIGTERM, so a harness can \
 read the final statistics.";
 
@@ -81,6 +83,7 @@ fn parse_args() -> Result<Args, String> {
         netns: None,
         linger: false,
         verbose: false,
+        doorbell: true,
     };
     while let Some(arg) = it.next() {
         let mut val = |name: &str| it.next().ok_or_else(|| format!("{name} needs a value"));
@@ -124,6 +127,7 @@ fn parse_args() -> Result<Args, String> {
                     .ok_or_else(|| format!("--pf-mtu: {v:?} is not 68..9710"))?;
             }
             "--linger" => a.linger = true,
+            "--no-doorbell" => a.doorbell = false,
             "--verbose" => a.verbose = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
@@ -166,7 +170,13 @@ fn run(a: Args) -> Result<(), String> {
         Box::new(EventFdSink::default()),
         Instant::now(),
     );
-    let mut config = ConfigSpace::new(a.device_id, vec![]);
+    // The migration doorbell, as a hypervisor would emulate it (docs/doorbell.md).
+    let extra = if a.doorbell {
+        vec![vf_model::doorbell::capability()]
+    } else {
+        vec![]
+    };
+    let mut config = ConfigSpace::new(a.device_id, extra);
     if HV_IDS.contains(&a.device_id) {
         config.set_hv_mac(a.admin.mac.unwrap_or_default());
     }

@@ -1,0 +1,361 @@
+// SPDX-License-Identifier: GPL-2.0
+
+//! The migration doorbell (docs/doorbell.md): finding the hypervisor's capability, reading
+//! its commands, carrying them out and writing the status back.
+//!
+//! The decisions are rust/core's (`doorbell::Doorbell` says what a command means in the
+//! current phase; the record and its checks are `record::SavedState`); this file does the
+//! config-space I/O and runs the steps, timing each one for the dmesg timeline.
+
+use super::{Adapter, Control};
+use crate::compsc_core::doorbell::{self, off, Action, Doorbell, Phase};
+use crate::compsc_core::mac::PciId;
+use crate::compsc_core::plan::check_compatible;
+use crate::compsc_core::record::{SavedState, RECORD_BYTES};
+use crate::fmt::Api;
+use crate::shim;
+use kernel::device::Bound;
+use kernel::io::Io;
+use kernel::pci;
+use kernel::prelude::*;
+use kernel::sync::atomic::{Acquire, Relaxed, Release};
+use kernel::time::{ClockSource, Monotonic};
+
+/// How often the service task reads the doorbell while frozen (on a destination, MSI-X is
+/// not live until the PCI state is restored, so the ring is polled).
+pub(super) const FROZEN_POLL_MS: u32 = 2;
+/// How long FREEZE waits for Tx frames in flight to complete.
+const TX_DRAIN_US: i64 = 20_000;
+
+/// The doorbell capability found at probe, the guest's side of its protocol and the saved
+/// record's buffer (guest memory that migrates with the VM).
+pub(crate) struct Bell {
+    at: u8,
+    state: Doorbell,
+    record: KBox<[u8; RECORD_BYTES]>,
+    saved: KBox<SavedState>,
+}
+
+/// Microseconds since `start` (monotonic ns), saturating.
+fn us_since(start: i64) -> u32 {
+    u32::try_from(Monotonic::ktime_get().wrapping_sub(start) / 1000).unwrap_or(u32::MAX)
+}
+
+impl Bell {
+    /// Walks `pdev`'s capability list for the doorbell; `None` (with a dmesg line) when the
+    /// hypervisor offers none or one this driver does not speak.
+    pub(super) fn find(pdev: &pci::Device<Bound>, id: &PciId) -> Result<Option<Bell>> {
+        let cfg = pdev.config_space();
+        let mut at = cfg.try_read8(0x34).unwrap_or(0);
+        // A list longer than config space can hold is a loop: stop.
+        for _ in 0..48 {
+            if !(0x40..=0xF0).contains(&at) {
+                break;
+            }
+            let a = usize::from(at);
+            let id_ok = cfg.try_read8(a).ok() == Some(doorbell::CAP_ID);
+            let sig = a
+                .checked_add(usize::from(off::SIGNATURE))
+                .and_then(|o| cfg.try_read32(o).ok());
+            if id_ok && sig == Some(doorbell::SIGNATURE) {
+                let len = cfg.try_read8(a + usize::from(off::LEN)).unwrap_or(0);
+                let ver = cfg.try_read8(a + usize::from(off::VERSION)).unwrap_or(0);
+                if ver != doorbell::VERSION
+                    || len < doorbell::CAP_LEN
+                    || a + usize::from(len) > 0x100
+                {
+                    dev_warn!(
+                        pdev,
+                        "migration doorbell at {:#x} has version {} length {}; this driver speaks version {}: live migration disabled\n",
+                        at,
+                        ver,
+                        len,
+                        doorbell::VERSION
+                    );
+                    return Ok(None);
+                }
+                let saved = KBox::new(SavedState::new(id.info.mac), GFP_KERNEL)?;
+                let bell = Bell {
+                    at,
+                    state: Doorbell::default(),
+                    record: KBox::new([0u8; RECORD_BYTES], GFP_KERNEL)?,
+                    saved,
+                };
+                let gpa = shim::virt_to_phys(bell.record.as_ptr());
+                bell.write(pdev, off::RECORD_LO, gpa as u32);
+                bell.write(pdev, off::RECORD_HI, (gpa >> 32) as u32);
+                bell.write(pdev, off::RECORD_LEN, RECORD_BYTES as u32);
+                dev_info!(
+                    pdev,
+                    "migration doorbell v{} at config {:#x}; saved record {} bytes\n",
+                    ver,
+                    at,
+                    RECORD_BYTES
+                );
+                return Ok(Some(bell));
+            }
+            at = cfg.try_read8(a + 1).unwrap_or(0);
+        }
+        dev_info!(
+            pdev,
+            "no migration doorbell in config space: the hypervisor cannot live-migrate this VF (docs/doorbell.md)\n"
+        );
+        Ok(None)
+    }
+
+    fn read(&self, pdev: &pci::Device<Bound>, field: u8) -> u32 {
+        let at = usize::from(self.at) + usize::from(field);
+        pdev.config_space().try_read32(at).unwrap_or(u32::MAX)
+    }
+
+    fn write(&self, pdev: &pci::Device<Bound>, field: u8, v: u32) {
+        let at = usize::from(self.at) + usize::from(field);
+        let _ = pdev.config_space().try_write32(v, at);
+    }
+
+    /// Publishes the answer to `seq`: status block first, the acknowledged sequence number
+    /// last, so a hypervisor that sees the new `ACK_SEQ` reads a complete status.
+    fn answer(&self, pdev: &pci::Device<Bound>, seq: u32, action: Action, ok: bool, us: u32) {
+        let (status, reason) = self.state.status(action, ok);
+        self.write(pdev, off::REASON, reason as u32);
+        self.write(pdev, off::ELAPSED_US, us);
+        self.write(pdev, off::STATUS, status as u32);
+        self.write(pdev, off::ACK_SEQ, seq);
+    }
+}
+
+impl Adapter<'_> {
+    /// Reads the doorbell and carries out a new command. Returns true while the VF is frozen
+    /// (the service task then only polls the doorbell).
+    pub(super) fn doorbell(&self) -> bool {
+        let mut ctl = self.ctl.lock();
+        let Some(bell) = ctl.bell.as_mut() else {
+            return false;
+        };
+        let raw = bell.read(self.pdev, off::DOORBELL);
+        let (command, seq) = doorbell::split(raw);
+        let action = if raw == u32::MAX {
+            // Config space reads all ones: nothing to act on (a VF being moved).
+            Action::None
+        } else {
+            bell.state.decide(command, seq)
+        };
+        let frozen = bell.state.phase() == Phase::Frozen;
+        if action == Action::None {
+            return frozen;
+        }
+        let start = Monotonic::ktime_get();
+        let ok = match action {
+            Action::None | Action::Nop => {
+                dev_info!(
+                    self.dev,
+                    "doorbell: NONE seq {} (command {:#x})\n",
+                    seq,
+                    command
+                );
+                true
+            }
+            Action::Refuse(reason) => {
+                dev_warn!(
+                    self.dev,
+                    "doorbell: command {:#x} seq {} refused: {:?}\n",
+                    command,
+                    seq,
+                    reason
+                );
+                false
+            }
+            Action::Prepare => {
+                self.dirtying.store(true, Release);
+                dev_info!(
+                    self.dev,
+                    "doorbell PREPARE seq {}: Rx pages now dirtied after DMA\n",
+                    seq
+                );
+                true
+            }
+            Action::Freeze => {
+                drop(ctl);
+                let ok = self.freeze(seq);
+                ctl = self.ctl.lock();
+                ok
+            }
+            Action::Restore => {
+                drop(ctl);
+                let ok = self.restore(seq).is_ok();
+                ctl = self.ctl.lock();
+                ok
+            }
+            Action::Abort => {
+                drop(ctl);
+                let ok = self.abort(seq);
+                ctl = self.ctl.lock();
+                ok
+            }
+        };
+        let us = us_since(start);
+        let Some(bell) = ctl.bell.as_mut() else {
+            return false;
+        };
+        bell.state.done(action, ok);
+        bell.answer(self.pdev, seq, action, ok, us);
+        bell.state.phase() == Phase::Frozen
+    }
+
+    /// FREEZE: stop the stack's Tx, let frames in flight complete, stop VF DMA, take the
+    /// data path down, save the record. The vCPUs may stop once FROZEN is published.
+    fn freeze(&self, seq: u32) -> bool {
+        let _rtnl = shim::Rtnl::lock();
+        let t0 = Monotonic::ktime_get();
+        self.dirtying.store(true, Release);
+        self.netdev.tx_disable_all();
+        // Frames already on the ring are sent: wait (bounded) for their completions.
+        let mut drained = false;
+        while Monotonic::ktime_get().wrapping_sub(t0) / 1000 < TX_DRAIN_US {
+            // SAFETY: only the Tx indices are read (atomics); the rings stay installed
+            // until `stop` below, which this thread runs.
+            let pending = unsafe { self.qv.rings() }.is_some_and(|r| r.tx.progress().1);
+            if !pending {
+                drained = true;
+                break;
+            }
+            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(200));
+        }
+        let t_tx = us_since(t0);
+        // Stop Rx DMA, then let NAPI take what already arrived before the rings go.
+        {
+            let mut ctl = self.ctl.lock();
+            let _ = ctl
+                .emul
+                .write(crate::compsc_core::regs::Reg::VFRXDCTL, 0, 0);
+        }
+        self.qv.napi.schedule();
+        kernel::time::delay::fsleep(kernel::time::Delta::from_micros(1000));
+        self.stop();
+        let t_dma = us_since(t0);
+        let mut ctl = self.ctl.lock();
+        let n = save(&mut ctl, seq);
+        let t_all = us_since(t0);
+        dev_info!(
+            self.dev,
+            "{}: doorbell FREEZE seq {}: frozen in {} us (Tx drained {} in {} us, DMA stopped at {} us), record {} bytes\n",
+            self.name(),
+            seq,
+            t_all,
+            if drained { "fully" } else { "partly" },
+            t_tx,
+            t_dma,
+            n
+        );
+        true
+    }
+
+    /// RESTORE, on the destination VF: restore the PCI state the destination may have
+    /// reset, check the record, reset the VF, open a PF session, replay what the PF held,
+    /// bring the data path back.
+    fn restore(&self, seq: u32) -> Result {
+        let _rtnl = shim::Rtnl::lock();
+        let t0 = Monotonic::ktime_get();
+        shim::pci_restore_state(self.pdev);
+        let t_pci = us_since(t0);
+        let mut ctl = self.ctl.lock();
+        let checked = {
+            let Some(bell) = ctl.bell.as_mut() else {
+                return Err(EINVAL);
+            };
+            match bell.saved.decode_into(&bell.record[..]) {
+                Err(e) => {
+                    dev_err!(
+                        self.dev,
+                        "doorbell RESTORE seq {}: saved record refused: {:?}\n",
+                        seq,
+                        e
+                    );
+                    Err(())
+                }
+                Ok(()) => check_compatible(&bell.saved, self.id).map_err(|e| {
+                    dev_err!(
+                        self.dev,
+                        "doorbell RESTORE seq {}: this VF cannot take the record: {:?}\n",
+                        seq,
+                        e
+                    );
+                }),
+            }
+        };
+        if checked.is_err() {
+            return Err(EINVAL);
+        }
+        let pf = match ctl.bell.as_ref() {
+            Some(b) => b.saved.pf,
+            None => return Err(EINVAL),
+        };
+        let replayed = self.rebuild(&mut ctl, &pf).map_err(|e| {
+            dev_err!(
+                self.dev,
+                "doorbell RESTORE seq {}: VF reset failed: {}\n",
+                seq,
+                e
+            );
+            EIO
+        })?;
+        let api = ctl.pf.api;
+        drop(ctl);
+        let t_vf = us_since(t0);
+        let up = self.admin_up.load(Acquire);
+        if up {
+            self.open()?;
+        }
+        self.dirtying.store(false, Relaxed);
+        let t_all = us_since(t0);
+        // The saved state is re-recorded on this VF for the next migration.
+        shim::pci_save_state(self.pdev);
+        dev_info!(
+            self.dev,
+            "{}: doorbell RESTORE seq {}: restored in {} us (PCI state {} us, VF reset + PF session API {} + {} requests replayed {} us, data path {} us)\n",
+            self.name(),
+            seq,
+            t_all,
+            t_pci,
+            Api(api),
+            replayed,
+            t_vf.saturating_sub(t_pci),
+            t_all.saturating_sub(t_vf)
+        );
+        Ok(())
+    }
+
+    /// ABORT: the migration failed; resume on the same VF, whose registers and PF state are
+    /// as the freeze left them.
+    fn abort(&self, seq: u32) -> bool {
+        let _rtnl = shim::Rtnl::lock();
+        self.dirtying.store(false, Relaxed);
+        let ok = if self.admin_up.load(Acquire) && !self.up.load(Acquire) {
+            self.open().is_ok()
+        } else {
+            true
+        };
+        dev_info!(
+            self.dev,
+            "{}: doorbell ABORT seq {}: running on the same VF\n",
+            self.name(),
+            seq
+        );
+        ok
+    }
+}
+
+/// Fills and encodes the saved record (self-emulation log, PF state) into the migrating
+/// buffer; returns its size.
+fn save(ctl: &mut Control<'_>, seq: u32) -> usize {
+    let log = ctl.emul.log().clone();
+    let pf = ctl.pf;
+    let Some(bell) = ctl.bell.as_mut() else {
+        return 0;
+    };
+    bell.saved.seq = seq;
+    bell.saved.log = log;
+    bell.saved.pf = pf;
+    bell.saved.encode(&mut bell.record);
+    RECORD_BYTES
+}
