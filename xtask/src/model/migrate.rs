@@ -75,7 +75,8 @@ wait
 echo "E2E-PING-DURING $(grep 'packets received' /tmp/ping.txt)"
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER ok || echo E2E-PING-AFTER failed
 echo E2E-DOORBELL-ABUSE
-sleep 1
+# The host's abuse takes a few doorbell round trips; stay up while it runs.
+sleep 4
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-END ok || echo E2E-PING-END failed
 "#,
         up = super::ixgbevf::driver_up("compsc_vf")
