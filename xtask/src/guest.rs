@@ -264,6 +264,26 @@ pub fn boot(kernel: &Kernel, run_: &mut GuestRun) -> Result<GuestOutput> {
 }
 
 fn boot_with(kernel: &Kernel, run_: &mut GuestRun, accel: &str) -> Result<GuestOutput> {
+    let qemu = spawn_with(kernel, run_, accel)?;
+    Ok(qemu.watch(&mut run_.hooks, run_.timeout))
+}
+
+/// A QEMU started by [`spawn`], its console going to `log_path`.
+pub struct Running {
+    qemu: KillOnDrop,
+    /// Where the console goes.
+    pub log_path: PathBuf,
+    name: String,
+    start: Instant,
+}
+
+/// Starts `kernel` with `run_`'s plan and returns at once (for runs of more than one QEMU,
+/// such as a migration's source and destination).
+pub fn spawn(kernel: &Kernel, run_: &GuestRun) -> Result<Running> {
+    spawn_with(kernel, run_, accel(kernel)?)
+}
+
+fn spawn_with(kernel: &Kernel, run_: &GuestRun, accel: &str) -> Result<Running> {
     check_qemu(&run_.qemu)?;
     let image = initramfs(run_)?;
     let log_path = guest_dir().join(format!("{}.log", run_.name));
@@ -288,49 +308,64 @@ fn boot_with(kernel: &Kernel, run_: &mut GuestRun, accel: &str) -> Result<GuestO
         .stderr(Stdio::from(log));
     eprintln!("$ {}  > {}", display(&cmd), log_path.display());
     let start = Instant::now();
-    let mut qemu = KillOnDrop(
+    let qemu = KillOnDrop(
         cmd.spawn()
             .with_context(|| format!("start {}", prog.to_string_lossy()))?,
     );
-    let mut watch = HookWatch::default();
-    let status = loop {
-        watch.poll(&log_path, &mut run_.hooks);
-        if let Some(st) = qemu.0.try_wait()? {
-            break Some(st);
-        }
-        if start.elapsed() > run_.timeout {
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    drop(qemu);
-    let mut console = String::new();
-    std::fs::File::open(&log_path)?
-        .read_to_string(&mut console)
-        .ok();
-    let plan_status = console.lines().find_map(|l| {
-        let rest = l.trim().strip_prefix(PLAN_EXIT_MARK)?;
-        rest.trim().parse::<i32>().ok()
-    });
-    let secs = start.elapsed().as_secs_f64();
-    match status {
-        None => eprintln!("    guest {}: killed after {secs:.0}s timeout", run_.name),
-        Some(st) => eprintln!(
-            "    guest {}: QEMU exited ({st}) after {secs:.1}s",
-            run_.name
-        ),
-    }
-    let mut hook_errors = watch.errors;
-    for h in run_.hooks.iter().skip(watch.next) {
-        hook_errors.push(format!("the guest never printed `{}`", h.marker));
-    }
-    Ok(GuestOutput {
-        console,
+    Ok(Running {
+        qemu,
         log_path,
-        plan_status,
-        hook_errors,
-        timed_out: status.is_none().then_some(run_.timeout),
+        name: run_.name.clone(),
+        start,
     })
+}
+
+impl Running {
+    /// Follows the console, firing `hooks` as their markers appear, until QEMU exits or
+    /// `timeout` passes (QEMU is then killed); returns what the guest printed.
+    pub fn watch(mut self, hooks: &mut [Hook], timeout: Duration) -> GuestOutput {
+        let mut watch = HookWatch::default();
+        let status = loop {
+            watch.poll(&self.log_path, hooks);
+            match self.qemu.0.try_wait() {
+                Ok(Some(st)) => break Some(st),
+                Ok(None) => {}
+                Err(_) => break None,
+            }
+            if self.start.elapsed() > timeout {
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        drop(self.qemu);
+        let mut console = String::new();
+        if let Ok(mut f) = std::fs::File::open(&self.log_path) {
+            f.read_to_string(&mut console).ok();
+        }
+        let plan_status = console.lines().find_map(|l| {
+            let rest = l.trim().strip_prefix(PLAN_EXIT_MARK)?;
+            rest.trim().parse::<i32>().ok()
+        });
+        let secs = self.start.elapsed().as_secs_f64();
+        match status {
+            None => eprintln!("    guest {}: killed after {secs:.0}s timeout", self.name),
+            Some(st) => eprintln!(
+                "    guest {}: QEMU exited ({st}) after {secs:.1}s",
+                self.name
+            ),
+        }
+        let mut hook_errors = watch.errors;
+        for h in hooks.iter().skip(watch.next) {
+            hook_errors.push(format!("the guest never printed `{}`", h.marker));
+        }
+        GuestOutput {
+            console,
+            log_path: self.log_path,
+            plan_status,
+            hook_errors,
+            timed_out: status.is_none().then_some(timeout),
+        }
+    }
 }
 
 /// A child killed and reaped when dropped, so no early return (an error while waiting, a

@@ -27,10 +27,11 @@ tasks:
   build    build compsc_vf.ko (release and KUnit variants) against the guest kernel
   test     run every test layer: host, module build, KUnit in the guest, end to end
   demo     boot the guest and load compsc_vf
-  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|recovery|doorbell]`
+  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|recovery|doorbell|migrate]`
            (default compsc_vf): ping, 100 MiB TCP each way and a link flap through vf-model;
            `recovery`: compsc_vf through a PF reset, a VF swap and rmmod under traffic;
-           `doorbell`: the migration doorbell on one VF (abort, swap and restore, abuse)
+           `doorbell`: the migration doorbell on one VF (abort, swap and restore, abuse);
+           `migrate`: a live migration between two QEMUs under TCP traffic
   fuzz     fuzz the core's decoders, record and plans: `cargo xtask fuzz [SECONDS]` (default 60)
 ";
 
@@ -90,6 +91,12 @@ fn try_main() -> Result<()> {
                     eprintln!("doorbell passed");
                     return Ok(());
                 }
+                Some("migrate") => {
+                    let ko = module::build(&k, module::Variant::Release)?;
+                    model::test_live_migration(&k, &ko)?;
+                    eprintln!("migration passed");
+                    return Ok(());
+                }
                 Some("recovery") => {
                     let ko = module::build(&k, module::Variant::Release)?;
                     model::test_compsc_vf_recovery(&k, &ko)?;
@@ -97,7 +104,7 @@ fn try_main() -> Result<()> {
                     return Ok(());
                 }
                 Some(other) => {
-                    bail!("unknown `{other}` (compsc_vf, ixgbevf, recovery or doorbell)")
+                    bail!("unknown `{other}` (compsc_vf, ixgbevf, recovery, doorbell or migrate)")
                 }
             };
             model::test_traffic(&k, &drv)?;

@@ -17,7 +17,7 @@ pub use compsc::{
     test_compsc_vf_faults, test_compsc_vf_ids, test_compsc_vf_probe, test_compsc_vf_recovery,
 };
 pub use ixgbevf::{test_ixgbevf_swap, test_ixgbevf_traffic, test_traffic, VfDriver};
-pub use migrate::test_doorbell;
+pub use migrate::{test_doorbell, test_live_migration};
 pub use rig::boot_with_model;
 
 use anyhow::{bail, Result};

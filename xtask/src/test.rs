@@ -108,6 +108,10 @@ pub fn test() -> Result<()> {
                 "compsc_vf doorbell on one VF: freeze+abort, freeze+swap+restore with PF state replayed, abuse refused",
                 crate::model::test_doorbell(k, ko),
             );
+            t.check(
+                "live migration between two QEMUs under 100 MiB TCP each way: PREPARE, FREEZE, switch-over, RESTORE, nothing corrupted",
+                crate::model::test_live_migration(k, ko).map(|_| ()),
+            );
         }
         t.check(
             "ixgbevf on vf-model: probe, MAC, link, ping, 100 MiB TCP each way, link flap",

@@ -173,7 +173,10 @@ pub const fn split(doorbell: u32) -> (u32, u32) {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Doorbell {
     phase: Phase,
+    /// The last sequence number accepted (the order is checked against it).
     last_seq: Option<u32>,
+    /// The last sequence number answered, accepted or refused: read again, it is not news.
+    last_seen: Option<u32>,
 }
 
 impl Default for Doorbell {
@@ -181,6 +184,7 @@ impl Default for Doorbell {
         Doorbell {
             phase: Phase::Running,
             last_seq: None,
+            last_seen: None,
         }
     }
 }
@@ -191,13 +195,16 @@ impl Doorbell {
         self.phase
     }
 
-    /// Decides what `command`/`seq` (as [`split`] from the doorbell dword) asks. A sequence number equal
-    /// to the last answered one is the same ring read again: nothing to do. One that is not
-    /// ahead of it (wrapping, within half the space) is stale and refused.
+    /// Decides what `command`/`seq` (as [`split`] from the doorbell dword) asks. A sequence
+    /// number equal to the last answered one (accepted or refused) is the same ring read
+    /// again: nothing to do. One that is not ahead of the last accepted one (wrapping, within
+    /// half the space) is stale and refused. A destination's hypervisor continues the
+    /// source's numbering (docs/doorbell.md).
     pub fn decide(&mut self, command: u32, seq: u32) -> Action {
-        if self.last_seq == Some(seq) {
+        if self.last_seen == Some(seq) {
             return Action::None;
         }
+        self.last_seen = Some(seq);
         if let Some(last) = self.last_seq {
             let ahead = seq.wrapping_sub(last) & SEQ_MASK;
             if ahead == 0 || ahead > SEQ_MASK / 2 {

@@ -23,6 +23,19 @@ pub(super) fn ring(ctl: &Path, command: &str) -> Result<u32> {
         .with_context(|| format!("no sequence number in {reply}"))
 }
 
+/// Rings `command` with sequence number `seq`: a destination's hypervisor continues the
+/// source's numbering.
+fn ring_seq(ctl: &Path, command: &str, seq: u32) -> Result<u32> {
+    let reply = control(
+        ctl,
+        &format!(r#"{{"cmd":"doorbell","command":"{command}","seq":{seq}}}"#),
+    )?;
+    if json_field(&reply, "ok") != Some("true") {
+        bail!("the model refused to ring {command}: {reply}");
+    }
+    Ok(seq)
+}
+
 /// Rings a raw command value (for abuse tests) with an explicit sequence number.
 fn ring_raw(ctl: &Path, value: u32, seq: u32) -> Result<()> {
     let reply = control(
@@ -189,4 +202,320 @@ pub fn test_doorbell(kernel: &Kernel, ko: &Path) -> Result<()> {
     }
     clean_run(c, &stats).with_context(|| here.clone())?;
     Ok(())
+}
+
+/// A QMP connection to one QEMU.
+pub(super) struct Qmp {
+    r: std::io::BufReader<std::os::unix::net::UnixStream>,
+    w: std::os::unix::net::UnixStream,
+}
+
+impl Qmp {
+    /// Connects to the QMP socket at `path` (waiting up to 30 s for QEMU to create it) and
+    /// leaves capabilities negotiation mode.
+    pub(super) fn connect(path: &Path) -> Result<Qmp> {
+        let start = Instant::now();
+        let w = loop {
+            match std::os::unix::net::UnixStream::connect(path) {
+                Ok(s) => break s,
+                Err(e) if start.elapsed() > Duration::from_secs(30) => {
+                    bail!("QMP socket {}: {e}", path.display())
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        w.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let mut q = Qmp {
+            r: std::io::BufReader::new(w.try_clone()?),
+            w,
+        };
+        q.line()?; // the greeting
+        q.cmd("qmp_capabilities", serde_json::json!({}))?;
+        Ok(q)
+    }
+
+    fn line(&mut self) -> Result<serde_json::Value> {
+        use std::io::BufRead;
+        let mut l = String::new();
+        if self.r.read_line(&mut l)? == 0 {
+            bail!("QMP connection closed");
+        }
+        serde_json::from_str(&l).with_context(|| format!("QMP sent {l:?}"))
+    }
+
+    /// Runs `execute` with `arguments`; returns its `return` value (events are skipped).
+    pub(super) fn cmd(
+        &mut self,
+        execute: &str,
+        arguments: serde_json::Value,
+    ) -> Result<serde_json::Value> {
+        use std::io::Write;
+        let req = serde_json::json!({"execute": execute, "arguments": arguments});
+        writeln!(self.w, "{req}")?;
+        loop {
+            let v = self.line()?;
+            if let Some(r) = v.get("return") {
+                return Ok(r.clone());
+            }
+            if let Some(e) = v.get("error") {
+                bail!("QMP {execute}: {e}");
+            }
+        }
+    }
+}
+
+/// What one migration measured, from the hypervisor's side.
+#[derive(Debug, Default)]
+pub struct MigrationReport {
+    /// FREEZE rung to FROZEN seen.
+    pub freeze_ms: f64,
+    /// FREEZE rung to the source's QEMU reporting `completed`.
+    pub switchover_ms: f64,
+    /// RESTORE rung to RESTORED seen.
+    pub restore_ms: f64,
+    /// FREEZE rung to RESTORED seen: the VF's outage as the hypervisor drives it.
+    pub vf_outage_ms: f64,
+    /// QEMU's own `downtime` and `total-time` (ms).
+    pub qemu_downtime_ms: u64,
+    /// See `qemu_downtime_ms`.
+    pub qemu_total_ms: u64,
+    /// Size of the guest's saved record.
+    pub record_bytes: u64,
+}
+
+/// The hypervisor's side of one live migration with the doorbell: PREPARE, pre-copy until
+/// the first pass is done, FREEZE, switch over, RESTORE on the destination VF.
+fn migrate(
+    src_qmp: &Path,
+    dst_qmp: &Path,
+    src_ctl: &Path,
+    dst_ctl: &Path,
+    port: u16,
+) -> Result<MigrationReport> {
+    let limit = Duration::from_secs(5);
+    let mut src = Qmp::connect(src_qmp)?;
+    let mut dst = Qmp::connect(dst_qmp)?;
+    let uri = format!("tcp:127.0.0.1:{port}");
+    dst.cmd("migrate-incoming", serde_json::json!({ "uri": uri }))?;
+    command(src_ctl, "prepare", "prepared", limit)?;
+    // No switch-over before FREEZE: a zero downtime limit never converges while the guest
+    // runs. The first pass copies RAM while the VF keeps working.
+    src.cmd(
+        "migrate-set-parameters",
+        serde_json::json!({"downtime-limit": 0}),
+    )?;
+    src.cmd("migrate", serde_json::json!({ "uri": uri }))?;
+    let start = Instant::now();
+    loop {
+        let q = src.cmd("query-migrate", serde_json::json!({}))?;
+        let status = q.get("status").and_then(|s| s.as_str()).unwrap_or("");
+        let syncs = q
+            .pointer("/ram/dirty-sync-count")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        if status == "failed" || status == "cancelled" {
+            bail!("migration {status} before FREEZE: {q}");
+        }
+        if status == "active" && syncs >= 2 {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            bail!("pre-copy did not finish a pass in 120 s: {q}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let t_freeze = Instant::now();
+    let seq = ring(src_ctl, "freeze")?;
+    let (reply, _) = wait_ack(src_ctl, seq, limit)?;
+    if json_field(&reply, "status") != Some("frozen") {
+        bail!("FREEZE: the guest answered {reply}");
+    }
+    let freeze_ms = t_freeze.elapsed().as_secs_f64() * 1e3;
+    let record_bytes = json_field(&reply, "record_len")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    // VF DMA has stopped and its pages are dirty: let QEMU switch over.
+    src.cmd(
+        "migrate-set-parameters",
+        serde_json::json!({"downtime-limit": 2000}),
+    )?;
+    let q = loop {
+        let q = src.cmd("query-migrate", serde_json::json!({}))?;
+        match q.get("status").and_then(|s| s.as_str()).unwrap_or("") {
+            "completed" => break q,
+            "failed" | "cancelled" => bail!("migration failed after FREEZE: {q}"),
+            _ => {}
+        }
+        if t_freeze.elapsed() > Duration::from_secs(60) {
+            bail!("migration did not complete within 60 s of FREEZE: {q}");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let switchover_ms = t_freeze.elapsed().as_secs_f64() * 1e3;
+    let t_restore = Instant::now();
+    let seq = ring_seq(dst_ctl, "restore", seq.wrapping_add(1))?;
+    let (reply, _) = wait_ack(dst_ctl, seq, Duration::from_secs(10))?;
+    if json_field(&reply, "status") != Some("restored") {
+        bail!("RESTORE: the guest answered {reply}");
+    }
+    let restore_ms = t_restore.elapsed().as_secs_f64() * 1e3;
+    let vf_outage_ms = t_freeze.elapsed().as_secs_f64() * 1e3;
+    let _ = src.cmd("quit", serde_json::json!({}));
+    Ok(MigrationReport {
+        freeze_ms,
+        switchover_ms,
+        restore_ms,
+        vf_outage_ms,
+        qemu_downtime_ms: q.get("downtime").and_then(|v| v.as_u64()).unwrap_or(0),
+        qemu_total_ms: q.get("total-time").and_then(|v| v.as_u64()).unwrap_or(0),
+        record_bytes,
+    })
+}
+
+/// The guest's side of the live-migration test: TCP each way and a ping stream across one
+/// migration, checksums at the end.
+fn migration_plan() -> String {
+    use super::rig::{CHUNK, E2E_BYTES};
+    format!(
+        r#"{up}
+ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2E-PING-BEFORE failed
+head -c {CHUNK} /dev/urandom > /tmp/chunk
+echo "E2E-CHUNK $(crc32 < /tmp/chunk)"
+(i=0; while [ $i -lt {copies} ]; do cat /tmp/chunk; i=$((i+1)); done | nc {HOST_IP} 5001 || echo "E2E-TX-FAILED") &
+(echo "E2E-RX $(nc {HOST_IP} 5002 </dev/null | crc32)") &
+ping -i 0.01 -c 1500 -W 1 {HOST_IP} > /tmp/ping.txt 2>&1 &
+sleep 1
+echo E2E-MIGRATE
+wait
+echo "E2E-PING-DURING $(grep 'packets received' /tmp/ping.txt)"
+ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER ok || echo E2E-PING-AFTER failed
+"#,
+        copies = E2E_BYTES / CHUNK,
+        up = super::ixgbevf::driver_up("compsc_vf")
+    )
+}
+
+/// `cargo xtask test` check: a real live migration between two QEMU processes, each with its
+/// own vf-model, the VM's VF driven by compsc_vf, while 100 MiB of TCP run each way and a
+/// ping stream runs: PREPARE, pre-copy, FREEZE, switch-over, RESTORE on the destination VF
+/// (whose config space comes back reset). Every byte arrives intact, the guest resumes on
+/// the destination VF with its PF state replayed, and the kernel stays clean.
+pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport> {
+    let (model_bin, peer_bin) = build_model()?;
+    let (mut rig, src_m, dst_m) = super::rig::bridged_models(&model_bin, "mig", "compsc-migrate")?;
+    let sink = super::rig::start_peer(&mut rig, &peer_bin, "sink", 5001)?;
+    let source = super::rig::start_peer(&mut rig, &peer_bin, "source", 5002)?;
+    let src_qmp = rig.dir().join("src.qmp");
+    let dst_qmp = rig.dir().join("dst.qmp");
+    let mut src = GuestRun::new("compsc-migrate-src", migration_plan());
+    src.files
+        .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+    src.timeout = Duration::from_secs(600);
+    attach_model(&mut src, &src_m.sock)?;
+    src.extra_args.push("-qmp".into());
+    src.extra_args
+        .push(format!("unix:{},server=on,wait=off", src_qmp.display()).into());
+    let mut dst = GuestRun::new("compsc-migrate-dst", migration_plan());
+    dst.files
+        .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+    attach_model(&mut dst, &dst_m.sock)?;
+    dst.extra_args.push("-qmp".into());
+    dst.extra_args
+        .push(format!("unix:{},server=on,wait=off", dst_qmp.display()).into());
+    dst.extra_args.push("-incoming".into());
+    dst.extra_args.push("defer".into());
+    let dst_run = guest::spawn(kernel, &dst)?;
+    let report = std::rc::Rc::new(std::cell::RefCell::new(None));
+    {
+        let (sq, dq, sc, dc, rep) = (
+            src_qmp.clone(),
+            dst_qmp.clone(),
+            src_m.ctl.clone(),
+            dst_m.ctl.clone(),
+            report.clone(),
+        );
+        // A port of our own per run: the pid keeps parallel runs apart.
+        let port = 20000 + (std::process::id() % 20000) as u16;
+        src.hooks.push(Hook::new("E2E-MIGRATE", move || {
+            match migrate(&sq, &dq, &sc, &dc, port) {
+                Ok(r) => {
+                    *rep.borrow_mut() = Some(r);
+                    Ok(())
+                }
+                Err(e) => {
+                    // Neither QEMU can finish the plan now: end both at once.
+                    for q in [&sq, &dq] {
+                        if let Ok(mut q) = Qmp::connect(q) {
+                            let _ = q.cmd("quit", serde_json::json!({}));
+                        }
+                    }
+                    Err(e)
+                }
+            }
+        }));
+    }
+    let src_run = guest::spawn(kernel, &src)?;
+    let src_out = src_run.watch(&mut src.hooks, src.timeout);
+    let dst_out = dst_run.watch(&mut [], Duration::from_secs(600));
+    let tx = super::rig::peer_result(&mut rig, "sink", sink);
+    let rx = super::rig::peer_result(&mut rig, "source", source);
+    let stats =
+        control(&dst_m.ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
+    rig.terminate("vf-model-src");
+    rig.terminate("vf-model-dst");
+    let here = format!(
+        "consoles {} and {}, model logs {} and {}",
+        src_out.log_path.display(),
+        dst_out.log_path.display(),
+        src_m.log.display(),
+        dst_m.log.display()
+    );
+    if !src_out.hook_errors.is_empty() {
+        bail!(
+            "the migration failed: {}; {here}",
+            src_out.hook_errors.join("; ")
+        );
+    }
+    dst_out.check_plan().with_context(|| here.clone())?;
+    let console = format!("{}\n{}", src_out.console, dst_out.console);
+    let c = &console;
+    for key in ["E2E-PING-BEFORE", "E2E-PING-AFTER"] {
+        if marker(c, key) != Some("ok") {
+            bail!("{key}: no traffic; {here}");
+        }
+    }
+    let chunk = marker(c, "E2E-CHUNK").context("the guest printed no chunk CRC")?;
+    if json_field(&tx, "error").is_some()
+        || json_field(&tx, "bytes") != Some(&super::rig::E2E_BYTES.to_string())
+        || json_field(&tx, "chunk_crcs").unwrap_or("") != format!("[\"{chunk}\"]")
+    {
+        bail!("guest->host transfer across the migration incomplete or corrupted: {tx}; {here}");
+    }
+    let rx_crc = marker(c, "E2E-RX").unwrap_or("");
+    if json_field(&rx, "error").is_some() || json_field(&rx, "crc") != Some(rx_crc) {
+        bail!("host->guest transfer across the migration: source said {rx}, guest computed {rx_crc:?}; {here}");
+    }
+    if !dst_out.console.contains("doorbell RESTORE seq") {
+        bail!("no RESTORE line on the destination; {here}");
+    }
+    clean_run(&dst_out.console, &stats).with_context(|| here.clone())?;
+    let r = report
+        .borrow_mut()
+        .take()
+        .context("the migration hook reported nothing")?;
+    eprintln!(
+        "    live migration: VF outage {:.1} ms (FREEZE {:.1} ms, switch-over {:.1} ms, RESTORE {:.1} ms), QEMU downtime {} ms, total {} ms, record {} bytes",
+        r.vf_outage_ms, r.freeze_ms, r.switchover_ms, r.restore_ms, r.qemu_downtime_ms, r.qemu_total_ms, r.record_bytes
+    );
+    eprintln!(
+        "    ping across the migration: {}",
+        marker(c, "E2E-PING-DURING").unwrap_or("(none)")
+    );
+    for l in c
+        .lines()
+        .filter(|l| l.contains("frozen in") || l.contains("restored in"))
+    {
+        eprintln!("    {}", l.trim());
+    }
+    Ok(r)
 }

@@ -272,6 +272,48 @@ pub(super) fn networked_model(model_bin: &Path, tag: &str, name: &str) -> Result
     Ok((rig, m))
 }
 
+/// Two vf-models in one namespace, their taps bridged with the host end (`HOST_IP/24` on the
+/// bridge): a migration's source VF (`vf-model-src`) and destination VF (`vf-model-dst`) on
+/// the same network.
+pub(super) fn bridged_models(
+    model_bin: &Path,
+    tag: &str,
+    name: &str,
+) -> Result<(Rig, ModelProc, ModelProc)> {
+    let mut rig = Rig::new(tag)?;
+    let ns = rig.ns().to_owned();
+    let src = start_model_as(
+        &mut rig,
+        model_bin,
+        &format!("{name}-src"),
+        "vf-model-src",
+        &["--netns", &ns, "--tap", "vfmA"],
+    )?;
+    let dst = start_model_as(
+        &mut rig,
+        model_bin,
+        &format!("{name}-dst"),
+        "vf-model-dst",
+        &["--netns", &ns, "--tap", "vfmB"],
+    )?;
+    rig.ip(&["link", "set", "lo", "up"])?;
+    rig.ip(&["link", "add", "br0", "type", "bridge"])?;
+    for tap in ["vfmA", "vfmB"] {
+        rig.ip(&["link", "set", tap, "master", "br0"])?;
+        rig.ip(&["link", "set", tap, "up"])?;
+    }
+    rig.ip(&["addr", "add", &format!("{HOST_IP}/24"), "dev", "br0"])?;
+    rig.ip(&["link", "set", "br0", "up"])?;
+    Ok((rig, src, dst))
+}
+
+/// A directory of the rig's for sockets (QMP).
+impl Rig {
+    pub(super) fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
 /// Attaches vf-model at `sock` to a guest: the chroot's QEMU and `qemu-images/vf-model.profile`.
 pub(super) fn attach_model(g: &mut GuestRun, sock: &Path) -> Result<()> {
     g.qemu = qemu_command()?;
@@ -301,14 +343,32 @@ pub(super) struct ModelProc {
 /// with `extra` arguments after the sockets and the PF-assigned MAC; returns once both sockets
 /// listen.
 fn start_model(rig: &mut Rig, model_bin: &Path, name: &str, extra: &[&str]) -> Result<ModelProc> {
+    start_model_as(rig, model_bin, name, "vf-model", extra)
+}
+
+/// [`start_model`] with a process name of its own (`proc_name`, also naming its sockets), for
+/// rigs with more than one model.
+fn start_model_as(
+    rig: &mut Rig,
+    model_bin: &Path,
+    name: &str,
+    proc_name: &str,
+    extra: &[&str],
+) -> Result<ModelProc> {
     let logs = guest::guest_dir();
     std::fs::create_dir_all(&logs)?;
     let log = logs.join(format!("{name}.model.log"));
-    let sock = rig.dir.join("vf0.sock");
-    let ctl = rig.dir.join("ctl.sock");
+    let (sock, ctl) = if proc_name == "vf-model" {
+        (rig.dir.join("vf0.sock"), rig.dir.join("ctl.sock"))
+    } else {
+        (
+            rig.dir.join(format!("{proc_name}.sock")),
+            rig.dir.join(format!("{proc_name}.ctl.sock")),
+        )
+    };
     let log_file = std::fs::File::create(&log)?;
     let model = rig.spawn(
-        "vf-model",
+        proc_name,
         Command::new(model_bin)
             .arg("--socket")
             .arg(&sock)
