@@ -231,7 +231,7 @@ impl Adapter<'_> {
         }
         self.qv.napi.schedule();
         kernel::time::delay::fsleep(kernel::time::Delta::from_micros(1000));
-        self.stop();
+        self.stop_data_path(false);
         let t_dma = us_since(t0);
         let mut ctl = self.ctl.lock();
         let n = save(&mut ctl, seq);
@@ -305,6 +305,8 @@ impl Adapter<'_> {
         let up = self.admin_up.load(Acquire);
         if up {
             self.open()?;
+            // Switches learn the VM's new port from its own announcement.
+            self.netdev.notify_peers();
         }
         self.dirtying.store(false, Relaxed);
         let t_all = us_since(t0);

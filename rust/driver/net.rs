@@ -31,6 +31,7 @@ use kernel::device::{Bound, Device};
 use kernel::prelude::*;
 use kernel::sync::atomic::{Acquire, Atomic, Full, Relaxed, Release};
 use kernel::sync::{Mutex, SpinLockIrq};
+use kernel::time::ClockSource as _;
 use kernel::{irq, new_mutex, new_spinlock_irq, pci};
 
 #[path = "migrate.rs"]
@@ -433,7 +434,10 @@ impl<'bound> Adapter<'bound> {
 
     /// Waits up to 10 ms for a queue's ENABLE to read back (ixgbevf polls 10 × 1-2 ms).
     fn wait_enabled(&self, emul: &mut Emul<BarIo<'bound, 'bound>>, reg: Reg) -> Result {
-        for _ in 0..10 {
+        // The datasheet allows the enable some hundred microseconds: poll in 50 µs steps
+        // (a restore's outage pays for every step), for at most 10 ms of measured time.
+        let start = kernel::time::Monotonic::ktime_get();
+        loop {
             let v = emul.read(reg, 0)?;
             if v == u32::MAX {
                 return Err(ENODEV);
@@ -441,7 +445,11 @@ impl<'bound> Adapter<'bound> {
             if v & bits::DCTL_ENABLE != 0 {
                 return Ok(());
             }
-            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(1000));
+            let waited_ns = kernel::time::Monotonic::ktime_get().wrapping_sub(start);
+            if waited_ns > 10_000_000 {
+                break;
+            }
+            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(50));
         }
         dev_err!(self.dev, "{:?} queue 0 did not enable within 10 ms\n", reg);
         Err(ETIMEDOUT)
@@ -450,14 +458,25 @@ impl<'bound> Adapter<'bound> {
     /// Takes the data path down (ndo_stop, or a reset; under RTNL). Does nothing if it is
     /// not up (a reset that failed left it down).
     fn stop(&self) {
+        self.stop_data_path(true);
+    }
+
+    /// [`Self::stop`], optionally keeping the carrier: a migration's FREEZE keeps it, so the
+    /// stack queues what it sends meanwhile (sent after RESTORE) and no carrier change waits
+    /// on linkwatch's once-a-second pace when the data path comes back.
+    fn stop_data_path(&self, carrier_off: bool) {
         if !self.up.xchg(false, Full) {
             return;
         }
-        self.netdev.set_carrier(false);
+        if carrier_off {
+            self.netdev.set_carrier(false);
+        }
         self.netdev.tx_disable_all();
         {
             let mut ctl = self.ctl.lock();
-            ctl.link_up = false;
+            if carrier_off {
+                ctl.link_up = false;
+            }
             let emul = &mut ctl.emul;
             // ixgbevf_irq_disable, then stop both queues. A device that is gone refuses
             // these; the teardown below needs nothing from it.

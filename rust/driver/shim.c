@@ -198,6 +198,11 @@ void compsc_netdev_carrier(struct net_device *nd, bool on)
 		netif_carrier_off(nd);
 }
 
+void compsc_netdev_notify_peers(struct net_device *nd)
+{
+	__netdev_notify_peers(nd);
+}
+
 bool compsc_netdev_carrier_ok(struct net_device *nd)
 {
 	return netif_carrier_ok(nd);

@@ -64,6 +64,7 @@ void compsc_netdev_random_addr(struct net_device *nd, u8 *out);
 void compsc_netdev_set_mtu_range(struct net_device *nd, u32 min, u32 max);
 void compsc_netdev_name(struct net_device *nd, char *out, u32 len);
 void compsc_netdev_carrier(struct net_device *nd, bool on);
+void compsc_netdev_notify_peers(struct net_device *nd);
 bool compsc_netdev_carrier_ok(struct net_device *nd);
 void compsc_netdev_set_queues(struct net_device *nd, u32 queues);
 void compsc_tx_start_all(struct net_device *nd);

@@ -59,6 +59,7 @@ extern "C" {
     fn compsc_netdev_set_mtu_range(nd: *mut NetDevice, min: u32, max: u32);
     fn compsc_netdev_name(nd: *mut NetDevice, out: *mut u8, len: u32);
     fn compsc_netdev_carrier(nd: *mut NetDevice, on: bool);
+    fn compsc_netdev_notify_peers(nd: *mut NetDevice);
     fn compsc_netdev_set_queues(nd: *mut NetDevice, queues: u32);
     fn compsc_tx_start_all(nd: *mut NetDevice);
     fn compsc_tx_disable_all(nd: *mut NetDevice);
@@ -331,6 +332,14 @@ impl Netdev {
     pub(crate) fn set_carrier(&self, on: bool) {
         // SAFETY: the netdev is alive.
         unsafe { compsc_netdev_carrier(self.raw(), on) }
+    }
+
+    /// Announces the interface to the network again (gratuitous ARP, unsolicited neighbour
+    /// advertisements, IGMP reports), as virtio-net does after a migration, so switches learn
+    /// the new port. Under RTNL.
+    pub(crate) fn notify_peers(&self) {
+        // SAFETY: the netdev is alive; the caller holds RTNL (the doorbell's RESTORE).
+        unsafe { compsc_netdev_notify_peers(self.raw()) }
     }
 
     /// Sets how many queues are in use (under RTNL, or before registration).

@@ -33,6 +33,8 @@ tasks:
            `doorbell`: the migration doorbell on one VF (abort, swap and restore, abuse);
            `migrate`: a live migration between two QEMUs under TCP traffic
   fuzz     fuzz the core's decoders, record and plans: `cargo xtask fuzz [SECONDS]` (default 60)
+  bench    `cargo xtask bench migration [ROUNDS]` (default 3): the same live migration with
+           compsc_vf and with virtio-net, interleaved; peer-visible outage, medians, ratio
 ";
 
 fn main() {
@@ -48,11 +50,11 @@ fn try_main() -> Result<()> {
         eprint!("{USAGE}");
         std::process::exit(2);
     };
-    // Only `setup`, `fuzz` and `traffic` take an argument; anything else extra is a typo, not a no-op.
-    let max_args = if matches!(task.as_str(), "setup" | "fuzz" | "traffic") {
-        2
-    } else {
-        1
+    // Only `setup`, `fuzz`, `traffic` and `bench` take arguments; anything else extra is a typo.
+    let max_args = match task.as_str() {
+        "setup" | "fuzz" | "traffic" => 2,
+        "bench" => 3,
+        _ => 1,
     };
     if let Some(extra) = args.get(max_args) {
         bail!("unexpected argument `{extra}` to `{task}`\n{USAGE}");
@@ -77,6 +79,24 @@ fn try_main() -> Result<()> {
         }
         "test" => test::test(),
         "demo" => demo::demo(),
+        "bench" => {
+            let rounds = match args.get(2) {
+                Some(s) => s
+                    .parse()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .with_context(|| format!("`{s}` is not a number of rounds above 0"))?,
+                None => 3,
+            };
+            match args.get(1).map(String::as_str) {
+                Some("migration") => {}
+                other => bail!("usage: cargo xtask bench migration [ROUNDS] (got {other:?})"),
+            }
+            setup::setup()?;
+            let k = kernel::kernel()?;
+            let ko = module::build(&k, module::Variant::Release)?;
+            model::bench_migration(&k, &ko, rounds)
+        }
         "traffic" => {
             setup::setup()?;
             let k = kernel::kernel()?;

@@ -6,12 +6,14 @@
 //! - [`ixgbevf`]: the in-tree driver as the model's oracle (traffic, link flap, VF swap).
 //! - [`compsc`]: compsc_vf binding the model, per VF generation and under PF faults.
 
+mod bench_migration;
 mod chroot;
 mod compsc;
 mod ixgbevf;
 mod migrate;
 mod rig;
 
+pub use bench_migration::bench_migration;
 pub use chroot::{setup_trixie_qemu, trixie_qemu_ready};
 pub use compsc::{
     test_compsc_vf_faults, test_compsc_vf_ids, test_compsc_vf_probe, test_compsc_vf_recovery,

@@ -285,7 +285,7 @@ pub struct MigrationReport {
 
 /// The hypervisor's side of one live migration with the doorbell: PREPARE, pre-copy until
 /// the first pass is done, FREEZE, switch over, RESTORE on the destination VF.
-fn migrate(
+pub(super) fn migrate(
     src_qmp: &Path,
     dst_qmp: &Path,
     src_ctl: &Path,
@@ -313,8 +313,8 @@ fn migrate(
             .pointer("/ram/dirty-sync-count")
             .and_then(|v| v.as_u64())
             .unwrap_or(0);
-        if status == "failed" || status == "cancelled" {
-            bail!("migration {status} before FREEZE: {q}");
+        if status == "failed" || status == "cancelled" || status == "completed" {
+            bail!("migration {status} before FREEZE (the guest must keep a page dirty): {q}");
         }
         if status == "active" && syncs >= 2 {
             break;
@@ -382,18 +382,31 @@ ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2
 head -c {CHUNK} /dev/urandom > /tmp/chunk
 echo "E2E-CHUNK $(crc32 < /tmp/chunk)"
 (i=0; while [ $i -lt {copies} ]; do cat /tmp/chunk; i=$((i+1)); done | nc {HOST_IP} 5001 || echo "E2E-TX-FAILED") &
+tx=$!
 (echo "E2E-RX $(nc {HOST_IP} 5002 </dev/null | crc32)") &
+rx=$!
 ping -i 0.01 -c 1500 -W 1 {HOST_IP} > /tmp/ping.txt 2>&1 &
+pg=$!
+{dirtier}
 sleep 1
 echo E2E-MIGRATE
+wait $tx $rx $pg
+touch /tmp/stop
 wait
 echo "E2E-PING-DURING $(grep 'packets received' /tmp/ping.txt)"
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER ok || echo E2E-PING-AFTER failed
 "#,
         copies = E2E_BYTES / CHUNK,
-        up = super::ixgbevf::driver_up("compsc_vf")
+        up = super::ixgbevf::driver_up("compsc_vf"),
+        dirtier = DIRTIER
     )
 }
+
+/// Guest shell: a background job that writes a page every millisecond until `/tmp/stop`
+/// exists. A migration whose downtime limit is 0 converges only when no page is dirty; an
+/// idle guest can get there, and the hypervisor's FREEZE must come first.
+pub(super) const DIRTIER: &str =
+    "(while [ ! -e /tmp/stop ]; do echo $$ > /tmp/dirty; usleep 1000; done) &";
 
 /// `cargo xtask test` check: a real live migration between two QEMU processes, each with its
 /// own vf-model, the VM's VF driven by compsc_vf, while 100 MiB of TCP run each way and a

@@ -62,11 +62,11 @@ impl Rig {
         Ok(rig)
     }
 
-    fn ns(&self) -> &str {
+    pub(super) fn ns(&self) -> &str {
         self.netns.as_deref().unwrap_or_default()
     }
 
-    fn ip(&self, args: &[&str]) -> Result<()> {
+    pub(super) fn ip(&self, args: &[&str]) -> Result<()> {
         run(Command::new("ip").arg("-n").arg(self.ns()).args(args))
     }
 

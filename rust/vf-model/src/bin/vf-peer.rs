@@ -5,7 +5,11 @@
 //! ```text
 //! vf-peer sink   --listen ADDR:PORT --bytes N [--chunk C] [--timeout SECS]
 //! vf-peer source --listen ADDR:PORT --bytes N [--timeout SECS]
+//! vf-peer probe  --listen ADDR:PORT --bytes 0 [--timeout SECS]
 //! ```
+//! `probe` watches the ICMP echo requests the guest sends to ADDR (a steady `ping` stream; the
+//! host's stack answers them) until one with a 999-byte payload, the end mark, and reports how
+//! many came and the longest gap between two arrivals: the outage the peer saw.
 //! `sink` reads until N bytes or end of stream and reports the CRC-32 of each C-byte chunk
 //! (distinct values only, in order of appearance) and of the whole stream; `source` sends N
 //! pseudo-random bytes and reports their CRC-32. CRC-32 is the zlib/IEEE one that busybox
@@ -65,8 +69,8 @@ fn parse() -> Result<Args, String> {
     let mode = it.next().ok_or(
         "usage: vf-peer sink|source --listen ADDR:PORT --bytes N [--chunk C] [--timeout SECS]",
     )?;
-    if mode != "sink" && mode != "source" {
-        return Err(format!("unknown mode {mode:?}: sink or source"));
+    if mode != "sink" && mode != "source" && mode != "probe" {
+        return Err(format!("unknown mode {mode:?}: sink, source or probe"));
     }
     let (mut listen, mut bytes, mut chunk, mut timeout) = (None, None, 1 << 20, 600);
     while let Some(a) = it.next() {
@@ -94,7 +98,87 @@ fn parse() -> Result<Args, String> {
     })
 }
 
+/// ICMP payload size of the guest's end mark (`ping -c 1 -s 999`).
+const END_PAYLOAD: usize = 999;
+
+/// The probe: arrival times of the guest's echo requests to `a.listen`'s address, until the
+/// end mark or the timeout.
+fn probe(a: &Args) -> Result<String, String> {
+    // SAFETY: a raw ICMP socket; the fd is owned by `fd` below and closed on drop.
+    let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
+    if raw < 0 {
+        return Err(format!("raw ICMP socket: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: `raw` is a fresh, valid descriptor nobody else owns.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    let tv = libc::timeval {
+        tv_sec: 0,
+        tv_usec: 200_000,
+    };
+    // SAFETY: SO_RCVTIMEO with a timeval of the right size on our socket.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            std::ptr::from_ref(&tv).cast(),
+            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    let want = match a.listen.ip() {
+        std::net::IpAddr::V4(v4) => v4.octets(),
+        std::net::IpAddr::V6(_) => return Err("probe: IPv4 only".into()),
+    };
+    println!("{{\"listening\":\"{}\"}}", a.listen);
+    let deadline = Instant::now() + a.timeout;
+    let mut buf = [0u8; 2048];
+    let (mut first, mut last): (Option<Instant>, Option<Instant>) = (None, None);
+    let (mut received, mut max_gap, mut gap_at) = (0u64, Duration::ZERO, 0.0f64);
+    let mut gaps_over_50ms = 0u64;
+    while Instant::now() < deadline {
+        // SAFETY: reads at most buf.len() bytes into buf.
+        let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+        let Ok(n) = usize::try_from(n) else { continue };
+        let now = Instant::now();
+        // IPv4 header (IHL words), then ICMP: type 8 is an echo request; to our address only.
+        if n < 20 || buf[0] >> 4 != 4 {
+            continue;
+        }
+        let ihl = usize::from(buf[0] & 0xF) * 4;
+        if n < ihl + 8 || buf[16..20] != want || buf[ihl] != 8 {
+            continue;
+        }
+        if n - ihl - 8 == END_PAYLOAD {
+            break;
+        }
+        received += 1;
+        let start = *first.get_or_insert(now);
+        if let Some(prev) = last {
+            let gap = now - prev;
+            if gap > Duration::from_millis(50) {
+                gaps_over_50ms += 1;
+            }
+            if gap > max_gap {
+                max_gap = gap;
+                gap_at = (prev - start).as_secs_f64();
+            }
+        }
+        last = Some(now);
+    }
+    let span = match (first, last) {
+        (Some(f), Some(l)) => (l - f).as_secs_f64(),
+        _ => 0.0,
+    };
+    Ok(format!(
+        "{{\"mode\":\"probe\",\"received\":{received},\"max_gap_ms\":{:.1},\"gap_at_secs\":{gap_at:.3},\"gaps_over_50ms\":{gaps_over_50ms},\"span_secs\":{span:.3}}}",
+        max_gap.as_secs_f64() * 1e3
+    ))
+}
+
 fn run(a: &Args) -> Result<String, String> {
+    if a.mode == "probe" {
+        return probe(a);
+    }
     let l = TcpListener::bind(a.listen).map_err(|e| format!("bind {}: {e}", a.listen))?;
     l.set_nonblocking(true).map_err(|e| e.to_string())?;
     let deadline = Instant::now() + a.timeout;

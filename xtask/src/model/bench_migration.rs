@@ -1,0 +1,369 @@
+//! `cargo xtask bench migration`: the same live migration (two QEMU processes, the same
+//! guest, the same peer, the same probe stream) with compsc_vf on vf-model and with
+//! virtio-net alone, interleaved over several rounds; the peer-visible outage of each, as
+//! medians and ratios.
+
+use super::chroot::qemu_command;
+use super::migrate::{migrate, Qmp};
+use super::rig::{
+    attach_model, bridged_models, build_model, json_field, peer_result, start_peer, Rig, E2E_MAC,
+    GUEST_IP, HOST_IP,
+};
+use crate::guest::{self, GuestRun, Hook};
+use crate::kernel::Kernel;
+use anyhow::{bail, Context, Result};
+use std::cell::RefCell;
+use std::ffi::OsString;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+/// A configuration under test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Config {
+    /// compsc_vf on vf-model, the doorbell driven by the hypervisor (the xtask).
+    CompscVf,
+    /// virtio-net only, a tap on the same bridge: the para-virtual baseline.
+    VirtioNet,
+}
+
+impl Config {
+    fn name(self) -> &'static str {
+        match self {
+            Config::CompscVf => "compsc_vf",
+            Config::VirtioNet => "virtio-net",
+        }
+    }
+}
+
+/// What one migration showed.
+#[derive(Clone, Debug, Default)]
+struct Sample {
+    /// The peer's longest gap between two probes (ms).
+    peer_gap_ms: f64,
+    /// Probes the peer received of those sent.
+    received: u64,
+    sent: u64,
+    /// QEMU's downtime and total time (ms).
+    qemu_downtime_ms: u64,
+    qemu_total_ms: u64,
+    /// compsc_vf only: the hypervisor's FREEZE-to-RESTORED time, and the record size.
+    vf_outage_ms: f64,
+    record_bytes: u64,
+    /// compsc_vf only: the guest's own freeze and restore lines.
+    timeline: Vec<String>,
+}
+
+/// Probes (ICMP echo requests) the guest sends, one per 10 ms.
+const PROBES: u32 = 1200;
+
+fn plan(cfg: Config) -> String {
+    let up = match cfg {
+        Config::CompscVf => super::ixgbevf::driver_up("compsc_vf"),
+        Config::VirtioNet => format!(
+            r#"ip link set eth0 up
+ip addr add {GUEST_IP}/24 dev eth0
+n=0; while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ] && [ $n -lt 150 ]; do sleep 0.2; n=$((n+1)); done"#
+        ),
+    };
+    format!(
+        r#"{up}
+ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2E-PING-BEFORE failed
+(ping -q -i 0.01 -c {PROBES} -W 1 {HOST_IP} >/dev/null 2>&1; ping -c 1 -s 999 -W 1 {HOST_IP} >/dev/null 2>&1) &
+probe=$!
+{dirtier}
+sleep 3
+echo E2E-MIGRATE
+wait $probe
+touch /tmp/stop
+wait
+echo E2E-DONE
+"#,
+        dirtier = super::migrate::DIRTIER
+    )
+}
+
+/// The hypervisor's part for virtio-net: an ordinary pre-copy migration.
+fn migrate_plain(src_qmp: &Path, dst_qmp: &Path, port: u16) -> Result<(u64, u64)> {
+    let mut src = Qmp::connect(src_qmp)?;
+    let mut dst = Qmp::connect(dst_qmp)?;
+    let uri = format!("tcp:127.0.0.1:{port}");
+    dst.cmd("migrate-incoming", serde_json::json!({ "uri": uri }))?;
+    src.cmd("migrate", serde_json::json!({ "uri": uri }))?;
+    let start = Instant::now();
+    let q = loop {
+        let q = src.cmd("query-migrate", serde_json::json!({}))?;
+        match q.get("status").and_then(|s| s.as_str()).unwrap_or("") {
+            "completed" => break q,
+            "failed" | "cancelled" => bail!("migration failed: {q}"),
+            _ => {}
+        }
+        if start.elapsed() > Duration::from_secs(120) {
+            bail!("migration did not complete in 120 s: {q}");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let _ = src.cmd("quit", serde_json::json!({}));
+    Ok((
+        q.get("downtime").and_then(|v| v.as_u64()).unwrap_or(0),
+        q.get("total-time").and_then(|v| v.as_u64()).unwrap_or(0),
+    ))
+}
+
+/// The QEMU command line prefix for `cfg`: virtio-net's tap must live in the test's
+/// namespace, so its QEMU runs there.
+fn qemu_in(rig: &Rig, cfg: Config) -> Result<Vec<OsString>> {
+    let q = qemu_command()?;
+    Ok(match cfg {
+        Config::CompscVf => q,
+        Config::VirtioNet => {
+            let mut v: Vec<OsString> = ["ip", "netns", "exec", rig.ns()]
+                .iter()
+                .map(OsString::from)
+                .collect();
+            v.extend(q);
+            v
+        }
+    })
+}
+
+/// Puts tap `name` on the bridge once QEMU has created it.
+fn bridge_tap(rig: &Rig, name: &str) -> Result<()> {
+    let start = Instant::now();
+    while rig.ip(&["link", "show", name]).is_err() {
+        if start.elapsed() > Duration::from_secs(30) {
+            bail!("QEMU never created tap {name}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    rig.ip(&["link", "set", name, "master", "br0"])?;
+    rig.ip(&["link", "set", name, "up"])
+}
+
+fn run_one(kernel: &Kernel, ko: &Path, cfg: Config, round: u32) -> Result<Sample> {
+    let (model_bin, peer_bin) = build_model()?;
+    let tag = format!(
+        "b{}{round}",
+        if cfg == Config::CompscVf { "c" } else { "v" }
+    );
+    let (mut rig, src_m, dst_m) = bridged_models(&model_bin, &tag, "bench-migrate")?;
+    let probe = start_peer(&mut rig, &peer_bin, "probe", 5003)?;
+    let (src_qmp, dst_qmp) = (rig.dir().join("src.qmp"), rig.dir().join("dst.qmp"));
+    let mut runs = Vec::new();
+    for (role, qmp) in [("src", &src_qmp), ("dst", &dst_qmp)] {
+        let mut g = GuestRun::new(&format!("bench-{}-{role}", cfg.name()), plan(cfg));
+        g.files
+            .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+        g.timeout = Duration::from_secs(300);
+        match cfg {
+            Config::CompscVf => {
+                attach_model(
+                    &mut g,
+                    if role == "src" {
+                        &src_m.sock
+                    } else {
+                        &dst_m.sock
+                    },
+                )?;
+            }
+            Config::VirtioNet => {
+                g.extra_args.extend(
+                    [
+                        "-netdev".to_owned(),
+                        format!("tap,id=n0,ifname=vt{role},script=no,downscript=no"),
+                        "-device".to_owned(),
+                        format!("virtio-net-pci,netdev=n0,mac={E2E_MAC}"),
+                    ]
+                    .map(OsString::from),
+                );
+            }
+        }
+        g.qemu = qemu_in(&rig, cfg)?;
+        g.extra_args.push("-qmp".into());
+        g.extra_args
+            .push(format!("unix:{},server=on,wait=off", qmp.display()).into());
+        if role == "dst" {
+            g.extra_args.push("-incoming".into());
+            g.extra_args.push("defer".into());
+        }
+        runs.push(g);
+    }
+    let mut src = runs.remove(0);
+    let dst = runs.remove(0);
+    let dst_run = guest::spawn(kernel, &dst)?;
+    if cfg == Config::VirtioNet {
+        bridge_tap(&rig, "vtdst")?;
+    }
+    let result: Rc<RefCell<Option<Sample>>> = Rc::new(RefCell::new(None));
+    let port = 21000 + (std::process::id() % 20000) as u16;
+    {
+        let (sq, dq, sc, dc, out) = (
+            src_qmp.clone(),
+            dst_qmp.clone(),
+            src_m.ctl.clone(),
+            dst_m.ctl.clone(),
+            result.clone(),
+        );
+        src.hooks.push(Hook::new("E2E-MIGRATE", move || {
+            let r = match cfg {
+                Config::CompscVf => migrate(&sq, &dq, &sc, &dc, port).map(|r| Sample {
+                    qemu_downtime_ms: r.qemu_downtime_ms,
+                    qemu_total_ms: r.qemu_total_ms,
+                    vf_outage_ms: r.vf_outage_ms,
+                    record_bytes: r.record_bytes,
+                    ..Sample::default()
+                }),
+                Config::VirtioNet => migrate_plain(&sq, &dq, port).map(|(d, t)| Sample {
+                    qemu_downtime_ms: d,
+                    qemu_total_ms: t,
+                    ..Sample::default()
+                }),
+            };
+            match r {
+                Ok(s) => {
+                    *out.borrow_mut() = Some(s);
+                    Ok(())
+                }
+                Err(e) => {
+                    for q in [&sq, &dq] {
+                        if let Ok(mut q) = Qmp::connect(q) {
+                            let _ = q.cmd("quit", serde_json::json!({}));
+                        }
+                    }
+                    Err(e)
+                }
+            }
+        }));
+    }
+    let src_run = guest::spawn(kernel, &src)?;
+    if cfg == Config::VirtioNet {
+        bridge_tap(&rig, "vtsrc")?;
+    }
+    let src_out = src_run.watch(&mut src.hooks, src.timeout);
+    let dst_out = dst_run.watch(&mut [], Duration::from_secs(300));
+    let line = peer_result(&mut rig, "probe", probe);
+    rig.terminate("vf-model-src");
+    rig.terminate("vf-model-dst");
+    let here = format!(
+        "consoles {} and {}",
+        src_out.log_path.display(),
+        dst_out.log_path.display()
+    );
+    if !src_out.hook_errors.is_empty() {
+        bail!("{}: {}; {here}", cfg.name(), src_out.hook_errors.join("; "));
+    }
+    dst_out.check_plan().with_context(|| here.clone())?;
+    let mut s = result.borrow_mut().take().context("no migration result")?;
+    s.peer_gap_ms = json_field(&line, "max_gap_ms")
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("the probe peer reported no gap: {line}; {here}"))?;
+    s.received = json_field(&line, "received")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    s.sent = u64::from(PROBES);
+    if s.received < u64::from(PROBES) / 2 {
+        bail!(
+            "the peer received only {} of {PROBES} probes: {line}; {here}",
+            s.received
+        );
+    }
+    s.timeline = dst_out
+        .console
+        .lines()
+        .chain(src_out.console.lines())
+        .filter(|l| l.contains("frozen in") || l.contains("restored in"))
+        .map(|l| l.trim().to_owned())
+        .collect();
+    Ok(s)
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Runs `rounds` rounds, each migrating with every configuration in turn, and prints the
+/// table and the ratio lines.
+pub fn bench_migration(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<()> {
+    let configs = [Config::CompscVf, Config::VirtioNet];
+    let mut samples: Vec<(Config, Sample)> = Vec::new();
+    for round in 0..rounds {
+        for cfg in configs {
+            let s = run_one(kernel, ko, cfg, round)
+                .with_context(|| format!("round {round}, {}", cfg.name()))?;
+            eprintln!(
+                "    round {round} {}: peer gap {:.0} ms, {}/{} probes, QEMU downtime {} ms, total {} ms",
+                cfg.name(),
+                s.peer_gap_ms,
+                s.received,
+                s.sent,
+                s.qemu_downtime_ms,
+                s.qemu_total_ms
+            );
+            samples.push((cfg, s));
+        }
+    }
+    let mut out = String::new();
+    out.push_str(&format!(
+        "live migration, {rounds} rounds (median, min-max), one probe per 10 ms from the guest to the peer\n"
+    ));
+    out.push_str(&format!(
+        "{:<12} {:>22} {:>16} {:>20} {:>16}\n",
+        "config", "peer-visible gap ms", "probes lost", "QEMU downtime ms", "QEMU total ms"
+    ));
+    let mut med = std::collections::HashMap::new();
+    for cfg in configs {
+        let of: Vec<&Sample> = samples
+            .iter()
+            .filter(|(c, _)| *c == cfg)
+            .map(|(_, s)| s)
+            .collect();
+        let mut gaps: Vec<f64> = of.iter().map(|s| s.peer_gap_ms).collect();
+        let lo = gaps.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = gaps.iter().copied().fold(0.0, f64::max);
+        let m = median(&mut gaps);
+        let mut lost: Vec<f64> = of
+            .iter()
+            .map(|s| (s.sent - s.received.min(s.sent)) as f64)
+            .collect();
+        let mut down: Vec<f64> = of.iter().map(|s| s.qemu_downtime_ms as f64).collect();
+        let mut total: Vec<f64> = of.iter().map(|s| s.qemu_total_ms as f64).collect();
+        out.push_str(&format!(
+            "{:<12} {:>22} {:>16.0} {:>20.0} {:>16.0}\n",
+            cfg.name(),
+            format!("{m:.0} ({lo:.0}-{hi:.0})"),
+            median(&mut lost),
+            median(&mut down),
+            median(&mut total)
+        ));
+        med.insert(cfg.name(), m);
+    }
+    let compsc: Vec<&Sample> = samples
+        .iter()
+        .filter(|(c, _)| *c == Config::CompscVf)
+        .map(|(_, s)| s)
+        .collect();
+    let mut vf: Vec<f64> = compsc.iter().map(|s| s.vf_outage_ms).collect();
+    out.push_str(&format!(
+        "compsc_vf: FREEZE rung to RESTORED seen (hypervisor's view) median {:.0} ms; saved record {} bytes\n",
+        median(&mut vf),
+        compsc.first().map_or(0, |s| s.record_bytes)
+    ));
+    if let Some(s) = compsc.last() {
+        for l in &s.timeline {
+            out.push_str(&format!("  {l}\n"));
+        }
+    }
+    let ratio = med["compsc_vf"] / med["virtio-net"];
+    out.push_str(&format!("ratio downtime compsc_vf/virtio-net {ratio:.3}\n"));
+    print!("{out}");
+    let dir = crate::util::target_dir().join("bench");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("migration.txt"), &out)?;
+    eprintln!("written to {}", dir.join("migration.txt").display());
+    Ok(())
+}
