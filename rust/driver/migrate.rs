@@ -134,8 +134,9 @@ impl Adapter<'_> {
         };
         let raw = bell.read(self.pdev, off::DOORBELL);
         let (command, seq) = doorbell::split(raw);
-        let action = if raw == u32::MAX {
-            // Config space reads all ones: nothing to act on (a VF being moved).
+        let action = if raw == u32::MAX || raw == 0 {
+            // All ones: config space does not answer (a VF being moved). Zero: the
+            // capability's reset value, nothing rung yet (a destination before RESTORE).
             Action::None
         } else {
             bell.state.decide(command, seq)
@@ -258,6 +259,20 @@ impl Adapter<'_> {
         let t0 = Monotonic::ktime_get();
         shim::pci_restore_state(self.pdev);
         let t_pci = us_since(t0);
+        // The VF behind the BAR now may be another model than the one probed: its identity
+        // comes from config space, not from what the PCI core cached at probe.
+        let cfg = self.pdev.config_space();
+        let device = cfg.try_read16(0x02).unwrap_or(0xFFFF);
+        let subdevice = cfg.try_read16(0x2E).unwrap_or(0xFFFF);
+        let Some(dst) = crate::compsc_core::mac::lookup_pci(device, subdevice) else {
+            dev_err!(
+                self.dev,
+                "doorbell RESTORE seq {}: the destination VF [8086:{:04x}] is not one this driver supports\n",
+                seq,
+                device
+            );
+            return Err(ENODEV);
+        };
         let mut ctl = self.ctl.lock();
         let checked = {
             let Some(bell) = ctl.bell.as_mut() else {
@@ -265,26 +280,26 @@ impl Adapter<'_> {
             };
             match bell.saved.decode_into(&bell.record[..]) {
                 Err(e) => {
-                    dev_err!(
-                        self.dev,
-                        "doorbell RESTORE seq {}: saved record refused: {:?}\n",
-                        seq,
-                        e
-                    );
+                    dev_err!(self.dev, "doorbell RESTORE seq {}: saved record refused: {:?}\n", seq, e);
                     Err(())
                 }
-                Ok(()) => check_compatible(&bell.saved, self.id).map_err(|e| {
-                    dev_err!(
-                        self.dev,
-                        "doorbell RESTORE seq {}: this VF cannot take the record: {:?}\n",
-                        seq,
-                        e
-                    );
+                Ok(()) => check_compatible(&bell.saved, dst).map_err(|e| {
+                    dev_err!(self.dev, "doorbell RESTORE seq {}: the destination {} VF cannot take the record: {:?}\n", seq, dst.info.name, e);
                 }),
             }
         };
         if checked.is_err() {
             return Err(EINVAL);
+        }
+        if dst.info.mac != ctl.emul.mac().mac {
+            dev_info!(
+                self.dev,
+                "doorbell RESTORE seq {}: the destination is a {} VF (was {})\n",
+                seq,
+                dst.info.name,
+                ctl.emul.mac().name
+            );
+            ctl.emul.set_mac(dst.info);
         }
         let pf = match ctl.bell.as_ref() {
             Some(b) => b.saved.pf,

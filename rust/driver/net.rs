@@ -319,9 +319,12 @@ impl<'bound> Adapter<'bound> {
         &self.session
     }
 
-    /// Makes the netdev visible to the stack (the last step of probe).
+    /// Makes the netdev visible to the stack (the last step of probe), and starts the service
+    /// task, which answers the migration doorbell even while the interface is down.
     pub(crate) fn register(&self) -> Result {
-        self.netdev.register()
+        self.netdev.register()?;
+        self.netdev.service_schedule(0);
+        Ok(())
     }
 
     /// The first step of unbind: the netdev goes away (closing it if up), then the service
@@ -658,8 +661,15 @@ impl<'bound> Adapter<'bound> {
                 SERVICE_LINK_DOWN_MS
             }
         };
-        if self.admin_up.load(Acquire) && !self.removing.load(Acquire) {
-            self.netdev.service_schedule(next);
+        // While the interface is down the task keeps going (slowly) only to answer the
+        // doorbell: a migration may come while the administrator has it down.
+        let bell = self.ctl.lock().bell.is_some();
+        if !self.removing.load(Acquire) {
+            if self.admin_up.load(Acquire) {
+                self.netdev.service_schedule(next);
+            } else if bell {
+                self.netdev.service_schedule(SERVICE_GONE_MS);
+            }
         }
     }
 
