@@ -148,8 +148,8 @@ pub fn test_doorbell(kernel: &Kernel, ko: &Path) -> Result<()> {
                 bail!("command {value}: the guest answered {reply}, want error reason {reason}");
             }
         }
-        // A sequence number that goes backwards is refused as stale (reason 3): the status
-        // block keeps the earlier acknowledgement, so read the reason only.
+        // A sequence number that goes backwards is refused as stale (reason 3); the guest
+        // acknowledges that number, so read the reason after a short wait.
         let seq = ring(&c3, "none")?;
         ring_raw(&c3, 2, seq.saturating_sub(5))?;
         std::thread::sleep(Duration::from_millis(300));
