@@ -33,8 +33,11 @@ tasks:
            `doorbell`: the migration doorbell on one VF (abort, swap and restore, abuse);
            `migrate`: a live migration between two QEMUs under TCP traffic
   fuzz     fuzz the core's decoders, record and plans: `cargo xtask fuzz [SECONDS]` (default 60)
-  bench    `cargo xtask bench migration [ROUNDS]` (default 3): the same live migration with
-           compsc_vf and with virtio-net, interleaved; peer-visible outage, medians, ratio
+  bench    `cargo xtask bench [datapath|migration] [ROUNDS]` (default: both, 3 rounds):
+           datapath: compsc_vf against ixgbevf on the same traffic (throughput, MMIO and
+           interrupts per packet); migration: the same live migration with compsc_vf and with
+           virtio-net (peer-visible outage). Tables and `ratio ...` lines, also written to
+           target/bench/
 ";
 
 fn main() {
@@ -80,7 +83,15 @@ fn try_main() -> Result<()> {
         "test" => test::test(),
         "demo" => demo::demo(),
         "bench" => {
-            let rounds = match args.get(2) {
+            let (what, rounds_arg) = match args.get(1).map(String::as_str) {
+                Some(w @ ("datapath" | "migration")) => (Some(w.to_owned()), args.get(2)),
+                Some(n) if n.parse::<u32>().is_ok() => (None, args.get(1)),
+                None => (None, None),
+                Some(other) => {
+                    bail!("usage: cargo xtask bench [datapath|migration] [ROUNDS] (got `{other}`)")
+                }
+            };
+            let rounds = match rounds_arg {
                 Some(s) => s
                     .parse()
                     .ok()
@@ -88,14 +99,28 @@ fn try_main() -> Result<()> {
                     .with_context(|| format!("`{s}` is not a number of rounds above 0"))?,
                 None => 3,
             };
-            match args.get(1).map(String::as_str) {
-                Some("migration") => {}
-                other => bail!("usage: cargo xtask bench migration [ROUNDS] (got {other:?})"),
-            }
             setup::setup()?;
             let k = kernel::kernel()?;
             let ko = module::build(&k, module::Variant::Release)?;
-            model::bench_migration(&k, &ko, rounds)
+            let dir = util::target_dir().join("bench");
+            std::fs::create_dir_all(&dir)?;
+            for (name, run) in [
+                (
+                    "datapath",
+                    model::bench_datapath as fn(&_, &_, u32) -> Result<String>,
+                ),
+                ("migration", model::bench_migration),
+            ] {
+                if what.as_deref().is_some_and(|w| w != name) {
+                    continue;
+                }
+                let out = run(&k, &ko, rounds)?;
+                print!("{out}");
+                let file = dir.join(format!("{name}.txt"));
+                std::fs::write(&file, &out)?;
+                eprintln!("written to {}", file.display());
+            }
+            Ok(())
         }
         "traffic" => {
             setup::setup()?;

@@ -6,6 +6,7 @@
 //! - [`ixgbevf`]: the in-tree driver as the model's oracle (traffic, link flap, VF swap).
 //! - [`compsc`]: compsc_vf binding the model, per VF generation and under PF faults.
 
+mod bench_datapath;
 mod bench_migration;
 mod chroot;
 mod compsc;
@@ -13,6 +14,7 @@ mod ixgbevf;
 mod migrate;
 mod rig;
 
+pub use bench_datapath::bench_datapath;
 pub use bench_migration::bench_migration;
 pub use chroot::{setup_trixie_qemu, trixie_qemu_ready};
 pub use compsc::{

@@ -185,6 +185,7 @@ fn stats(dev: &Device) -> Value {
             "bad_accesses": s.bad_accesses, "injected_drops": s.injected_drops,
             "mbx_msgs": s.mbx_msgs, "irqs": dev.irqs_fired(),
             "tx_tso": s.tx_tso, "tx_csum": s.tx_csum, "tx_vlan": s.tx_vlan,
+            "mmio_reads": s.mmio_reads, "mmio_writes": s.mmio_writes,
         },
         "pf": {
             "mac": fmt_mac(&pf.mac), "mac_filter": pf.mac_filter, "clear_to_send": pf.clear_to_send,

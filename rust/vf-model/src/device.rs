@@ -115,6 +115,9 @@ pub struct ModelStats {
     pub tx_csum: u64,
     /// Tx frames the model tagged from a context descriptor (VLE).
     pub tx_vlan: u64,
+    /// Guest reads and writes of BAR0 (each access counts once, whatever its size).
+    pub mmio_reads: u64,
+    pub mmio_writes: u64,
 }
 
 /// A rate limiter for guest-caused warnings: the first few, then one in 1000.
@@ -219,6 +222,7 @@ impl Device {
     /// norm; 8-byte reads are two dword reads; smaller reads take bytes of the dword (with
     /// its side effects, as on hardware). Misaligned or out-of-BAR reads return all ones.
     pub fn bar0_read(&mut self, offset: u64, data: &mut [u8], now: Instant) {
+        self.stats.mmio_reads += 1;
         let len = data.len() as u64;
         let ok = matches!(len, 1 | 2 | 4 | 8)
             && offset % len.min(4) == 0
@@ -247,6 +251,7 @@ impl Device {
     /// BAR0 write. Sub-dword writes of plain registers merge with the current value;
     /// sub-dword writes are refused on registers where reading has side effects.
     pub fn bar0_write(&mut self, offset: u64, data: &[u8], now: Instant) {
+        self.stats.mmio_writes += 1;
         let len = data.len() as u64;
         let ok = matches!(len, 1 | 2 | 4 | 8)
             && offset % len.min(4) == 0

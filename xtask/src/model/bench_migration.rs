@@ -74,7 +74,7 @@ probe=$!
 {dirtier}
 sleep 3
 echo E2E-MIGRATE
-wait $probe
+wait $probe || true
 touch /tmp/stop
 wait
 echo E2E-DONE
@@ -286,9 +286,9 @@ fn median(v: &mut [f64]) -> f64 {
     }
 }
 
-/// Runs `rounds` rounds, each migrating with every configuration in turn, and prints the
-/// table and the ratio lines.
-pub fn bench_migration(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<()> {
+/// Runs `rounds` rounds, each migrating with every configuration in turn; returns the table
+/// and the ratio lines.
+pub fn bench_migration(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<String> {
     let configs = [Config::CompscVf, Config::VirtioNet];
     let mut samples: Vec<(Config, Sample)> = Vec::new();
     for round in 0..rounds {
@@ -360,10 +360,5 @@ pub fn bench_migration(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<()> {
     }
     let ratio = med["compsc_vf"] / med["virtio-net"];
     out.push_str(&format!("ratio downtime compsc_vf/virtio-net {ratio:.3}\n"));
-    print!("{out}");
-    let dir = crate::util::target_dir().join("bench");
-    std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("migration.txt"), &out)?;
-    eprintln!("written to {}", dir.join("migration.txt").display());
-    Ok(())
+    Ok(out)
 }

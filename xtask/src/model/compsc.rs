@@ -1,8 +1,8 @@
 //! compsc_vf against the model: it binds each VF generation, and survives a hostile PF.
 
 use super::rig::{
-    attach_model, boot_with_model, build_model, control, json_field, networked_model, E2E_MAC,
-    HOST_IP,
+    attach_model, boot_with_model, build_model, control_ok, finish_model, json_field,
+    networked_model, E2E_MAC, HOST_IP,
 };
 use super::{clean_run, marker};
 use crate::guest::{self, GuestRun, Hook};
@@ -224,10 +224,7 @@ pub fn test_compsc_vf_recovery(kernel: &Kernel, ko: &Path) -> Result<()> {
     ] {
         let (ctl, snap) = (m.ctl.clone(), after_swap.clone());
         g.hooks.push(Hook::new(mark, move || {
-            let reply = control(&ctl, cmd)?;
-            if json_field(&reply, "ok") != Some("true") {
-                bail!("the model refused {cmd}: {reply}");
-            }
+            let reply = control_ok(&ctl, cmd)?;
             if cmd.contains("stats") {
                 *snap.borrow_mut() = reply;
             }
@@ -235,15 +232,8 @@ pub fn test_compsc_vf_recovery(kernel: &Kernel, ko: &Path) -> Result<()> {
         }));
     }
     let out = guest::boot(kernel, &mut g)?;
-    let stats =
-        control(&m.ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
-    rig.terminate("vf-model");
+    let (stats, here) = finish_model(&mut rig, &m, &out);
     let c = &out.console;
-    let here = format!(
-        "console {}, model log {}",
-        out.log_path.display(),
-        m.log.display()
-    );
     out.check_plan().with_context(|| here.clone())?;
     if marker(c, "E2E-PING-BEFORE") != Some("ok") {
         bail!("no traffic before the faults; {here}");

@@ -3,8 +3,8 @@
 
 use super::chroot::qemu_command;
 use super::rig::{
-    attach_model, build_model, control, json_field, networked_model, peer_result, start_peer,
-    CHUNK, E2E_BYTES, E2E_MAC, GUEST_IP, GUEST_VLAN_IP, HOST_IP,
+    attach_model, build_model, control, control_ok, finish_model, json_field, networked_model,
+    peer_result, start_peer, CHUNK, E2E_BYTES, E2E_MAC, GUEST_IP, GUEST_VLAN_IP, HOST_IP,
 };
 use super::{clean_run, marker};
 use crate::guest::{self, GuestRun, Hook};
@@ -152,22 +152,11 @@ pub fn test_ixgbevf_swap(kernel: &Kernel) -> Result<SwapReport> {
     attach_model(&mut g, &m.sock)?;
     let ctl = m.ctl.clone();
     g.hooks.push(Hook::new("E2E-SWAP", move || {
-        let reply = control(&ctl, r#"{"cmd":"swap"}"#)?;
-        if json_field(&reply, "ok") != Some("true") {
-            bail!("the model refused the swap: {reply}");
-        }
-        Ok(())
+        control_ok(&ctl, r#"{"cmd":"swap"}"#).map(drop)
     }));
     let out = guest::boot(kernel, &mut g)?;
-    let stats =
-        control(&m.ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
-    rig.terminate("vf-model");
+    let (stats, here) = finish_model(&mut rig, &m, &out);
     let c = &out.console;
-    let here = format!(
-        "console {}, model log {}",
-        out.log_path.display(),
-        m.log.display()
-    );
     out.check_plan().with_context(|| here.clone())?;
     if marker(c, "E2E-PING-BEFORE") != Some("ok") {
         bail!("no traffic before the swap; {here}");
@@ -201,6 +190,8 @@ pub struct TrafficReport {
     pub rx_mbit_s: f64,
     /// Guest ping round trip to the host peer: min/avg/max in ms.
     pub ping_ms: (f64, f64, f64),
+    /// The model's final statistics (its counters: frames, MMIO, interrupts).
+    pub stats: String,
 }
 
 /// `cargo xtask test` check: the in-tree ixgbevf, loaded in the guest, probes vf-model, gets
@@ -224,7 +215,7 @@ pub fn test_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<()> {
 }
 
 /// The test itself with `drv`, returning the measurements.
-pub fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficReport> {
+pub(super) fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficReport> {
     let qemu = qemu_command()?;
     let (model_bin, peer_bin) = build_model()?;
     let run = format!("{}-e2e", drv.name.replace('_', "-"));
@@ -253,11 +244,7 @@ pub fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficReport> {
     for (mark, up) in [("E2E-LINK-DOWN", false), ("E2E-LINK-UP", true)] {
         let ctl = ctl.clone();
         g.hooks.push(Hook::new(mark, move || {
-            let reply = control(&ctl, &format!(r#"{{"cmd":"link","up":{up}}}"#))?;
-            if json_field(&reply, "ok") != Some("true") {
-                bail!("the model refused the link change: {reply}");
-            }
-            Ok(())
+            control_ok(&ctl, &format!(r#"{{"cmd":"link","up":{up}}}"#)).map(drop)
         }));
     }
     let out = guest::boot(kernel, &mut g)?;
@@ -423,5 +410,6 @@ fn analyse(
         tx_mbit_s: mbit(tx)?,
         rx_mbit_s: mbit(rx)?,
         ping_ms,
+        stats: stats.to_owned(),
     })
 }

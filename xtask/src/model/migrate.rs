@@ -1,7 +1,10 @@
 //! The migration doorbell end to end: the xtask plays the hypervisor's part (docs/doorbell.md)
 //! through vf-model's control socket.
 
-use super::rig::{attach_model, build_model, control, json_field, networked_model, HOST_IP};
+use super::rig::{
+    attach_model, build_model, control, control_ok, finish_model, json_field, networked_model,
+    HOST_IP,
+};
 use super::{clean_run, marker};
 use crate::guest::{self, GuestRun, Hook};
 use crate::kernel::Kernel;
@@ -11,13 +14,10 @@ use std::time::{Duration, Instant};
 
 /// Rings `command` on the model at `ctl`; returns the sequence number used.
 pub(super) fn ring(ctl: &Path, command: &str) -> Result<u32> {
-    let reply = control(
+    let reply = control_ok(
         ctl,
         &format!(r#"{{"cmd":"doorbell","command":"{command}"}}"#),
     )?;
-    if json_field(&reply, "ok") != Some("true") {
-        bail!("the model refused to ring {command}: {reply}");
-    }
     json_field(&reply, "seq")
         .and_then(|s| s.parse().ok())
         .with_context(|| format!("no sequence number in {reply}"))
@@ -26,26 +26,20 @@ pub(super) fn ring(ctl: &Path, command: &str) -> Result<u32> {
 /// Rings `command` with sequence number `seq`: a destination's hypervisor continues the
 /// source's numbering.
 fn ring_seq(ctl: &Path, command: &str, seq: u32) -> Result<u32> {
-    let reply = control(
+    control_ok(
         ctl,
         &format!(r#"{{"cmd":"doorbell","command":"{command}","seq":{seq}}}"#),
     )?;
-    if json_field(&reply, "ok") != Some("true") {
-        bail!("the model refused to ring {command}: {reply}");
-    }
     Ok(seq)
 }
 
 /// Rings a raw command value (for abuse tests) with an explicit sequence number.
 fn ring_raw(ctl: &Path, value: u32, seq: u32) -> Result<()> {
-    let reply = control(
+    control_ok(
         ctl,
         &format!(r#"{{"cmd":"doorbell","value":{value},"seq":{seq}}}"#),
-    )?;
-    if json_field(&reply, "ok") != Some("true") {
-        bail!("the model refused to ring {value}: {reply}");
-    }
-    Ok(())
+    )
+    .map(drop)
 }
 
 /// Waits (polling every millisecond, up to `limit`) until the guest acknowledged `seq`;
@@ -123,10 +117,7 @@ pub fn test_doorbell(kernel: &Kernel, ko: &Path) -> Result<()> {
     g.hooks.push(Hook::new("E2E-DOORBELL-RESTORE", move || {
         command(&c2, "prepare", "prepared", limit)?;
         command(&c2, "freeze", "frozen", limit)?;
-        let reply = control(&c2, r#"{"cmd":"swap"}"#)?;
-        if json_field(&reply, "ok") != Some("true") {
-            bail!("the model refused the swap: {reply}");
-        }
+        control_ok(&c2, r#"{"cmd":"swap"}"#)?;
         command(&c2, "restore", "restored", limit)?;
         let stats = control(&c2, r#"{"cmd":"stats"}"#)?;
         if json_field(&stats, "vlans").is_none_or(|v| !v.contains('7')) {
@@ -160,15 +151,8 @@ pub fn test_doorbell(kernel: &Kernel, ko: &Path) -> Result<()> {
         Ok(())
     }));
     let out = guest::boot(kernel, &mut g)?;
-    let stats =
-        control(&m.ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
-    rig.terminate("vf-model");
+    let (stats, here) = finish_model(&mut rig, &m, &out);
     let c = &out.console;
-    let here = format!(
-        "console {}, model log {}",
-        out.log_path.display(),
-        m.log.display()
-    );
     out.check_plan().with_context(|| here.clone())?;
     for (key, what) in [
         ("E2E-PING-BEFORE", "before the doorbell"),
@@ -390,7 +374,7 @@ pg=$!
 {dirtier}
 sleep 1
 echo E2E-MIGRATE
-wait $tx $rx $pg
+wait $tx $rx $pg || true
 touch /tmp/stop
 wait
 echo "E2E-PING-DURING $(grep 'packets received' /tmp/ping.txt)"

@@ -166,6 +166,29 @@ fn wait_for_socket(path: &Path, child: &mut Child, what: &str, log: &Path) -> Re
 }
 
 /// One request on the model's control socket.
+/// After a guest run with model `m`: the model's final statistics (or why there are none,
+/// which the clean-run check refuses), the model stopped, and where the logs are.
+pub(super) fn finish_model(rig: &mut Rig, m: &ModelProc, out: &GuestOutput) -> (String, String) {
+    let stats =
+        control(&m.ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
+    rig.terminate("vf-model");
+    let here = format!(
+        "console {}, model log {}",
+        out.log_path.display(),
+        m.log.display()
+    );
+    (stats, here)
+}
+
+/// [`control`], failing with the model's reply unless it says `"ok":true`.
+pub(super) fn control_ok(path: &Path, request: &str) -> Result<String> {
+    let reply = control(path, request)?;
+    if json_field(&reply, "ok") != Some("true") {
+        bail!("the model refused `{request}`: {reply}");
+    }
+    Ok(reply)
+}
+
 pub(super) fn control(path: &Path, request: &str) -> Result<String> {
     let mut s = UnixStream::connect(path).with_context(|| format!("connect {}", path.display()))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
@@ -397,10 +420,7 @@ pub fn boot_with_model(
     let mut rig = Rig::new("cvf")?;
     let m = start_model(&mut rig, &model_bin, &g.name, model_args)?;
     for req in before {
-        let reply = control(&m.ctl, req)?;
-        if json_field(&reply, "ok") != Some("true") {
-            bail!("the model refused `{req}`: {reply}");
-        }
+        control_ok(&m.ctl, req)?;
     }
     attach_model(&mut g, &m.sock)?;
     let out = guest::boot(kernel, &mut g)?;

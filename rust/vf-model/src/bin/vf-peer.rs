@@ -107,7 +107,10 @@ fn probe(a: &Args) -> Result<String, String> {
     // SAFETY: a raw ICMP socket; the fd is owned by `fd` below and closed on drop.
     let raw = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_ICMP) };
     if raw < 0 {
-        return Err(format!("raw ICMP socket: {}", std::io::Error::last_os_error()));
+        return Err(format!(
+            "raw ICMP socket: {}",
+            std::io::Error::last_os_error()
+        ));
     }
     // SAFETY: `raw` is a fresh, valid descriptor nobody else owns.
     let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
