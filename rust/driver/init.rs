@@ -8,7 +8,9 @@
 //! and reports the outcome.
 
 use crate::compsc_core::emul::{Emul, EmulError, RegisterIo};
-use crate::compsc_core::mbx::{ApiVersion, MacAddr, MbxError, MbxPhase, Reply, Request};
+use crate::compsc_core::mbx::{
+    ApiNegotiation, ApiVersion, MacAddr, MbxError, MbxPhase, Reply, Request,
+};
 use crate::compsc_core::mbx_vf::{Budget, Poll, ResetWait, Transaction};
 use crate::compsc_core::pf::PfState;
 use crate::compsc_core::regs::{vfctrl, Reg};
@@ -153,10 +155,8 @@ pub(crate) fn reset_and_open<I: RegisterIo>(emul: &mut Emul<I>) -> Result<Sessio
     let _ = pf.note(&Request::Reset, &reply);
 
     let mut last = MbxError::Empty;
-    for api in ApiVersion::NEGOTIATION_ORDER {
-        if !api.linux_pf_accepts() {
-            continue;
-        }
+    let mut negotiation = ApiNegotiation::new(ApiVersion::V1_7);
+    while let Some(api) = negotiation.current() {
         match exchange(emul, Request::ApiNegotiate(api)) {
             Ok(Reply::Ack) => {
                 let _ = pf.note(&Request::ApiNegotiate(api), &Reply::Ack);
@@ -165,6 +165,7 @@ pub(crate) fn reset_and_open<I: RegisterIo>(emul: &mut Emul<I>) -> Result<Sessio
             Ok(_) => last = MbxError::Empty,
             Err(e) => last = e,
         }
+        negotiation.refused();
     }
     Err(InitError::NoApi { last })
 }

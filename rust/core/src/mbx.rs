@@ -13,7 +13,7 @@ mod reply;
 #[path = "mbx/request.rs"]
 mod request;
 
-pub use api::{ApiVersion, FEATURE_ESX_MBX, FEATURE_IPSEC};
+pub use api::{ApiNegotiation, ApiVersion, FEATURE_ESX_MBX, FEATURE_IPSEC};
 pub use reply::{PfMessage, QueueInfo, Reply};
 pub use request::Request;
 

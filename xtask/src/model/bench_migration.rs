@@ -69,7 +69,7 @@ n=0; while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ] && [ $n -lt
     format!(
         r#"{up}
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2E-PING-BEFORE failed
-(ping -q -i 0.01 -c {PROBES} -W 1 {HOST_IP} >/dev/null 2>&1; ping -c 1 -s 999 -W 1 {HOST_IP} >/dev/null 2>&1) &
+(ping -q -i 0.01 -c {PROBES} -W 1 {HOST_IP} >/dev/null 2>&1; ping -c 5 -i 0.2 -s 999 -W 1 {HOST_IP} >/dev/null 2>&1) &
 probe=$!
 {dirtier}
 sleep 3

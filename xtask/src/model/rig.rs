@@ -231,6 +231,8 @@ pub(super) fn start_peer(
                 &CHUNK.to_string(),
             ])
             .args(["--timeout", "900"])
+            .arg("--stop-file")
+            .arg(rig.dir.join(format!("{mode}.stop")))
             .stdout(Stdio::piped()),
     )?;
     let mut out = BufReader::new(child.stdout.take().context("peer stdout")?);
@@ -259,6 +261,8 @@ pub(super) fn peer_result(
     mode: &str,
     mut out: BufReader<std::process::ChildStdout>,
 ) -> String {
+    // A peer that waits for an end mark the guest never got out ends on the harness's.
+    let _ = std::fs::write(rig.dir.join(format!("{mode}.stop")), b"");
     rig.finish(&format!("vf-peer {mode}"), Duration::from_secs(10));
     let mut text = String::new();
     let _ = std::io::Read::read_to_string(&mut out, &mut text);

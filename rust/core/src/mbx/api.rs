@@ -111,9 +111,71 @@ pub const FEATURE_IPSEC: u32 = 1 << 0;
 /// VF feature bit: the ESX mailbox flavour (`IXGBEVF_PF_SUP_ESX_MBX`).
 pub const FEATURE_ESX_MBX: u32 = 1 << 1;
 
+/// The API negotiation policy, the one every negotiation uses (probe, reset, restore): the
+/// versions newest first, none above `max`, none the Linux PF refuses (1.5); after a refusal
+/// or a failed exchange the next one is tried, as ixgbevf's `ixgbevf_negotiate_api` does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ApiNegotiation {
+    next: usize,
+    max: ApiVersion,
+}
+
+impl ApiNegotiation {
+    /// A negotiation that proposes nothing newer than `max`.
+    pub fn new(max: ApiVersion) -> Self {
+        ApiNegotiation { next: 0, max }
+    }
+
+    /// The version to propose now, `None` when every candidate was refused. Does not move
+    /// on: [`Self::refused`] does.
+    pub fn current(&mut self) -> Option<ApiVersion> {
+        while let Some(v) = ApiVersion::NEGOTIATION_ORDER.get(self.next).copied() {
+            if v <= self.max && v.linux_pf_accepts() {
+                return Some(v);
+            }
+            self.next = self.next.saturating_add(1);
+        }
+        None
+    }
+
+    /// The PF refused the current version (or the exchange failed): move to the next.
+    pub fn refused(&mut self) {
+        self.next = self.next.saturating_add(1);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_policy_newest_first_capped_and_never_1_5() {
+        let mut n = ApiNegotiation::new(ApiVersion::V1_7);
+        let mut tried = Vec::new();
+        while let Some(v) = n.current() {
+            tried.push(v);
+            n.refused();
+        }
+        assert_eq!(
+            tried,
+            [
+                ApiVersion::V1_7,
+                ApiVersion::V1_6,
+                ApiVersion::V1_4,
+                ApiVersion::V1_3,
+                ApiVersion::V1_2,
+                ApiVersion::V1_1,
+                ApiVersion::V1_0
+            ]
+        );
+        let mut capped = ApiNegotiation::new(ApiVersion::V1_5);
+        assert_eq!(capped.current(), Some(ApiVersion::V1_4));
+        assert_eq!(
+            capped.current(),
+            Some(ApiVersion::V1_4),
+            "current does not move on"
+        );
+    }
 
     #[test]
     fn api_wire_values_and_pf_acceptance() {

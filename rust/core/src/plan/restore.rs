@@ -2,7 +2,7 @@
 //! `ixgbevf_configure` + `ixgbevf_up_complete` with the source's values.
 
 use super::super::mac::{MacInfo, PciId};
-use super::super::mbx::{ApiVersion, MbxError, Reply, Request};
+use super::super::mbx::{ApiNegotiation, ApiVersion, MbxError, Reply, Request};
 use super::super::record::{SavedState, RING_SLOTS};
 use super::super::regs::{vfctrl, Reg, VTEICR_VECTOR_BITS};
 use super::compat::{check_compatible, min_api};
@@ -44,8 +44,8 @@ pub struct Restore {
     /// Phase within the ring: 0 disable, 1 configuration, 2 rebase, 3 enable.
     phase: u8,
     api: Option<ApiVersion>,
-    /// Index into `ApiVersion::NEGOTIATION_ORDER` of the version to try next.
-    api_try: usize,
+    /// The negotiation (the policy every negotiation shares).
+    api_try: ApiNegotiation,
     awaiting: Option<Request>,
 }
 
@@ -53,10 +53,7 @@ impl Restore {
     /// Plans a restore of `saved` onto the VF `dst`, or refuses from data.
     pub fn new(saved: &SavedState, dst: &PciId) -> Result<Restore, Refusal> {
         check_compatible(saved, dst)?;
-        let api_try = ApiVersion::NEGOTIATION_ORDER
-            .iter()
-            .position(|v| *v <= saved.pf.api)
-            .unwrap_or(0);
+        let api_try = ApiNegotiation::new(saved.pf.api);
         Ok(Restore {
             dst: dst.info,
             stage: Stage::Quiesce,
@@ -110,10 +107,8 @@ impl Restore {
                     Some(_) => None,
                     None => {
                         let needed = min_api(saved, self.dst);
-                        match ApiVersion::NEGOTIATION_ORDER.get(self.api_try) {
-                            Some(v) if *v >= needed => {
-                                Some(Step::Mailbox(Request::ApiNegotiate(*v)))
-                            }
+                        match self.api_try.current() {
+                            Some(v) if v >= needed => Some(Step::Mailbox(Request::ApiNegotiate(v))),
                             _ => return Err(Refusal::NoCommonApi { needed }.into()),
                         }
                     }
@@ -191,9 +186,7 @@ impl Restore {
         let msg = request.id();
         match (*request, result) {
             (Request::ApiNegotiate(v), Ok(Reply::Ack)) => self.api = Some(v),
-            (Request::ApiNegotiate(_), Err(MbxError::Nack { .. })) => {
-                self.api_try = self.api_try.saturating_add(1);
-            }
+            (Request::ApiNegotiate(_), Err(_)) => self.api_try.refused(),
             // A PF that refuses feature negotiation leaves the implied features.
             (Request::FeaturesNegotiate(_), Err(MbxError::Nack { .. })) => {}
             (Request::GetQueues, Ok(Reply::Queues(q))) => {

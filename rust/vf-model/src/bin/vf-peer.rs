@@ -5,7 +5,7 @@
 //! ```text
 //! vf-peer sink   --listen ADDR:PORT --bytes N [--chunk C] [--timeout SECS]
 //! vf-peer source --listen ADDR:PORT --bytes N [--timeout SECS]
-//! vf-peer probe  --listen ADDR:PORT --bytes 0 [--timeout SECS]
+//! vf-peer probe  --listen ADDR:PORT --bytes 0 [--timeout SECS] [--stop-file PATH]
 //! ```
 //! `probe` watches the ICMP echo requests the guest sends to ADDR (a steady `ping` stream; the
 //! host's stack answers them) until one with a 999-byte payload, the end mark, and reports how
@@ -57,6 +57,9 @@ impl Crc32 {
 }
 
 struct Args {
+    /// Probe mode: stop when this file appears (the harness's end mark, in case the guest's
+    /// is lost).
+    stop_file: Option<std::path::PathBuf>,
     mode: String,
     listen: SocketAddr,
     bytes: u64,
@@ -73,6 +76,7 @@ fn parse() -> Result<Args, String> {
         return Err(format!("unknown mode {mode:?}: sink, source or probe"));
     }
     let (mut listen, mut bytes, mut chunk, mut timeout) = (None, None, 1 << 20, 600);
+    let mut stop_file = None;
     while let Some(a) = it.next() {
         let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
         match a.as_str() {
@@ -86,10 +90,12 @@ fn parse() -> Result<Args, String> {
                     .ok_or_else(|| format!("--chunk {v}: not a positive number"))?
             }
             "--timeout" => timeout = v.parse().map_err(|e| format!("--timeout {v}: {e}"))?,
+            "--stop-file" => stop_file = Some(v.into()),
             other => return Err(format!("unknown argument {other:?}")),
         }
     }
     Ok(Args {
+        stop_file,
         mode,
         listen: listen.ok_or("--listen is required")?,
         bytes: bytes.ok_or("--bytes is required")?,
@@ -139,6 +145,9 @@ fn probe(a: &Args) -> Result<String, String> {
     let (mut received, mut max_gap, mut gap_at) = (0u64, Duration::ZERO, 0.0f64);
     let mut gaps_over_50ms = 0u64;
     while Instant::now() < deadline {
+        if a.stop_file.as_ref().is_some_and(|f| f.exists()) {
+            break;
+        }
         // SAFETY: reads at most buf.len() bytes into buf.
         let n = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
         let Ok(n) = usize::try_from(n) else { continue };
