@@ -293,8 +293,19 @@ pub fn bench_migration(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<String
     let mut samples: Vec<(Config, Sample)> = Vec::new();
     for round in 0..rounds {
         for cfg in configs {
-            let s = run_one(kernel, ko, cfg, round)
-                .with_context(|| format!("round {round}, {}", cfg.name()))?;
+            // One retry: a round lost to the rig (a tap that never forwarded) is reported and
+            // run again, not silently dropped.
+            let s = match run_one(kernel, ko, cfg, round) {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!(
+                        "    round {round} {}: failed ({e:#}); running it again",
+                        cfg.name()
+                    );
+                    run_one(kernel, ko, cfg, round)
+                        .with_context(|| format!("round {round}, {}", cfg.name()))?
+                }
+            };
             eprintln!(
                 "    round {round} {}: peer gap {:.0} ms, {}/{} probes, QEMU downtime {} ms, total {} ms",
                 cfg.name(),

@@ -324,7 +324,18 @@ pub(super) fn bridged_models(
         &["--netns", &ns, "--tap", "vfmB"],
     )?;
     rig.ip(&["link", "set", "lo", "up"])?;
-    rig.ip(&["link", "add", "br0", "type", "bridge"])?;
+    // No STP and no forwarding delay: a port QEMU adds mid-run forwards at once.
+    rig.ip(&[
+        "link",
+        "add",
+        "br0",
+        "type",
+        "bridge",
+        "stp_state",
+        "0",
+        "forward_delay",
+        "0",
+    ])?;
     for tap in ["vfmA", "vfmB"] {
         rig.ip(&["link", "set", tap, "master", "br0"])?;
         rig.ip(&["link", "set", tap, "up"])?;
