@@ -4,7 +4,7 @@
 //! medians and ratios.
 
 use super::chroot::qemu_command;
-use super::migrate::{migrate, Qmp};
+use super::migrate::{migrate, quit_both, Qmp};
 use super::rig::{
     attach_model, bridged_models, build_model, json_field, peer_result, start_peer, Rig, E2E_MAC,
     GUEST_IP, HOST_IP,
@@ -225,11 +225,7 @@ fn run_one(kernel: &Kernel, ko: &Path, cfg: Config, round: u32) -> Result<Sample
                     Ok(())
                 }
                 Err(e) => {
-                    for q in [&sq, &dq] {
-                        if let Ok(mut q) = Qmp::connect(q) {
-                            let _ = q.cmd("quit", serde_json::json!({}));
-                        }
-                    }
+                    quit_both(&sq, &dq);
                     Err(e)
                 }
             }

@@ -248,6 +248,16 @@ impl Qmp {
     }
 }
 
+/// Ends the source and destination QEMU at once (a failed migration: neither can finish
+/// its plan), whichever still answers on its QMP socket.
+pub(super) fn quit_both(src_qmp: &Path, dst_qmp: &Path) {
+    for q in [src_qmp, dst_qmp] {
+        if let Ok(mut q) = Qmp::connect(q) {
+            let _ = q.cmd("quit", serde_json::json!({}));
+        }
+    }
+}
+
 /// What one migration measured, from the hypervisor's side.
 #[derive(Debug, Default)]
 pub struct MigrationReport {
@@ -457,12 +467,7 @@ pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport
                     Ok(())
                 }
                 Err(e) => {
-                    // Neither QEMU can finish the plan now: end both at once.
-                    for q in [&sq, &dq] {
-                        if let Ok(mut q) = Qmp::connect(q) {
-                            let _ = q.cmd("quit", serde_json::json!({}));
-                        }
-                    }
+                    quit_both(&sq, &dq);
                     Err(e)
                 }
             }
