@@ -2,7 +2,7 @@
 # /init of the test guest: bring up a minimal system, run /plan.sh, report its status, power off.
 # The status line is what the xtask reads; everything else is for people reading the log.
 /bin/busybox --install -s /bin
-export PATH=/bin:/sbin
+export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t devtmpfs devtmpfs /dev 2>/dev/null

@@ -237,6 +237,8 @@ impl Adapter<'_> {
         let mut ctl = self.ctl.lock();
         let n = save(&mut ctl, seq);
         let t_all = us_since(t0);
+        self.freezes
+            .store(self.freezes.load(Relaxed).wrapping_add(1), Relaxed);
         dev_info!(
             self.dev,
             "{}: doorbell FREEZE seq {}: frozen in {} us (Tx drained {} in {} us, DMA stopped at {} us), record {} bytes\n",
@@ -325,6 +327,8 @@ impl Adapter<'_> {
         }
         self.dirtying.store(false, Relaxed);
         let t_all = us_since(t0);
+        self.restores
+            .store(self.restores.load(Relaxed).wrapping_add(1), Relaxed);
         // The saved state is re-recorded on this VF for the next migration.
         shim::pci_save_state(self.pdev);
         dev_info!(

@@ -204,6 +204,9 @@ pub(crate) struct Adapter<'bound> {
     reset_requested: Atomic<bool>,
     /// VF resets done since probe.
     resets: Atomic<u64>,
+    /// Doorbell FREEZEs and RESTOREs carried out.
+    freezes: Atomic<u64>,
+    restores: Atomic<u64>,
     /// Tx hang check: next_to_clean at the last look, and looks without progress.
     tx_last_clean: Atomic<u32>,
     tx_stalls: Atomic<u32>,
@@ -283,6 +286,8 @@ impl<'bound> Adapter<'bound> {
                 gone: Atomic::new(false),
                 reset_requested: Atomic::new(false),
                 resets: Atomic::new(0),
+                freezes: Atomic::new(0),
+                restores: Atomic::new(0),
                 tx_last_clean: Atomic::new(0),
                 tx_stalls: Atomic::new(0),
             }),
@@ -981,6 +986,42 @@ extern "C" fn compsc_rs_stats(ctx: *mut c_void, out: *mut u64, n: u32) {
     for (i, x) in v.iter().enumerate().take(n as usize) {
         // SAFETY: the shim passes an array of `n` u64.
         unsafe { out.add(i).write(*x) };
+    }
+}
+
+/// ethtool -S, in the order of shim.c's names (`COMPSC_ETHTOOL_STATS` of them).
+#[no_mangle]
+extern "C" fn compsc_rs_ethtool_stats(ctx: *mut c_void, out: *mut u64, n: u32) {
+    // SAFETY: called by the shim with the netdev's ctx.
+    let a = unsafe { adapter(ctx) };
+    let (rx, tx) = (&a.qv.rx_stats, &a.qv.tx_stats);
+    let v = [
+        RingStats::get(&rx.packets),
+        RingStats::get(&rx.bytes),
+        RingStats::get(&tx.packets),
+        RingStats::get(&tx.bytes),
+        RingStats::get(&rx.errors),
+        RingStats::get(&rx.csum_errors),
+        RingStats::get(&rx.alloc_failed),
+        RingStats::get(&tx.dropped),
+        a.qv.tx_timeouts.load(Relaxed),
+        a.resets.load(Relaxed),
+        a.freezes.load(Relaxed),
+        a.restores.load(Relaxed),
+    ];
+    for (i, x) in v.iter().enumerate().take(n as usize) {
+        // SAFETY: the shim passes an array of `n` u64.
+        unsafe { out.add(i).write(*x) };
+    }
+}
+
+/// ethtool -g: the ring size in use and the largest the driver accepts.
+#[no_mangle]
+extern "C" fn compsc_rs_ringparam(_ctx: *mut c_void, count: *mut u32, max: *mut u32) {
+    // SAFETY: the shim passes two valid u32 out-pointers.
+    unsafe {
+        count.write(RING_COUNT);
+        max.write(RingSize::MAX);
     }
 }
 

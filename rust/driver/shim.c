@@ -6,6 +6,7 @@
  */
 #include <linux/netdevice.h>
 #include <linux/etherdevice.h>
+#include <linux/ethtool.h>
 #include <linux/dma-mapping.h>
 #include <linux/workqueue.h>
 #include <linux/if_vlan.h>
@@ -110,6 +111,57 @@ static void compsc_ndo_set_rx_mode(struct net_device *nd)
 	compsc_rs_rx_mode(priv(nd)->ctx, flags, addrs, n);
 }
 
+static const char compsc_stat_names[COMPSC_ETHTOOL_STATS][ETH_GSTRING_LEN] = {
+	"rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_errors", "rx_csum_errors",
+	"rx_alloc_failed", "tx_dropped", "tx_timeouts", "vf_resets", "doorbell_freezes",
+	"doorbell_restores",
+};
+
+static void compsc_get_drvinfo(struct net_device *nd, struct ethtool_drvinfo *info)
+{
+	strscpy(info->driver, "compsc_vf", sizeof(info->driver));
+	strscpy(info->version, "0.1.0", sizeof(info->version));
+	strscpy(info->bus_info, dev_name(nd->dev.parent), sizeof(info->bus_info));
+}
+
+static int compsc_get_sset_count(struct net_device *nd, int sset)
+{
+	return sset == ETH_SS_STATS ? COMPSC_ETHTOOL_STATS : -EOPNOTSUPP;
+}
+
+static void compsc_get_strings(struct net_device *nd, u32 sset, u8 *data)
+{
+	if (sset == ETH_SS_STATS)
+		memcpy(data, compsc_stat_names, sizeof(compsc_stat_names));
+}
+
+static void compsc_get_ethtool_stats(struct net_device *nd, struct ethtool_stats *st, u64 *data)
+{
+	compsc_rs_ethtool_stats(priv(nd)->ctx, data, COMPSC_ETHTOOL_STATS);
+}
+
+static void compsc_get_ringparam(struct net_device *nd, struct ethtool_ringparam *ring,
+				 struct kernel_ethtool_ringparam *kring,
+				 struct netlink_ext_ack *extack)
+{
+	u32 count, max;
+
+	compsc_rs_ringparam(priv(nd)->ctx, &count, &max);
+	ring->rx_max_pending = max;
+	ring->tx_max_pending = max;
+	ring->rx_pending = count;
+	ring->tx_pending = count;
+}
+
+static const struct ethtool_ops compsc_ethtool_ops = {
+	.get_drvinfo = compsc_get_drvinfo,
+	.get_link = ethtool_op_get_link,
+	.get_sset_count = compsc_get_sset_count,
+	.get_strings = compsc_get_strings,
+	.get_ethtool_stats = compsc_get_ethtool_stats,
+	.get_ringparam = compsc_get_ringparam,
+};
+
 static const struct net_device_ops compsc_netdev_ops = {
 	.ndo_open = compsc_ndo_open,
 	.ndo_stop = compsc_ndo_stop,
@@ -141,6 +193,7 @@ struct net_device *compsc_netdev_alloc(struct device *parent, void *ctx, u32 que
 	priv(nd)->ctx = ctx;
 	INIT_DELAYED_WORK(&priv(nd)->service, compsc_service_fn);
 	nd->netdev_ops = &compsc_netdev_ops;
+	nd->ethtool_ops = &compsc_ethtool_ops;
 	nd->watchdog_timeo = 5 * HZ;
 	/* What ixgbevf offers, less IPsec and tunnel offloads. */
 	nd->hw_features = NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM | NETIF_F_TSO |

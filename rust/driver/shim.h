@@ -26,6 +26,8 @@ int compsc_rs_xmit(void *ctx, struct sk_buff *skb, u16 queue);
 int compsc_rs_poll(void *ctx, u32 idx, int budget);
 void compsc_rs_service(void *ctx);
 void compsc_rs_stats(void *ctx, u64 *out, u32 n);
+void compsc_rs_ethtool_stats(void *ctx, u64 *out, u32 n);
+void compsc_rs_ringparam(void *ctx, u32 *count, u32 *max);
 void compsc_rs_tx_timeout(void *ctx, u32 queue);
 int compsc_rs_change_mtu(void *ctx, u32 mtu);
 int compsc_rs_vlan(void *ctx, u16 vid, bool add);
@@ -36,6 +38,9 @@ void compsc_rs_rx_mode(void *ctx, u32 flags, const u8 *addrs, u32 count);
 #define COMPSC_RX_ALLMULTI 2
 /* Most multicast addresses handed to Rust; beyond that, allmulti (the PF keeps 30 hashes). */
 #define COMPSC_MAX_MC 30
+
+/* ethtool -S: names in shim.c's table, values from compsc_rs_ethtool_stats in that order */
+#define COMPSC_ETHTOOL_STATS 12
 
 /* What xmit needs of an skb's offload requests; all u32, mirrored by shim.rs. */
 struct compsc_tx_info {

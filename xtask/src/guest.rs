@@ -57,6 +57,30 @@ impl Hook {
 }
 
 impl GuestRun {
+    /// Puts the host's `program` (a Debian binary, such as `/usr/sbin/ethtool`) into the
+    /// guest at the same path, with the shared libraries and loader `ldd` names, so the guest
+    /// runs the real tool rather than a stand-in.
+    pub fn with_host_program(&mut self, program: &str) -> Result<()> {
+        if !Path::new(program).is_file() {
+            bail!("{program} not found: run `cargo xtask setup`");
+        }
+        let libs = crate::util::output(Command::new("ldd").arg(program))
+            .with_context(|| format!("ldd {program}"))?;
+        self.files.push((program.into(), program.to_owned()));
+        for line in libs.lines() {
+            // `libm.so.6 => /lib/x86_64-linux-gnu/libm.so.6 (0x...)` or `/lib64/ld-linux... (0x...)`
+            let path = line
+                .split("=>")
+                .last()
+                .and_then(|r| r.split_whitespace().next())
+                .filter(|p| p.starts_with('/'));
+            if let Some(p) = path {
+                self.files.push((p.into(), p.to_owned()));
+            }
+        }
+        Ok(())
+    }
+
     /// A guest with the default QEMU and no devices beyond the default machine's.
     pub fn new(name: &str, plan: impl Into<String>) -> Self {
         GuestRun {

@@ -36,6 +36,7 @@ const HOST_PKGS: &[&str] = &[
     "kmod",
     "xz-utils",
     "busybox-static",
+    "ethtool",
     "libclang-19-dev",
     "python3",
     "iproute2",

@@ -71,6 +71,9 @@ head -c {CHUNK} /dev/urandom > /tmp/chunk
 echo "E2E-CHUNK $(crc32 < /tmp/chunk)"
 i=0; while [ $i -lt {copies} ]; do cat /tmp/chunk; i=$((i+1)); done | nc {HOST_IP} 5001 || echo "E2E-TX-FAILED"
 echo "E2E-RX $(nc {HOST_IP} 5002 </dev/null | crc32)"
+echo "E2E-ETHTOOL-DRIVER $(ethtool -i eth0 | sed -n 's/^driver: //p')"
+echo "E2E-ETHTOOL-RXPKTS $(ethtool -S eth0 | sed -n 's/^ *rx_packets: //p' | head -n 1)"
+echo "E2E-ETHTOOL-RINGMAX $(ethtool -g eth0 | sed -n '/maximums/,/Current/s/^RX:[[:space:]]*//p' | head -n 1)"
 ip link set eth0 mtu 9000 && ping -c 3 -s 8000 -W 5 {HOST_IP} >/dev/null && echo E2E-JUMBO ok || echo E2E-JUMBO failed
 ip link set eth0 mtu 1500
 vconfig add eth0 5 && ip addr add {GUEST_VLAN_IP}/24 dev eth0.5 && ip link set eth0.5 up && echo E2E-VLAN ok || echo E2E-VLAN failed
@@ -225,6 +228,7 @@ pub(super) fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficRepo
     let source = start_peer(&mut rig, &peer_bin, "source", 5002)?;
 
     let mut g = GuestRun::new(&run, plan(drv));
+    g.with_host_program("/usr/sbin/ethtool")?;
     g.files
         .push((drv.ko.clone(), format!("/modules/{}.ko", drv.name)));
     g.qemu = qemu;
@@ -326,6 +330,26 @@ fn analyse(
     let rx_crc = marker(console, "E2E-RX").unwrap_or("");
     if json_field(rx, "error").is_some() || json_field(rx, "crc") != Some(rx_crc) {
         bail!("host->guest transfer: source said {rx}, guest computed CRC {rx_crc:?}");
+    }
+    // The real ethtool sees the driver, its counters and its ring limits.
+    if marker(console, "E2E-ETHTOOL-DRIVER") != Some(drv.name) {
+        bail!(
+            "ethtool -i names driver {:?}, not {}",
+            marker(console, "E2E-ETHTOOL-DRIVER"),
+            drv.name
+        );
+    }
+    let rx_pkts: u64 = marker(console, "E2E-ETHTOOL-RXPKTS")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if rx_pkts < 10_000 {
+        bail!("ethtool -S rx_packets is {rx_pkts} after 100 MiB received");
+    }
+    if marker(console, "E2E-ETHTOOL-RINGMAX") != Some("4096") {
+        bail!(
+            "ethtool -g reports an Rx ring maximum of {:?}, not 4096",
+            marker(console, "E2E-ETHTOOL-RINGMAX")
+        );
     }
     if marker(console, "E2E-JUMBO") != Some("ok") {
         bail!("no 8000-byte ping at MTU 9000 (SET_LPE and multi-buffer Rx)");
