@@ -136,9 +136,10 @@ impl QueueVector {
     ///
     /// # Safety
     ///
-    /// Only from xmit or the NAPI poll of this vector: open installs the rings before it
-    /// enables NAPI and starts Tx, and close stops Tx and disables NAPI (which waits for a
-    /// running poll) before it removes them, so the value does not change under the caller.
+    /// Only from xmit or the NAPI poll of this vector, or with `ctl` or RTNL held: open
+    /// installs the rings before it enables NAPI and starts Tx, and close stops Tx and
+    /// disables NAPI (which waits for a running poll) before it removes them, under RTNL and
+    /// `ctl` both, so the value does not change under the caller.
     unsafe fn rings(&self) -> Option<&Rings> {
         // SAFETY: per the contract above, no writer runs concurrently.
         unsafe { (*self.rings.get()).as_ref() }
@@ -495,8 +496,13 @@ impl<'bound> Adapter<'bound> {
             let _ = emul.write(Reg::VFRXDCTL, 0, 0);
         }
         self.qv.napi.disable();
-        // SAFETY: Tx is disabled and NAPI disabled (above).
-        if let Some(mut rings) = unsafe { self.qv.set_rings(None) } {
+        let rings = {
+            let _ctl = self.ctl.lock();
+            // SAFETY: Tx is disabled and NAPI disabled (above); `ctl` keeps the service
+            // task's hang check, which reads the rings under it, out while they go.
+            unsafe { self.qv.set_rings(None) }
+        };
+        if let Some(mut rings) = rings {
             rings.tx.drain(&self.netdev);
             rings.rx.drain();
         }
@@ -600,7 +606,7 @@ impl<'bound> Adapter<'bound> {
             (mailbox, message)
         };
         let verdict = mbx_vf::health(links, mailbox, message);
-        let hung = up && self.tx_hung();
+        let hung = up && self.tx_hung(&ctl);
         let reset = self.reset_requested.xchg(false, Relaxed) || hung;
         match verdict {
             Health::Gone => {
@@ -680,13 +686,9 @@ impl<'bound> Adapter<'bound> {
 
     /// Whether Tx queue 0 has frames in flight and completed none since the last look
     /// (two service passes apart, as ixgbevf's `check_for_tx_hang`).
-    fn tx_hung(&self) -> bool {
-        // SAFETY: only atomics of the ring are read; the rings are present while up and
-        // the service task runs under the same open/close protocol as xmit (close cancels
-        // nothing here: it only reads indices, which stay valid until the rings are freed,
-        // and close frees them only after `up` is false, which the caller checked). To be
-        // safe against that window, the indices are read through `progress`, which tolerates
-        // a ring being emptied.
+    fn tx_hung(&self, _ctl: &Control<'_>) -> bool {
+        // SAFETY: `ctl` is held (the argument proves it): open installs and close removes
+        // the rings under it, so they cannot go while their indices are read.
         let Some((ntc, pending)) = (unsafe { self.qv.rings() }).map(|r| r.tx.progress()) else {
             return false;
         };
