@@ -41,6 +41,23 @@ fn clean_run(console: &str, stats: &str) -> Result<()> {
     Ok(())
 }
 
+/// Median, minimum and maximum of `values` (NaN when there are none): how the benches report a
+/// measurement taken over several rounds.
+fn spread(values: impl IntoIterator<Item = f64>) -> (f64, f64, f64) {
+    let mut v: Vec<f64> = values.into_iter().collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    let median = match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    };
+    (
+        median,
+        v.first().copied().unwrap_or(f64::NAN),
+        v.last().copied().unwrap_or(f64::NAN),
+    )
+}
+
 fn marker<'a>(console: &'a str, key: &str) -> Option<&'a str> {
     console
         .lines()

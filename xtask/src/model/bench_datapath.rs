@@ -5,6 +5,7 @@
 
 use super::ixgbevf::{run_traffic, TrafficReport, VfDriver};
 use super::rig::json_field;
+use super::spread;
 use crate::kernel::Kernel;
 use anyhow::{Context, Result};
 use std::path::Path;
@@ -28,20 +29,6 @@ fn per_packet(stats: &str) -> Result<(f64, f64, f64)> {
     ))
 }
 
-fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
-    v.sort_by(|a, b| a.total_cmp(b));
-    let m = match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    };
-    (
-        m,
-        v.first().copied().unwrap_or(f64::NAN),
-        v.last().copied().unwrap_or(f64::NAN),
-    )
-}
-
 /// Runs `rounds` rounds of the traffic test with each driver in turn; prints the table and
 /// the ratio lines (compsc_vf / ixgbevf).
 pub fn bench_datapath(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<String> {
@@ -63,15 +50,15 @@ pub fn bench_datapath(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<String>
     );
     let mut med = Vec::new();
     for (d, rs) in drivers.iter().zip(&runs) {
-        let tx = median(rs.iter().map(|r| r.tx_mbit_s).collect());
-        let rx = median(rs.iter().map(|r| r.rx_mbit_s).collect());
+        let tx = spread(rs.iter().map(|r| r.tx_mbit_s));
+        let rx = spread(rs.iter().map(|r| r.rx_mbit_s));
         let pp: Vec<(f64, f64, f64)> = rs
             .iter()
             .map(|r| per_packet(&r.stats))
             .collect::<Result<_>>()?;
-        let rd = median(pp.iter().map(|p| p.0).collect());
-        let wr = median(pp.iter().map(|p| p.1).collect());
-        let irq = median(pp.iter().map(|p| p.2).collect());
+        let rd = spread(pp.iter().map(|p| p.0));
+        let wr = spread(pp.iter().map(|p| p.1));
+        let irq = spread(pp.iter().map(|p| p.2));
         out.push_str(&format!(
             "{:<10} {:>22} {:>22} {:>12.4} {:>13.4} {:>11.4}\n",
             d.name,
@@ -84,22 +71,14 @@ pub fn bench_datapath(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<String>
         med.push((tx.0, rx.0, rd.0 + wr.0, irq.0, rd.0));
     }
     let (c, i) = (med[0], med[1]);
-    out.push_str(&format!(
-        "ratio tcp_tx compsc_vf/ixgbevf {:.3}\n",
-        c.0 / i.0
-    ));
-    out.push_str(&format!(
-        "ratio tcp_rx compsc_vf/ixgbevf {:.3}\n",
-        c.1 / i.1
-    ));
-    out.push_str(&format!(
-        "ratio mmio_per_pkt compsc_vf/ixgbevf {:.3}\n",
-        c.2 / i.2
-    ));
-    out.push_str(&format!(
-        "ratio irq_per_pkt compsc_vf/ixgbevf {:.3}\n",
-        c.3 / i.3
-    ));
+    for (metric, a, b) in [
+        ("tcp_tx", c.0, i.0),
+        ("tcp_rx", c.1, i.1),
+        ("mmio_per_pkt", c.2, i.2),
+        ("irq_per_pkt", c.3, i.3),
+    ] {
+        out.push_str(&format!("ratio {metric} compsc_vf/ixgbevf {:.3}\n", a / b));
+    }
     out.push_str(&format!(
         "compsc_vf MMIO reads per packet {:.4} (ixgbevf {:.4})\n",
         c.4, i.4

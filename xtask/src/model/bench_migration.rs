@@ -9,6 +9,7 @@ use super::rig::{
     attach_model, bridged_models, build_model, json_field, peer_result, start_peer, Rig, E2E_MAC,
     GUEST_IP, HOST_IP,
 };
+use super::spread;
 use crate::guest::{self, GuestRun, Hook};
 use crate::kernel::Kernel;
 use anyhow::{bail, Context, Result};
@@ -273,15 +274,6 @@ fn run_one(kernel: &Kernel, ko: &Path, cfg: Config, round: u32) -> Result<Sample
     Ok(s)
 }
 
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    match v.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => v[n / 2],
-        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
-    }
-}
-
 /// Runs `rounds` rounds, each migrating with every configuration in turn; returns the table
 /// and the ratio lines.
 pub fn bench_migration(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<String> {
@@ -329,23 +321,17 @@ pub fn bench_migration(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<String
             .filter(|(c, _)| *c == cfg)
             .map(|(_, s)| s)
             .collect();
-        let mut gaps: Vec<f64> = of.iter().map(|s| s.peer_gap_ms).collect();
-        let lo = gaps.iter().copied().fold(f64::INFINITY, f64::min);
-        let hi = gaps.iter().copied().fold(0.0, f64::max);
-        let m = median(&mut gaps);
-        let mut lost: Vec<f64> = of
-            .iter()
-            .map(|s| (s.sent - s.received.min(s.sent)) as f64)
-            .collect();
-        let mut down: Vec<f64> = of.iter().map(|s| s.qemu_downtime_ms as f64).collect();
-        let mut total: Vec<f64> = of.iter().map(|s| s.qemu_total_ms as f64).collect();
+        let (m, lo, hi) = spread(of.iter().map(|s| s.peer_gap_ms));
+        let lost = spread(of.iter().map(|s| (s.sent - s.received.min(s.sent)) as f64));
+        let down = spread(of.iter().map(|s| s.qemu_downtime_ms as f64));
+        let total = spread(of.iter().map(|s| s.qemu_total_ms as f64));
         out.push_str(&format!(
             "{:<12} {:>22} {:>16.0} {:>20.0} {:>16.0}\n",
             cfg.name(),
             format!("{m:.0} ({lo:.0}-{hi:.0})"),
-            median(&mut lost),
-            median(&mut down),
-            median(&mut total)
+            lost.0,
+            down.0,
+            total.0
         ));
         med.insert(cfg.name(), m);
     }
@@ -354,10 +340,10 @@ pub fn bench_migration(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<String
         .filter(|(c, _)| *c == Config::CompscVf)
         .map(|(_, s)| s)
         .collect();
-    let mut vf: Vec<f64> = compsc.iter().map(|s| s.vf_outage_ms).collect();
+    let vf = spread(compsc.iter().map(|s| s.vf_outage_ms));
     out.push_str(&format!(
         "compsc_vf: FREEZE rung to RESTORED seen (hypervisor's view) median {:.0} ms; saved record {} bytes\n",
-        median(&mut vf),
+        vf.0,
         compsc.first().map_or(0, |s| s.record_bytes)
     ));
     if let Some(s) = compsc.last() {
