@@ -22,11 +22,17 @@ pub mod emul;
 #[path = "../core/src/desc.rs"]
 pub mod desc;
 
+#[path = "../core/src/diag.rs"]
+pub mod diag;
+
 #[path = "../core/src/doorbell.rs"]
 pub mod doorbell;
 
 #[path = "../core/src/counters.rs"]
 pub mod counters;
+
+#[path = "../core/src/report.rs"]
+pub mod report;
 
 #[path = "../core/src/mbx_vf.rs"]
 pub mod mbx_vf;

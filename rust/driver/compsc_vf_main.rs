@@ -18,8 +18,33 @@ mod shim;
 #[path = "../../tests-kunit/mod.rs"]
 mod kunit;
 
-kernel::module_pci_driver! {
-    type: driver::CompscVf,
+use kernel::prelude::*;
+
+/// The module: the PCI driver's registration and the debugfs directory its devices' files
+/// live in (`/sys/kernel/debug/compsc_vf/<PCI address>/`).
+#[pin_data]
+struct CompscVfModule {
+    // Dropped first: no probe or unbind runs once the driver is unregistered.
+    #[pin]
+    _driver: kernel::driver::Registration<kernel::pci::Adapter<driver::CompscVf>>,
+    _debugfs: driver::DebugfsRoot,
+}
+
+impl kernel::InPlaceModule for CompscVfModule {
+    fn init(module: &'static kernel::ThisModule) -> impl PinInit<Self, Error> {
+        let root = driver::DebugfsRoot::create(c"compsc_vf");
+        try_pin_init!(Self {
+            _driver <- kernel::driver::Registration::new(
+                <LocalModule as kernel::ModuleMetadata>::NAME,
+                module,
+            ),
+            _debugfs: root,
+        })
+    }
+}
+
+module! {
+    type: CompscVfModule,
     name: "compsc_vf",
     authors: ["The compsc_vf developers"],
     description: "Intel 82599/X540/X550/E610 virtual function driver with CompSC live-migration support",

@@ -5,18 +5,73 @@
 use crate::compsc_core::mac::{self, PciId, PCI_IDS};
 use crate::fmt::{Api, Mac};
 use crate::hw::{Bar0, BAR0_SIZE};
-use crate::net::{Adapter, OtherIrq, QueueIrq};
+use crate::net::{Adapter, AdapterRef, OtherIrq, QueueIrq, Show};
+use kernel::debugfs;
 use kernel::device::{Bound, Core};
 use kernel::dma::{Device as _, DmaMask};
 use kernel::{irq, pci, prelude::*};
 
+/// The module's debugfs directory, where each device's files go (nova-core's pattern: the
+/// module has no per-module data a probe can reach yet).
+static mut DEBUGFS_ROOT: Option<debugfs::Dir> = None;
+
+/// Owns [`DEBUGFS_ROOT`]: made before the driver registers, dropped after it unregisters.
+pub(crate) struct DebugfsRoot;
+
+impl DebugfsRoot {
+    pub(crate) fn create(name: &'static CStr) -> Self {
+        // SAFETY: module init, before the driver is registered: nothing else runs.
+        unsafe { *core::ptr::addr_of_mut!(DEBUGFS_ROOT) = Some(debugfs::Dir::new(name)) };
+        DebugfsRoot
+    }
+}
+
+impl Drop for DebugfsRoot {
+    fn drop(&mut self) {
+        // SAFETY: dropped after the driver's registration (field order of the module), so no
+        // probe or unbind runs.
+        unsafe { *core::ptr::addr_of_mut!(DEBUGFS_ROOT) = None };
+    }
+}
+
+/// The module's debugfs directory.
+fn debugfs_root() -> Option<&'static debugfs::Dir> {
+    // SAFETY: set before the driver registers and cleared after it unregisters, so it does
+    // not change while a probe runs.
+    unsafe { (*core::ptr::addr_of!(DEBUGFS_ROOT)).as_ref() }
+}
+
+/// A device's debugfs files, `<root>/<PCI address>/{log,pf,counters,state}`.
+type DebugfsFiles = Option<Pin<KBox<debugfs::Scope<AdapterRef>>>>;
+
+fn debugfs_files(pdev: &pci::Device<Bound>, a: &Adapter<'_>) -> Result<DebugfsFiles> {
+    let Some(root) = debugfs_root() else {
+        return Ok(None);
+    };
+    // SAFETY: the files live in `CompscVfData::debugfs`, dropped before the adapter.
+    let r = unsafe { AdapterRef::new(a) };
+    let dev: &kernel::device::Device<Bound> = pdev.as_ref();
+    let scope = root.scope(r, dev.name(), |r, dir| {
+        dir.read_callback_file(c"log", r, &|r: &AdapterRef, f| r.show(Show::Log, f));
+        dir.read_callback_file(c"pf", r, &|r: &AdapterRef, f| r.show(Show::Pf, f));
+        dir.read_callback_file(c"counters", r, &|r: &AdapterRef, f| {
+            r.show(Show::Counters, f)
+        });
+        dir.read_callback_file(c"state", r, &|r: &AdapterRef, f| r.show(Show::State, f));
+    });
+    Ok(Some(KBox::pin_init(scope, GFP_KERNEL)?))
+}
+
 /// Per-device state, valid while the driver is bound.
 ///
-/// Fields drop in declaration order: the interrupt handlers go first (free_irq waits for
-/// running ones), then the adapter and its netdev (whose NAPI the queue handler schedules),
-/// then the vectors the handlers were registered on, then the BAR the adapter maps.
+/// Fields drop in declaration order: the debugfs files go first, then the interrupt handlers
+/// (free_irq waits for running ones), then the adapter and its netdev (whose NAPI the queue
+/// handler schedules), then the vectors the handlers were registered on, then the BAR the
+/// adapter maps.
 #[pin_data]
 pub(crate) struct CompscVfData<'bound> {
+    /// Removed first: the files read the adapter.
+    debugfs: DebugfsFiles,
     #[pin]
     irq_queue: irq::Registration<'bound, QueueIrq>,
     #[pin]
@@ -84,6 +139,7 @@ impl pci::Driver for CompscVf {
                 // SAFETY: `bar` is initialised before this expression, lives at a pinned
                 // address, and is dropped after `adapter` (declaration order).
                 adapter: Adapter::new(bound, unsafe { &*core::ptr::from_ref(bar) }, id)?,
+                debugfs: debugfs_files(bound, adapter)?,
                 // SAFETY: `vectors` is initialised before, pinned, and dropped after the
                 // registrations (declaration order); the registrations are never leaked.
                 irq_queue <- unsafe {

@@ -103,6 +103,11 @@ impl Bell {
         Ok(None)
     }
 
+    /// FREEZE was carried out and neither RESTORE nor ABORT yet: nothing may touch the VF.
+    pub(super) fn frozen(&self) -> bool {
+        self.state.phase() == Phase::Frozen
+    }
+
     fn read(&self, pdev: &pci::Device<Bound>, field: u8) -> u32 {
         let at = usize::from(self.at) + usize::from(field);
         pdev.config_space().try_read32(at).unwrap_or(u32::MAX)
@@ -303,10 +308,12 @@ impl Adapter<'_> {
             );
             ctl.emul.set_mac(dst.info);
         }
-        let pf = match ctl.bell.as_ref() {
-            Some(b) => b.saved.pf,
+        let (pf, hw) = match ctl.bell.as_ref() {
+            Some(b) => (b.saved.pf, b.saved.counters),
             None => return Err(EINVAL),
         };
+        // The counters continue from the source's values (rebuild rebases them on this VF).
+        ctl.hw = hw;
         let replayed = self.rebuild(&mut ctl, &pf).map_err(|e| {
             dev_err!(
                 self.dev,
@@ -369,14 +376,19 @@ impl Adapter<'_> {
 /// Fills and encodes the saved record (self-emulation log, PF state) into the migrating
 /// buffer; returns its size.
 fn save(ctl: &mut Control<'_>, seq: u32) -> usize {
+    // The counters' last values go with the record; the destination rebases on its VF. A
+    // VF that cannot be read now leaves them as last folded in.
+    let _ = ctl.update_counters(false);
     let log = ctl.emul.log().clone();
     let pf = ctl.pf;
+    let hw = ctl.hw;
     let Some(bell) = ctl.bell.as_mut() else {
         return 0;
     };
     bell.saved.seq = seq;
     bell.saved.log = log;
     bell.saved.pf = pf;
+    bell.saved.counters = hw;
     bell.saved.encode(&mut bell.record);
     RECORD_BYTES
 }

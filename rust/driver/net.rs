@@ -11,15 +11,18 @@
 //! - the hard interrupt handlers touch no register at all (auto-mask does the masking; the
 //!   mailbox vector only kicks the service task, which re-arms it under `ctl`).
 
+use crate::compsc_core::counters::{CounterId, Counters};
 use crate::compsc_core::desc::RingSize;
-use crate::compsc_core::emul::{Emul, HotReg};
+use crate::compsc_core::diag;
+use crate::compsc_core::emul::{Emul, EmulError, HotReg};
 use crate::compsc_core::mac::PciId;
 use crate::compsc_core::mbx::{
     xcast_mode, MacAddr, MbxError, McList, Reply, Request, XcastMode, MAX_MC_HASHES,
 };
 use crate::compsc_core::mbx_vf::{self, Health};
 use crate::compsc_core::pf::PfState;
-use crate::compsc_core::regs::{vfmailbox, Reg};
+use crate::compsc_core::regs::{vfmailbox, vteitr, Reg};
+use crate::compsc_core::report;
 use crate::fmt::{Api, Mac};
 use crate::hw::{Bar0, BarIo};
 use crate::init;
@@ -37,8 +40,11 @@ use kernel::{irq, new_mutex, new_spinlock_irq, pci};
 #[path = "migrate.rs"]
 mod migrate;
 
-/// Descriptors per ring (ixgbevf's default).
+/// Descriptors per ring unless `ethtool -G` says otherwise (ixgbevf's default).
 const RING_COUNT: u32 = 512;
+/// Interrupt throttle interval unless `ethtool -C rx-usecs` says otherwise: about 20k
+/// interrupts/s, ixgbevf's `IXGBE_20K_ITR`.
+const DEFAULT_ITR_USECS: u32 = 50;
 /// Rx buffer size (SRRCTL.BSIZEPKT in KiB): a 1500-byte MTU frame fits one buffer.
 const RX_BUF_LEN: u32 = 2048;
 /// Ethernet header plus FCS plus one VLAN tag: max frame = MTU + this (ixgbevf's `ETH_HLEN +
@@ -79,8 +85,6 @@ mod bits {
     pub(super) const PSRTYPE: u32 = 0x10 | 0x20 | 0x100 | 0x200 | 0x1000;
     /// VTIVAR entry valid.
     pub(super) const IVAR_VALID: u32 = 0x80;
-    /// VTEITR: about 20k interrupts/s with the counter write disabled (ixgbevf default).
-    pub(super) const EITR_DEFAULT: u32 = 200 | 1 << 31;
 }
 
 /// What the control path owns: the self-emulation layer over BAR0 and the PF session.
@@ -92,6 +96,8 @@ pub(crate) struct Control<'bound> {
     pf: PfState,
     hyperv: bool,
     link_up: bool,
+    /// The VF's statistics counters made continuous (across resets and migrations).
+    hw: Counters,
 }
 
 impl Control<'_> {
@@ -102,6 +108,20 @@ impl Control<'_> {
         // recording errors cannot follow an acknowledged exchange.
         let _ = self.pf.note(&request, &reply);
         Ok(reply)
+    }
+
+    /// Nothing may touch the VF: frozen for a migration (or a destination before RESTORE).
+    fn frozen(&self) -> bool {
+        self.bell.as_ref().is_some_and(|b| b.frozen())
+    }
+
+    /// Folds the VF's counters in, unless the VF must not be touched or is gone.
+    fn update_counters(&mut self, gone: bool) -> Result<(), EmulError> {
+        if gone || self.frozen() {
+            return Ok(());
+        }
+        let Control { emul, hw, .. } = self;
+        hw.update(emul)
     }
 }
 
@@ -211,6 +231,13 @@ pub(crate) struct Adapter<'bound> {
     /// Tx hang check: next_to_clean at the last look, and looks without progress.
     tx_last_clean: Atomic<u32>,
     tx_stalls: Atomic<u32>,
+    /// Ring sizes (`ethtool -G`) and the interrupt throttle (`ethtool -C`), applied at open;
+    /// they survive resets and migrations like the rest of the configuration.
+    tx_count: Atomic<u32>,
+    rx_count: Atomic<u32>,
+    itr_usecs: Atomic<u32>,
+    /// The hardware multicast count as last folded in, for get_stats64 (atomic context).
+    hw_multicast: Atomic<u64>,
 }
 
 /// Why the service task resets the VF.
@@ -267,6 +294,7 @@ impl<'bound> Adapter<'bound> {
                     pf: session.pf,
                     hyperv: id.hyperv,
                     link_up: false,
+                    hw: Counters::default(),
                 }),
                 rx_mode <- new_spinlock_irq!(RxModeReq {
                     dirty: false,
@@ -291,6 +319,10 @@ impl<'bound> Adapter<'bound> {
                 restores: Atomic::new(0),
                 tx_last_clean: Atomic::new(0),
                 tx_stalls: Atomic::new(0),
+                tx_count: Atomic::new(RING_COUNT),
+                rx_count: Atomic::new(RING_COUNT),
+                itr_usecs: Atomic::new(DEFAULT_ITR_USECS),
+                hw_multicast: Atomic::new(0),
             }),
             GFP_KERNEL,
         )?;
@@ -312,6 +344,12 @@ impl<'bound> Adapter<'bound> {
         };
         a.netdev.set_mtu_range(MIN_MTU, max_mtu);
         a.netdev.set_queues(1);
+        {
+            // The counters count from probe: whatever the VF counted before is the base.
+            let mut ctl = a.ctl.lock();
+            let Control { emul, hw, .. } = &mut *ctl;
+            let _ = hw.rebase(emul);
+        }
         Ok(a)
     }
 
@@ -360,18 +398,20 @@ impl<'bound> Adapter<'bound> {
 
     /// Brings the interface up (ndo_open, under RTNL).
     fn open(&self) -> Result {
-        let size = RingSize::new(RING_COUNT).ok_or(EINVAL)?;
+        let tx_size = RingSize::new(self.tx_count.load(Relaxed)).ok_or(EINVAL)?;
+        let rx_size = RingSize::new(self.rx_count.load(Relaxed)).ok_or(EINVAL)?;
+        let eitr = vteitr::from_usecs(self.itr_usecs.load(Relaxed)).ok_or(EINVAL)?;
         let mut ctl = self.ctl.lock();
         let emul = &mut ctl.emul;
         let tx_tail = emul.hot(Reg::VFTDT, 0, 0)?;
         let rx_tail = emul.hot(Reg::VFRDT, 0, 0)?;
-        let tx = TxRing::new(self.dev, 0, size, tx_tail)?;
+        let tx = TxRing::new(self.dev, 0, tx_size, tx_tail)?;
         let rx = RxRing::new(
             self.dev,
             &self.netdev,
             self.qv.napi,
             0,
-            size,
+            rx_size,
             RX_BUF_LEN,
             rx_tail,
         )?;
@@ -390,7 +430,7 @@ impl<'bound> Adapter<'bound> {
         let ivar = (Q_VECTOR | bits::IVAR_VALID) | (Q_VECTOR | bits::IVAR_VALID) << 8;
         emul.write(Reg::VTIVAR, 0, ivar)?;
         emul.write(Reg::VTIVAR_MISC, 0, OTHER_VECTOR | bits::IVAR_VALID)?;
-        emul.write(Reg::VTEITR, Q_VECTOR, bits::EITR_DEFAULT)?;
+        emul.write(Reg::VTEITR, Q_VECTOR, eitr)?;
         let mask = Q_BIT | OTHER_BIT;
         emul.write(Reg::VTEIAM, 0, mask)?;
         emul.write(Reg::VTEIAC, 0, mask)?;
@@ -569,7 +609,7 @@ impl<'bound> Adapter<'bound> {
             RingStats::get(&tx.bytes),
             RingStats::get(&rx.dropped).wrapping_add(RingStats::get(&rx.alloc_failed)),
             RingStats::get(&tx.dropped),
-            0,
+            self.hw_multicast.load(Relaxed),
             RingStats::get(&rx.errors),
         ]
     }
@@ -635,6 +675,7 @@ impl<'bound> Adapter<'bound> {
                 if !ctl.hyperv && up {
                     self.send_rx_mode(&mut ctl);
                 }
+                self.fold_counters(&mut ctl);
                 if up {
                     // Re-arm the mailbox vector (auto-masked when it fired). The intent is
                     // unchanged, so this is the write the log already holds.
@@ -727,6 +768,10 @@ impl<'bound> Adapter<'bound> {
         }
         let session = init::reset_and_open(&mut ctl.emul)?;
         ctl.pf = session.pf;
+        // The VF's counters may have restarted (or be another VF's): the values stay, the
+        // next delta counts from here.
+        let Control { emul, hw, .. } = &mut *ctl;
+        let _ = hw.rebase(emul);
         let mut n = 0u32;
         for req in pf.replay() {
             if let Err(e) = ctl.request(req) {
@@ -741,6 +786,10 @@ impl<'bound> Adapter<'bound> {
         let _rtnl = shim::Rtnl::lock();
         if self.removing.load(Acquire) {
             return;
+        }
+        // What the VF counted up to now is kept before the reset may clear it.
+        if !matches!(cause, ResetCause::Returned | ResetCause::Pf) {
+            self.fold_counters(&mut self.ctl.lock());
         }
         dev_warn!(
             self.dev,
@@ -873,6 +922,214 @@ impl<'bound> Adapter<'bound> {
         }
     }
 
+    /// Folds the VF's counters in (process context, `ctl` held) and publishes the multicast
+    /// count for get_stats64.
+    fn fold_counters(&self, ctl: &mut Control<'_>) {
+        if let Err(e) = ctl.update_counters(self.gone.load(Relaxed)) {
+            dev_dbg!(self.dev, "counters not sampled: {:?}\n", e);
+        }
+        self.hw_multicast
+            .store(ctl.hw.get(CounterId::Mprc).value(), Relaxed);
+    }
+
+    /// ethtool -S, in [`STAT_NAMES`] order. Samples the VF's counters first.
+    fn ethtool_stats(&self) -> [u64; STAT_NAMES.len()] {
+        let (hw, emul) = {
+            let mut ctl = self.ctl.lock();
+            self.fold_counters(&mut ctl);
+            (ctl.hw, ctl.emul.counts())
+        };
+        let (rx, tx) = (&self.qv.rx_stats, &self.qv.tx_stats);
+        let (rxp, rxb) = (RingStats::get(&rx.packets), RingStats::get(&rx.bytes));
+        let (txp, txb) = (RingStats::get(&tx.packets), RingStats::get(&tx.bytes));
+        [
+            rxp,
+            rxb,
+            txp,
+            txb,
+            rxp,
+            rxb,
+            txp,
+            txb,
+            RingStats::get(&rx.errors),
+            RingStats::get(&rx.csum_errors),
+            RingStats::get(&rx.alloc_failed),
+            RingStats::get(&tx.dropped),
+            self.qv.tx_timeouts.load(Relaxed),
+            hw.get(CounterId::Gprc).value(),
+            hw.get(CounterId::Gorc).value(),
+            hw.get(CounterId::Gptc).value(),
+            hw.get(CounterId::Gotc).value(),
+            hw.get(CounterId::Mprc).value(),
+            self.resets.load(Relaxed),
+            self.freezes.load(Relaxed),
+            self.restores.load(Relaxed),
+            emul.reads,
+            emul.writes,
+            emul.refused,
+        ]
+    }
+
+    /// ethtool -G (RTNL): new ring sizes, applied by closing and reopening the data path.
+    fn set_ringparam(&self, tx: u32, rx: u32) -> core::result::Result<(), (Error, &'static CStr)> {
+        const WHY: &CStr = c"ring sizes must be powers of two from 64 to 4096";
+        if RingSize::new(tx).is_none() || RingSize::new(rx).is_none() {
+            return Err((EINVAL, WHY));
+        }
+        if tx == self.tx_count.load(Relaxed) && rx == self.rx_count.load(Relaxed) {
+            return Ok(());
+        }
+        if self.ctl.lock().frozen() {
+            return Err((EBUSY, c"the VF is frozen for a live migration"));
+        }
+        let (old_tx, old_rx) = (self.tx_count.load(Relaxed), self.rx_count.load(Relaxed));
+        self.tx_count.store(tx, Relaxed);
+        self.rx_count.store(rx, Relaxed);
+        if !self.up.load(Acquire) {
+            return Ok(());
+        }
+        self.stop_data_path(false);
+        if let Err(e) = self.open() {
+            dev_err!(
+                self.dev,
+                "{}: cannot bring the rings up at {} Tx / {} Rx descriptors: {:?}; back to {} / {}\n",
+                self.name(),
+                tx,
+                rx,
+                e,
+                old_tx,
+                old_rx
+            );
+            self.tx_count.store(old_tx, Relaxed);
+            self.rx_count.store(old_rx, Relaxed);
+            let _ = self.open();
+            return Err((e, c"the new ring sizes could not be allocated"));
+        }
+        dev_info!(
+            self.dev,
+            "{}: rings now {} Tx / {} Rx descriptors\n",
+            self.name(),
+            tx,
+            rx
+        );
+        Ok(())
+    }
+
+    /// ethtool -C rx-usecs (RTNL): the queue vector's throttle interval.
+    fn set_coalesce(&self, usecs: u32) -> core::result::Result<(), (Error, &'static CStr)> {
+        let Some(eitr) = vteitr::from_usecs(usecs) else {
+            return Err((EINVAL, c"rx-usecs above 1022 (the VTEITR interval field)"));
+        };
+        let mut ctl = self.ctl.lock();
+        if ctl.frozen() {
+            return Err((EBUSY, c"the VF is frozen for a live migration"));
+        }
+        self.itr_usecs.store(usecs, Relaxed);
+        if self.up.load(Acquire) {
+            if let Err(e) = ctl.emul.write(Reg::VTEITR, Q_VECTOR, eitr) {
+                dev_err!(self.dev, "cannot write VTEITR: {:?}\n", e);
+                return Err((EIO, c"the throttle register could not be written"));
+            }
+        }
+        Ok(())
+    }
+
+    /// ethtool -d: the register dump of `report::dump` (zeros for what the device holds,
+    /// while the VF must not be touched).
+    fn regs(&self, out: &mut [u32]) {
+        let mut ctl = self.ctl.lock();
+        if ctl.frozen() || self.gone.load(Relaxed) {
+            out.iter_mut().for_each(|w| *w = 0);
+            return;
+        }
+        report::dump(&mut ctl.emul, out);
+    }
+
+    /// ethtool -t (RTNL): the link test, and offline the register test, after which the VF
+    /// is reset and the configuration replayed, as ixgbevf does. Returns whether a test
+    /// failed; `out` gets 0 for a pass, 1 for a failure, in `diag::TEST_NAMES` order.
+    fn self_test(&self, offline: bool, out: &mut [u64; 2]) -> bool {
+        *out = [0, 0];
+        let mut ctl = self.ctl.lock();
+        if ctl.frozen() || self.gone.load(Relaxed) {
+            *out = [u64::from(offline), 1];
+            return true;
+        }
+        let links = ctl.emul.read(Reg::VFLINKS, 0).unwrap_or(u32::MAX);
+        out[1] = u64::from(!diag::link_test(links));
+        if offline && !ctl.hyperv {
+            drop(ctl);
+            self.stop_data_path(false);
+            let mut ctl = self.ctl.lock();
+            if let Err(e) = diag::register_test(&mut ctl.emul) {
+                dev_err!(self.dev, "{}: register test failed: {:?}\n", self.name(), e);
+                out[0] = 1;
+            }
+            let pf = ctl.pf;
+            if let Err(e) = self.rebuild(&mut ctl, &pf) {
+                dev_err!(
+                    self.dev,
+                    "{}: VF reset after the self test failed: {}\n",
+                    self.name(),
+                    e
+                );
+                self.reset_requested.store(true, Relaxed);
+            }
+            drop(ctl);
+            if self.admin_up.load(Acquire) {
+                if let Err(e) = self.open() {
+                    dev_err!(
+                        self.dev,
+                        "{}: cannot come back up after the self test: {:?}\n",
+                        self.name(),
+                        e
+                    );
+                }
+            }
+        }
+        out.iter().any(|r| *r != 0)
+    }
+
+    /// The debugfs files: what the self-emulation layer and the PF session hold.
+    fn show(&self, what: Show, f: &mut kernel::fmt::Formatter<'_>) -> kernel::fmt::Result {
+        let ctl = self.ctl.lock();
+        match what {
+            Show::Log => report::write_log(ctl.emul.log(), f),
+            Show::Pf => report::write_pf(&ctl.pf, f),
+            Show::Counters => report::write_counters(&ctl.hw, f),
+            Show::State => {
+                let c = ctl.emul.counts();
+                writeln!(f, "mac_type        {}", ctl.emul.mac().name)?;
+                writeln!(f, "up              {}", self.up.load(Relaxed))?;
+                writeln!(f, "gone            {}", self.gone.load(Relaxed))?;
+                writeln!(
+                    f,
+                    "doorbell        {}",
+                    if ctl.bell.is_some() {
+                        "present"
+                    } else {
+                        "absent"
+                    }
+                )?;
+                writeln!(f, "frozen          {}", ctl.frozen())?;
+                writeln!(f, "dirtying        {}", self.dirtying.load(Relaxed))?;
+                writeln!(
+                    f,
+                    "rings           tx {} rx {}",
+                    self.tx_count.load(Relaxed),
+                    self.rx_count.load(Relaxed)
+                )?;
+                writeln!(f, "rx_usecs        {}", self.itr_usecs.load(Relaxed))?;
+                writeln!(f, "emul_reads      {}", c.reads)?;
+                writeln!(f, "emul_writes     {}", c.writes)?;
+                writeln!(f, "emul_refused    {}", c.refused)?;
+                writeln!(f, "vf_resets       {}", self.resets.load(Relaxed))?;
+                writeln!(f, "freezes         {}", self.freezes.load(Relaxed))?;
+                writeln!(f, "restores        {}", self.restores.load(Relaxed))
+            }
+        }
+    }
+
     fn tx_timeout(&self, q: u32) {
         let n = self.qv.tx_timeouts.load(Relaxed).wrapping_add(1);
         self.qv.tx_timeouts.store(n, Relaxed);
@@ -991,40 +1248,215 @@ extern "C" fn compsc_rs_stats(ctx: *mut c_void, out: *mut u64, n: u32) {
     }
 }
 
-/// ethtool -S, in the order of shim.c's names (`COMPSC_ETHTOOL_STATS` of them).
+/// ethtool -S names: totals, queue 0 (the only queue pair), errors, the VF's own counters
+/// (continuous across resets and migrations), resets and doorbell commands, and the
+/// self-emulation layer's accesses.
+const STAT_NAMES: [&str; 24] = [
+    "rx_packets",
+    "rx_bytes",
+    "tx_packets",
+    "tx_bytes",
+    "rx_queue_0_packets",
+    "rx_queue_0_bytes",
+    "tx_queue_0_packets",
+    "tx_queue_0_bytes",
+    "rx_errors",
+    "rx_csum_errors",
+    "rx_alloc_failed",
+    "tx_dropped",
+    "tx_timeouts",
+    "hw_rx_packets",
+    "hw_rx_bytes",
+    "hw_tx_packets",
+    "hw_tx_bytes",
+    "hw_rx_multicast",
+    "vf_resets",
+    "doorbell_freezes",
+    "doorbell_restores",
+    "emul_reads",
+    "emul_writes",
+    "emul_refused",
+];
+
+/// The adapter as the debugfs files see it: the netdev's `ctx` pointer.
+pub(crate) struct AdapterRef(*mut c_void);
+
+// SAFETY: the files only call `Adapter::show`, which locks what it reads; the adapter is
+// Sync.
+unsafe impl Send for AdapterRef {}
+// SAFETY: as above.
+unsafe impl Sync for AdapterRef {}
+
+impl AdapterRef {
+    /// A handle on `a` for its debugfs files.
+    ///
+    /// # Safety
+    ///
+    /// The files made with it must be removed before `a` is dropped.
+    pub(crate) unsafe fn new(a: &Adapter<'_>) -> Self {
+        AdapterRef(core::ptr::from_ref(a).cast_mut().cast())
+    }
+
+    /// Writes debugfs file `what`.
+    pub(crate) fn show(
+        &self,
+        what: Show,
+        f: &mut kernel::fmt::Formatter<'_>,
+    ) -> kernel::fmt::Result {
+        // SAFETY: per `new`'s contract the adapter is alive while its files exist.
+        unsafe { adapter(self.0) }.show(what, f)
+    }
+}
+
+/// Which debugfs file.
+#[derive(Clone, Copy)]
+pub(crate) enum Show {
+    Log,
+    Pf,
+    Counters,
+    State,
+}
+
+/// Copies `names` into ethtool's table of `ETH_GSTRING_LEN`-byte strings at `out`.
+///
+/// # Safety
+///
+/// `out` must hold `names.len()` strings of [`shim::GSTRING_LEN`] bytes.
+unsafe fn put_strings(names: &[&str], out: *mut u8) {
+    for (i, name) in names.iter().enumerate() {
+        let b = name.as_bytes();
+        let n = b.len().min(shim::GSTRING_LEN - 1);
+        for j in 0..shim::GSTRING_LEN {
+            let c = if j < n {
+                b.get(j).copied().unwrap_or(0)
+            } else {
+                0
+            };
+            // SAFETY: per the contract above, `i * GSTRING_LEN + j` is inside the table.
+            unsafe { out.add(i * shim::GSTRING_LEN + j).write(c) };
+        }
+    }
+}
+
+/// ethtool string sets: how many strings set `set` has (`COMPSC_SS_*` of shim.h).
 #[no_mangle]
-extern "C" fn compsc_rs_ethtool_stats(ctx: *mut c_void, out: *mut u64, n: u32) {
+extern "C" fn compsc_rs_sset_count(set: u32) -> i32 {
+    match set {
+        SS_STATS => STAT_NAMES.len() as i32,
+        SS_TEST => diag::TEST_NAMES.len() as i32,
+        _ => -(EOPNOTSUPP.to_errno().abs()),
+    }
+}
+
+/// ethtool string sets: the strings of set `set`.
+#[no_mangle]
+extern "C" fn compsc_rs_strings(set: u32, out: *mut u8) {
+    let names: &[&str] = match set {
+        SS_STATS => &STAT_NAMES,
+        SS_TEST => &diag::TEST_NAMES,
+        _ => return,
+    };
+    // SAFETY: ethtool sized `out` with compsc_rs_sset_count(set), `names.len()` strings.
+    unsafe { put_strings(names, out) };
+}
+
+/// `COMPSC_SS_*` of shim.h (ethtool's ETH_SS_TEST and ETH_SS_STATS).
+const SS_TEST: u32 = 0;
+const SS_STATS: u32 = 1;
+
+/// ethtool -S, `compsc_rs_sset_count(SS_STATS)` values.
+#[no_mangle]
+extern "C" fn compsc_rs_ethtool_stats(ctx: *mut c_void, out: *mut u64) {
     // SAFETY: called by the shim with the netdev's ctx.
-    let a = unsafe { adapter(ctx) };
-    let (rx, tx) = (&a.qv.rx_stats, &a.qv.tx_stats);
-    let v = [
-        RingStats::get(&rx.packets),
-        RingStats::get(&rx.bytes),
-        RingStats::get(&tx.packets),
-        RingStats::get(&tx.bytes),
-        RingStats::get(&rx.errors),
-        RingStats::get(&rx.csum_errors),
-        RingStats::get(&rx.alloc_failed),
-        RingStats::get(&tx.dropped),
-        a.qv.tx_timeouts.load(Relaxed),
-        a.resets.load(Relaxed),
-        a.freezes.load(Relaxed),
-        a.restores.load(Relaxed),
-    ];
-    for (i, x) in v.iter().enumerate().take(n as usize) {
-        // SAFETY: the shim passes an array of `n` u64.
+    let v = unsafe { adapter(ctx) }.ethtool_stats();
+    for (i, x) in v.iter().enumerate() {
+        // SAFETY: ethtool passes an array of compsc_rs_sset_count(SS_STATS) u64.
         unsafe { out.add(i).write(*x) };
     }
 }
 
-/// ethtool -g: the ring size in use and the largest the driver accepts.
+/// ethtool -g: the ring sizes in use and the largest the driver accepts.
 #[no_mangle]
-extern "C" fn compsc_rs_ringparam(_ctx: *mut c_void, count: *mut u32, max: *mut u32) {
-    // SAFETY: the shim passes two valid u32 out-pointers.
+extern "C" fn compsc_rs_ringparam(ctx: *mut c_void, tx: *mut u32, rx: *mut u32, max: *mut u32) {
+    // SAFETY: called by the shim with the netdev's ctx.
+    let a = unsafe { adapter(ctx) };
+    // SAFETY: the shim passes three valid u32 out-pointers.
     unsafe {
-        count.write(RING_COUNT);
+        tx.write(a.tx_count.load(Relaxed));
+        rx.write(a.rx_count.load(Relaxed));
         max.write(RingSize::MAX);
     }
+}
+
+/// Writes `why` (a static string) to `msg` for the extack, returns the errno.
+fn refused(r: core::result::Result<(), (Error, &'static CStr)>, msg: *mut *const u8) -> i32 {
+    match r {
+        Ok(()) => 0,
+        Err((e, why)) => {
+            // SAFETY: the shim passes a valid out-pointer; `why` is static.
+            unsafe { msg.write(why.as_char_ptr().cast()) };
+            e.to_errno()
+        }
+    }
+}
+
+/// ethtool -G; on failure `*msg` is the extack message.
+#[no_mangle]
+extern "C" fn compsc_rs_set_ringparam(
+    ctx: *mut c_void,
+    tx: u32,
+    rx: u32,
+    msg: *mut *const u8,
+) -> i32 {
+    // SAFETY: called by the shim with the netdev's ctx.
+    refused(unsafe { adapter(ctx) }.set_ringparam(tx, rx), msg)
+}
+
+/// ethtool -c: rx-usecs.
+#[no_mangle]
+extern "C" fn compsc_rs_get_coalesce(ctx: *mut c_void) -> u32 {
+    // SAFETY: called by the shim with the netdev's ctx.
+    unsafe { adapter(ctx) }.itr_usecs.load(Relaxed)
+}
+
+/// ethtool -C rx-usecs; on failure `*msg` is the extack message.
+#[no_mangle]
+extern "C" fn compsc_rs_set_coalesce(ctx: *mut c_void, usecs: u32, msg: *mut *const u8) -> i32 {
+    // SAFETY: called by the shim with the netdev's ctx.
+    refused(unsafe { adapter(ctx) }.set_coalesce(usecs), msg)
+}
+
+/// ethtool -d: bytes of the dump and its layout version.
+#[no_mangle]
+extern "C" fn compsc_rs_regs_len(version: *mut u32) -> u32 {
+    if !version.is_null() {
+        // SAFETY: a non-null pointer from the shim is valid.
+        unsafe { version.write(report::DUMP_VERSION) };
+    }
+    (report::DUMP_WORDS * 4) as u32
+}
+
+/// ethtool -d: fills `out` (`compsc_rs_regs_len` bytes, 4-byte aligned by ethtool).
+#[no_mangle]
+extern "C" fn compsc_rs_regs(ctx: *mut c_void, out: *mut u32) {
+    // SAFETY: ethtool allocated compsc_rs_regs_len() bytes at `out`, u32-aligned (it
+    // kvzalloc()s them), and nothing else refers to them during the call.
+    let words = unsafe { core::slice::from_raw_parts_mut(out, report::DUMP_WORDS) };
+    // SAFETY: called by the shim with the netdev's ctx.
+    unsafe { adapter(ctx) }.regs(words);
+}
+
+/// ethtool -t: returns non-zero when a test failed; `out` gets one result per test.
+#[no_mangle]
+extern "C" fn compsc_rs_self_test(ctx: *mut c_void, offline: bool, out: *mut u64) -> bool {
+    let mut r = [0u64; 2];
+    // SAFETY: called by the shim with the netdev's ctx.
+    let failed = unsafe { adapter(ctx) }.self_test(offline, &mut r);
+    for (i, x) in r.iter().enumerate() {
+        // SAFETY: ethtool passes compsc_rs_sset_count(SS_TEST) u64.
+        unsafe { out.add(i).write(*x) };
+    }
+    failed
 }
 
 /// ndo_change_mtu.

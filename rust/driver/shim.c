@@ -111,11 +111,8 @@ static void compsc_ndo_set_rx_mode(struct net_device *nd)
 	compsc_rs_rx_mode(priv(nd)->ctx, flags, addrs, n);
 }
 
-static const char compsc_stat_names[COMPSC_ETHTOOL_STATS][ETH_GSTRING_LEN] = {
-	"rx_packets", "rx_bytes", "tx_packets", "tx_bytes", "rx_errors", "rx_csum_errors",
-	"rx_alloc_failed", "tx_dropped", "tx_timeouts", "vf_resets", "doorbell_freezes",
-	"doorbell_restores",
-};
+static_assert(ETH_SS_TEST == COMPSC_SS_TEST && ETH_SS_STATS == COMPSC_SS_STATS);
+static_assert(ETH_GSTRING_LEN == 32);	/* shim.rs GSTRING_LEN */
 
 static void compsc_get_drvinfo(struct net_device *nd, struct ethtool_drvinfo *info)
 {
@@ -126,40 +123,100 @@ static void compsc_get_drvinfo(struct net_device *nd, struct ethtool_drvinfo *in
 
 static int compsc_get_sset_count(struct net_device *nd, int sset)
 {
-	return sset == ETH_SS_STATS ? COMPSC_ETHTOOL_STATS : -EOPNOTSUPP;
+	return compsc_rs_sset_count(sset);
 }
 
 static void compsc_get_strings(struct net_device *nd, u32 sset, u8 *data)
 {
-	if (sset == ETH_SS_STATS)
-		memcpy(data, compsc_stat_names, sizeof(compsc_stat_names));
+	compsc_rs_strings(sset, data);
 }
 
 static void compsc_get_ethtool_stats(struct net_device *nd, struct ethtool_stats *st, u64 *data)
 {
-	compsc_rs_ethtool_stats(priv(nd)->ctx, data, COMPSC_ETHTOOL_STATS);
+	compsc_rs_ethtool_stats(priv(nd)->ctx, data);
 }
 
 static void compsc_get_ringparam(struct net_device *nd, struct ethtool_ringparam *ring,
 				 struct kernel_ethtool_ringparam *kring,
 				 struct netlink_ext_ack *extack)
 {
-	u32 count, max;
+	u32 tx, rx, max;
 
-	compsc_rs_ringparam(priv(nd)->ctx, &count, &max);
+	compsc_rs_ringparam(priv(nd)->ctx, &tx, &rx, &max);
 	ring->rx_max_pending = max;
 	ring->tx_max_pending = max;
-	ring->rx_pending = count;
-	ring->tx_pending = count;
+	ring->rx_pending = rx;
+	ring->tx_pending = tx;
+}
+
+static int compsc_set_ringparam(struct net_device *nd, struct ethtool_ringparam *ring,
+				struct kernel_ethtool_ringparam *kring,
+				struct netlink_ext_ack *extack)
+{
+	const char *msg = NULL;
+	int err;
+
+	if (ring->rx_mini_pending || ring->rx_jumbo_pending) {
+		NL_SET_ERR_MSG_MOD(extack, "no mini or jumbo Rx rings");
+		return -EINVAL;
+	}
+	err = compsc_rs_set_ringparam(priv(nd)->ctx, ring->tx_pending, ring->rx_pending, &msg);
+	if (err && msg && extack)
+		extack->_msg = msg;	/* a static string from Rust, as NL_SET_ERR_MSG stores */
+	return err;
+}
+
+static int compsc_get_coalesce(struct net_device *nd, struct ethtool_coalesce *ec,
+			       struct kernel_ethtool_coalesce *kec,
+			       struct netlink_ext_ack *extack)
+{
+	ec->rx_coalesce_usecs = compsc_rs_get_coalesce(priv(nd)->ctx);
+	return 0;
+}
+
+static int compsc_set_coalesce(struct net_device *nd, struct ethtool_coalesce *ec,
+			       struct kernel_ethtool_coalesce *kec,
+			       struct netlink_ext_ack *extack)
+{
+	const char *msg = NULL;
+	int err = compsc_rs_set_coalesce(priv(nd)->ctx, ec->rx_coalesce_usecs, &msg);
+
+	if (err && msg && extack)
+		extack->_msg = msg;	/* a static string from Rust, as NL_SET_ERR_MSG stores */
+	return err;
+}
+
+static int compsc_get_regs_len(struct net_device *nd)
+{
+	return compsc_rs_regs_len(NULL);
+}
+
+static void compsc_get_regs(struct net_device *nd, struct ethtool_regs *regs, void *p)
+{
+	compsc_rs_regs_len(&regs->version);
+	compsc_rs_regs(priv(nd)->ctx, p);
+}
+
+static void compsc_self_test(struct net_device *nd, struct ethtool_test *test, u64 *data)
+{
+	if (compsc_rs_self_test(priv(nd)->ctx, test->flags & ETH_TEST_FL_OFFLINE, data))
+		test->flags |= ETH_TEST_FL_FAILED;
 }
 
 static const struct ethtool_ops compsc_ethtool_ops = {
+	.supported_coalesce_params = ETHTOOL_COALESCE_RX_USECS,
 	.get_drvinfo = compsc_get_drvinfo,
 	.get_link = ethtool_op_get_link,
 	.get_sset_count = compsc_get_sset_count,
 	.get_strings = compsc_get_strings,
 	.get_ethtool_stats = compsc_get_ethtool_stats,
 	.get_ringparam = compsc_get_ringparam,
+	.set_ringparam = compsc_set_ringparam,
+	.get_coalesce = compsc_get_coalesce,
+	.set_coalesce = compsc_set_coalesce,
+	.get_regs_len = compsc_get_regs_len,
+	.get_regs = compsc_get_regs,
+	.self_test = compsc_self_test,
 };
 
 static const struct net_device_ops compsc_netdev_ops = {

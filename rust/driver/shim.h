@@ -26,8 +26,16 @@ int compsc_rs_xmit(void *ctx, struct sk_buff *skb, u16 queue);
 int compsc_rs_poll(void *ctx, u32 idx, int budget);
 void compsc_rs_service(void *ctx);
 void compsc_rs_stats(void *ctx, u64 *out, u32 n);
-void compsc_rs_ethtool_stats(void *ctx, u64 *out, u32 n);
-void compsc_rs_ringparam(void *ctx, u32 *count, u32 *max);
+int compsc_rs_sset_count(u32 set);
+void compsc_rs_strings(u32 set, u8 *out);
+void compsc_rs_ethtool_stats(void *ctx, u64 *out);
+void compsc_rs_ringparam(void *ctx, u32 *tx, u32 *rx, u32 *max);
+int compsc_rs_set_ringparam(void *ctx, u32 tx, u32 rx, const char **msg);
+u32 compsc_rs_get_coalesce(void *ctx);
+int compsc_rs_set_coalesce(void *ctx, u32 usecs, const char **msg);
+u32 compsc_rs_regs_len(u32 *version);
+void compsc_rs_regs(void *ctx, u32 *out);
+bool compsc_rs_self_test(void *ctx, bool offline, u64 *out);
 void compsc_rs_tx_timeout(void *ctx, u32 queue);
 int compsc_rs_change_mtu(void *ctx, u32 mtu);
 int compsc_rs_vlan(void *ctx, u16 vid, bool add);
@@ -39,8 +47,9 @@ void compsc_rs_rx_mode(void *ctx, u32 flags, const u8 *addrs, u32 count);
 /* Most multicast addresses handed to Rust; beyond that, allmulti (the PF keeps 30 hashes). */
 #define COMPSC_MAX_MC 30
 
-/* ethtool -S: names in shim.c's table, values from compsc_rs_ethtool_stats in that order */
-#define COMPSC_ETHTOOL_STATS 12
+/* ethtool string sets, as Rust numbers them (ETH_SS_TEST and ETH_SS_STATS; checked in shim.c) */
+#define COMPSC_SS_TEST 0
+#define COMPSC_SS_STATS 1
 
 /* What xmit needs of an skb's offload requests; all u32, mirrored by shim.rs. */
 struct compsc_tx_info {

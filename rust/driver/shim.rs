@@ -12,6 +12,9 @@ use core::ptr::NonNull;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Atomic, Relaxed};
 
+/// Bytes of one ethtool string (`ETH_GSTRING_LEN`).
+pub(crate) const GSTRING_LEN: usize = 32;
+
 /// `struct net_device`, opaque.
 #[repr(C)]
 pub(crate) struct NetDevice {

@@ -37,6 +37,7 @@ const HOST_PKGS: &[&str] = &[
     "xz-utils",
     "busybox-static",
     "ethtool",
+    "iperf3",
     "libclang-19-dev",
     "python3",
     "iproute2",

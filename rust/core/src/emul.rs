@@ -398,22 +398,42 @@ pub struct Emul<I> {
     io: I,
     mac: &'static MacInfo,
     log: EmulLog,
+    counts: AccessCounts,
+}
+
+/// What went through the layer since probe (for `ethtool -S` and debugfs): the control
+/// path's accesses only, since the per-packet path's [`HotReg`] writes bypass it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AccessCounts {
+    /// Register reads issued.
+    pub reads: u64,
+    /// Register writes issued.
+    pub writes: u64,
+    /// Accesses refused before reaching the device (bad index, read-only, not logged, a
+    /// read-clear register reading all ones).
+    pub refused: u64,
 }
 
 impl<I: RegisterIo> Emul<I> {
     /// A wrapper with an empty log, for a VF just probed.
     pub fn new(io: I, mac: &'static MacInfo) -> Self {
-        Emul {
-            io,
-            mac,
-            log: EmulLog::default(),
-        }
+        Emul::with_log(io, mac, EmulLog::default())
     }
 
     /// A wrapper over an existing log: the log decoded from a saved record, or kept across a
     /// freeze that was aborted.
     pub fn with_log(io: I, mac: &'static MacInfo, log: EmulLog) -> Self {
-        Emul { io, mac, log }
+        Emul {
+            io,
+            mac,
+            log,
+            counts: AccessCounts::default(),
+        }
+    }
+
+    /// Accesses since this wrapper was made.
+    pub fn counts(&self) -> AccessCounts {
+        self.counts
     }
 
     /// The log.
@@ -452,6 +472,22 @@ impl<I: RegisterIo> Emul<I> {
     /// Reads `reg[index]`. A read-clear register's cleared bits go to the stash and the
     /// result includes the stash, so no read loses a cause.
     pub fn read(&mut self, reg: Reg, index: u32) -> Result<u32, EmulError> {
+        let r = self.read_counted(reg, index);
+        self.count(r.is_ok(), true);
+        r
+    }
+
+    /// Counts an access: issued reads or writes, or refusals.
+    fn count(&mut self, ok: bool, read: bool) {
+        let c = match (ok, read) {
+            (false, _) => &mut self.counts.refused,
+            (true, true) => &mut self.counts.reads,
+            (true, false) => &mut self.counts.writes,
+        };
+        *c = c.wrapping_add(1);
+    }
+
+    fn read_counted(&mut self, reg: Reg, index: u32) -> Result<u32, EmulError> {
         let offset = self.check(reg, index)?;
         let raw = self.io.read32(offset);
         match reg.desc().access {
@@ -467,6 +503,12 @@ impl<I: RegisterIo> Emul<I> {
 
     /// Writes `reg[index]` and records the effect. Refused writes touch nothing.
     pub fn write(&mut self, reg: Reg, index: u32, value: u32) -> Result<(), EmulError> {
+        let r = self.write_counted(reg, index, value);
+        self.count(r.is_ok(), false);
+        r
+    }
+
+    fn write_counted(&mut self, reg: Reg, index: u32, value: u32) -> Result<(), EmulError> {
         let offset = self.check(reg, index)?;
         let desc = reg.desc();
         if desc.access == Access::ReadOnly {
@@ -595,6 +637,26 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn accesses_are_counted_and_hot_writes_are_not() {
+        let fake = Fake::default();
+        let mut e = Emul::new(&fake, &MAC_82599);
+        e.write(Reg::VFRDLEN, 0, 0x2000).unwrap();
+        e.read(Reg::VFRDLEN, 0).unwrap();
+        assert!(e.write(Reg::VFLINKS, 0, 1).is_err());
+        assert!(e.read(Reg::VFRETA, 0).is_err());
+        let tail = e.hot(Reg::VFTDT, 0, 0).unwrap();
+        tail.write_tail(e.io(), 3);
+        assert_eq!(
+            e.counts(),
+            AccessCounts {
+                reads: 1,
+                writes: 1,
+                refused: 2
+            }
+        );
     }
 
     #[test]

@@ -26,6 +26,7 @@
 
 pub mod counters;
 pub mod desc;
+pub mod diag;
 pub mod doorbell;
 pub mod emul;
 pub mod mac;
@@ -35,4 +36,5 @@ pub mod pf;
 pub mod plan;
 pub mod record;
 pub mod regs;
+pub mod report;
 pub mod selftest;

@@ -417,6 +417,27 @@ pub mod vfctrl {
     pub const RST: u32 = 1 << 26;
 }
 
+/// Fields of VTEITR, the interrupt throttle of one MSI-X vector (anatomy §1b).
+pub mod vteitr {
+    /// The interval field, bits 11:3, in units of about 2 µs; ixgbevf keeps "usecs << 2"
+    /// in it (`IXGBE_MAX_EITR`).
+    pub const INTERVAL_MASK: u32 = 0x0FF8;
+    /// Do not write the counter bits with this write (`IXGBE_EITR_CNT_WDIS`).
+    pub const CNT_WDIS: u32 = 1 << 31;
+    /// The largest interval `ethtool -C rx-usecs` can ask for (`IXGBE_MAX_EITR >> 2`).
+    pub const MAX_USECS: u32 = INTERVAL_MASK >> 2;
+
+    /// The VTEITR value for an interval of `usecs` µs (0: no throttling), as ixgbevf writes
+    /// it; `None` above [`MAX_USECS`].
+    pub const fn from_usecs(usecs: u32) -> Option<u32> {
+        if usecs > MAX_USECS {
+            return None;
+        }
+        // usecs <= 1022, so the shift cannot overflow.
+        Some(((usecs << 2) & INTERVAL_MASK) | CNT_WDIS)
+    }
+}
+
 /// Bits of VFLINKS (defines.h:39-43).
 pub mod vflinks {
     /// Link is up.

@@ -174,8 +174,10 @@ fn stats(dev: &Device) -> Value {
     let c = dev.counters();
     let s = dev.stats();
     let pf = dev.pf_state();
+    let (tx_descs, rx_descs, eitr0) = dev.queue0();
     json!({
         "generation": dev.generation(),
+        "queue0": { "tx_descs": tx_descs, "rx_descs": rx_descs, "eitr": eitr0 },
         "link_up": dev.link_up(),
         "counters": { "gprc": c.gprc, "gptc": c.gptc, "gorc": c.gorc, "gotc": c.gotc, "mprc": c.mprc },
         "model": {

@@ -652,6 +652,15 @@ impl Device {
         self.vf.counters
     }
 
+    /// Queue 0's ring sizes in descriptors (Tx, Rx) and vector 0's VTEITR, as programmed.
+    pub fn queue0(&self) -> (u32, u32, u32) {
+        (
+            self.vf.txq[0].len / 16,
+            self.vf.rxq[0].len / 16,
+            self.vf.irq.eitr(0),
+        )
+    }
+
     /// Model-side statistics.
     pub fn stats(&self) -> ModelStats {
         self.stats

@@ -38,20 +38,22 @@ pub fn bench_datapath(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<String>
         for (i, d) in drivers.iter().enumerate() {
             let r = run_traffic(kernel, d).with_context(|| format!("round {round}, {}", d.name))?;
             eprintln!(
-                "    round {round} {}: TCP tx {:.0} Mbit/s, rx {:.0} Mbit/s",
-                d.name, r.tx_mbit_s, r.rx_mbit_s
+                "    round {round} {}: TCP tx {:.0} Mbit/s, rx {:.0} Mbit/s, UDP {:.0} pps, {:.1} us CPU/pkt",
+                d.name, r.tx_mbit_s, r.rx_mbit_s, r.udp_pps, r.cpu_us_per_pkt
             );
             runs[i].push(r);
         }
     }
     let mut out = format!(
-        "data path, {rounds} rounds (median, min-max): the traffic test (100 MiB TCP each way) on vf-model\n{:<10} {:>22} {:>22} {:>12} {:>13} {:>11}\n",
-        "driver", "TCP tx Mbit/s", "TCP rx Mbit/s", "MMIO rd/pkt", "MMIO wr/pkt", "irq/pkt"
+        "data path, {rounds} rounds (median, min-max): the traffic test (100 MiB TCP each way, 5 s of 64-byte UDP with iperf3) on vf-model\n{:<10} {:>22} {:>22} {:>24} {:>18} {:>12} {:>13} {:>11}\n",
+        "driver", "TCP tx Mbit/s", "TCP rx Mbit/s", "UDP packets/s", "CPU us/UDP pkt", "MMIO rd/pkt", "MMIO wr/pkt", "irq/pkt"
     );
     let mut med = Vec::new();
     for (d, rs) in drivers.iter().zip(&runs) {
         let tx = spread(rs.iter().map(|r| r.tx_mbit_s));
         let rx = spread(rs.iter().map(|r| r.rx_mbit_s));
+        let pps = spread(rs.iter().map(|r| r.udp_pps));
+        let cpu = spread(rs.iter().map(|r| r.cpu_us_per_pkt));
         let pp: Vec<(f64, f64, f64)> = rs
             .iter()
             .map(|r| per_packet(&r.stats))
@@ -60,20 +62,24 @@ pub fn bench_datapath(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<String>
         let wr = spread(pp.iter().map(|p| p.1));
         let irq = spread(pp.iter().map(|p| p.2));
         out.push_str(&format!(
-            "{:<10} {:>22} {:>22} {:>12.4} {:>13.4} {:>11.4}\n",
+            "{:<10} {:>22} {:>22} {:>24} {:>18} {:>12.4} {:>13.4} {:>11.4}\n",
             d.name,
             format!("{:.0} ({:.0}-{:.0})", tx.0, tx.1, tx.2),
             format!("{:.0} ({:.0}-{:.0})", rx.0, rx.1, rx.2),
+            format!("{:.0} ({:.0}-{:.0})", pps.0, pps.1, pps.2),
+            format!("{:.1} ({:.1}-{:.1})", cpu.0, cpu.1, cpu.2),
             rd.0,
             wr.0,
             irq.0
         ));
-        med.push((tx.0, rx.0, rd.0 + wr.0, irq.0, rd.0));
+        med.push((tx.0, rx.0, rd.0 + wr.0, irq.0, rd.0, pps.0, cpu.0));
     }
     let (c, i) = (med[0], med[1]);
     for (metric, a, b) in [
         ("tcp_tx", c.0, i.0),
         ("tcp_rx", c.1, i.1),
+        ("udp_pps", c.5, i.5),
+        ("cpu_per_pkt", c.6, i.6),
         ("mmio_per_pkt", c.2, i.2),
         ("irq_per_pkt", c.3, i.3),
     ] {

@@ -3,8 +3,9 @@
 
 use super::chroot::qemu_command;
 use super::rig::{
-    attach_model, build_model, control, control_ok, finish_model, json_field, networked_model,
-    peer_result, start_peer, CHUNK, E2E_BYTES, E2E_MAC, GUEST_IP, GUEST_VLAN_IP, HOST_IP,
+    attach_model, build_model, control, control_ok, finish_model, iperf3_udp, json_field,
+    networked_model, peer_result, start_iperf3, start_peer, CHUNK, E2E_BYTES, E2E_MAC, GUEST_IP,
+    GUEST_VLAN_IP, HOST_IP, IPERF_PORT,
 };
 use super::{clean_run, marker};
 use crate::guest::{self, GuestRun, Hook};
@@ -60,6 +61,20 @@ n=0; while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ] && [ $n -lt
     )
 }
 
+/// The multicast group the guest joins; the peer pings it.
+pub(super) const MCAST_GROUP: &str = "239.1.2.3";
+
+/// Guest shell for what only compsc_vf offers: its own counters, its refusals and debugfs.
+fn compsc_only(drv: &VfDriver) -> &'static str {
+    if drv.name != "compsc_vf" {
+        return "";
+    }
+    r#"if ethtool -G eth0 rx 1000 2>/tmp/g; then echo E2E-RING-BAD accepted; else echo "E2E-RING-BAD $(tr '
+' ' ' </tmp/g)"; fi
+for f in log pf counters state; do sed "s/^/E2E-DBG-$f /" /sys/kernel/debug/compsc_vf/*/$f; done
+"#
+}
+
 /// The guest's side of the test (run by `/init` with `sh -e`).
 fn plan(drv: &VfDriver) -> String {
     format!(
@@ -71,9 +86,29 @@ head -c {CHUNK} /dev/urandom > /tmp/chunk
 echo "E2E-CHUNK $(crc32 < /tmp/chunk)"
 i=0; while [ $i -lt {copies} ]; do cat /tmp/chunk; i=$((i+1)); done | nc {HOST_IP} 5001 || echo "E2E-TX-FAILED"
 echo "E2E-RX $(nc {HOST_IP} 5002 </dev/null | crc32)"
+echo "E2E-CPU-BEFORE $(head -n 1 /proc/stat)"
+iperf3 -c {HOST_IP} -p {IPERF_PORT} -u -l 64 -b 0 -t 5 >/tmp/udp 2>&1 && echo E2E-UDP ok || {{ echo E2E-UDP failed; cat /tmp/udp; }}
+echo "E2E-CPU-AFTER $(head -n 1 /proc/stat)"
 echo "E2E-ETHTOOL-DRIVER $(ethtool -i eth0 | sed -n 's/^driver: //p')"
 echo "E2E-ETHTOOL-RXPKTS $(ethtool -S eth0 | sed -n 's/^ *rx_packets: //p' | head -n 1)"
 echo "E2E-ETHTOOL-RINGMAX $(ethtool -g eth0 | sed -n '/maximums/,/Current/s/^RX:[[:space:]]*//p' | head -n 1)"
+echo 0 > /proc/sys/net/ipv4/icmp_echo_ignore_broadcasts
+/usr/bin/ip addr add {MCAST_GROUP}/32 dev eth0 autojoin && echo E2E-MCAST-JOIN ok || echo E2E-MCAST-JOIN failed
+echo E2E-MCAST-PING
+sleep 5
+ethtool -G eth0 rx 1024 tx 256 && echo E2E-RING-SET ok || echo E2E-RING-SET failed
+ethtool -C eth0 rx-usecs 100 && echo E2E-COALESCE-SET ok || echo E2E-COALESCE-SET failed
+echo "E2E-RING-NOW $(ethtool -g eth0 | sed -n '/Current/,$s/^[RT]X:[[:space:]]*//p' | head -n 2 | tr '\n' ' ')"
+echo "E2E-COALESCE-NOW $(ethtool -c eth0 | sed -n 's/^rx-usecs:[[:space:]]*//p')"
+n=0; until ping -c 1 -W 1 {HOST_IP} >/dev/null 2>&1; do n=$((n+1)); [ $n -ge 15 ] && break; done
+ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER-RING ok || echo E2E-PING-AFTER-RING failed
+ethtool -S eth0 | sed -n 's/^ *\(hw_[rt]x_packets\|hw_rx_multicast\): /E2E-HW-\1 /p'
+echo E2E-RING-SNAP
+echo "E2E-REGS-BYTES $(ethtool -d eth0 raw on | wc -c)"
+{compsc_only}ethtool -t eth0 offline >/tmp/t 2>&1 || true
+echo "E2E-SELFTEST $(sed -n 's/^The test result is //p' /tmp/t)"
+n=0; until ping -c 1 -W 1 {HOST_IP} >/dev/null 2>&1; do n=$((n+1)); [ $n -ge 15 ] && break; done
+ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER-SELFTEST ok || echo E2E-PING-AFTER-SELFTEST failed
 ip link set eth0 mtu 9000 && ping -c 3 -s 8000 -W 5 {HOST_IP} >/dev/null && echo E2E-JUMBO ok || echo E2E-JUMBO failed
 ip link set eth0 mtu 1500
 vconfig add eth0 5 && ip addr add {GUEST_VLAN_IP}/24 dev eth0.5 && ip link set eth0.5 up && echo E2E-VLAN ok || echo E2E-VLAN failed
@@ -92,7 +127,8 @@ echo "E2E-DMESG-END"
 "#,
         copies = E2E_BYTES / CHUNK,
         up = driver_up(drv.name),
-        name = drv.name
+        name = drv.name,
+        compsc_only = compsc_only(drv),
     )
 }
 
@@ -195,6 +231,39 @@ pub struct TrafficReport {
     pub ping_ms: (f64, f64, f64),
     /// The model's final statistics (its counters: frames, MMIO, interrupts).
     pub stats: String,
+    /// Small (64-byte payload) UDP packets per second from the guest that reached the peer.
+    pub udp_pps: f64,
+    /// Guest CPU time (all vCPUs, from /proc/stat) per UDP packet sent, in µs.
+    pub cpu_us_per_pkt: f64,
+}
+
+/// Busy and total jiffies of the guest's `/proc/stat` `cpu` line.
+fn jiffies(line: &str) -> Option<(u64, u64)> {
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4)?;
+    Some((total - idle, total))
+}
+
+/// The small-packet UDP measure: the peer's iperf3 report and the guest's CPU time.
+fn udp(console: &str, report: &std::path::Path) -> Result<(f64, f64)> {
+    if marker(console, "E2E-UDP") != Some("ok") {
+        bail!("iperf3 -u in the guest failed");
+    }
+    let (sent, pps) = iperf3_udp(report)?;
+    let (b0, _) = marker(console, "E2E-CPU-BEFORE")
+        .and_then(jiffies)
+        .context("no CPU line before iperf3")?;
+    let (b1, _) = marker(console, "E2E-CPU-AFTER")
+        .and_then(jiffies)
+        .context("no CPU line after iperf3")?;
+    // USER_HZ is 100: a jiffy is 10 ms.
+    let cpu_us = b1.saturating_sub(b0) as f64 * 10_000.0;
+    Ok((pps, cpu_us / sent))
 }
 
 /// `cargo xtask test` check: the in-tree ixgbevf, loaded in the guest, probes vf-model, gets
@@ -211,8 +280,15 @@ pub fn test_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<()> {
     let r = run_traffic(kernel, drv)?;
     eprintln!(
         "    {} on vf-model: TCP guest->host {:.0} Mbit/s, host->guest {:.0} Mbit/s, \
-         ping min/avg/max {:.3}/{:.3}/{:.3} ms",
-        drv.name, r.tx_mbit_s, r.rx_mbit_s, r.ping_ms.0, r.ping_ms.1, r.ping_ms.2
+         UDP 64 B {:.0} packets/s at {:.1} us guest CPU each, ping min/avg/max {:.3}/{:.3}/{:.3} ms",
+        drv.name,
+        r.tx_mbit_s,
+        r.rx_mbit_s,
+        r.udp_pps,
+        r.cpu_us_per_pkt,
+        r.ping_ms.0,
+        r.ping_ms.1,
+        r.ping_ms.2
     );
     Ok(())
 }
@@ -226,14 +302,42 @@ pub(super) fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficRepo
     let (sock, ctl, model_log) = (m.sock, m.ctl, m.log);
     let sink = start_peer(&mut rig, &peer_bin, "sink", 5001)?;
     let source = start_peer(&mut rig, &peer_bin, "source", 5002)?;
+    let iperf = start_iperf3(&mut rig)?;
 
     let mut g = GuestRun::new(&run, plan(drv));
     g.with_host_program("/usr/sbin/ethtool")?;
+    g.with_host_program("/usr/bin/ip")?;
+    g.with_host_program("/usr/bin/iperf3")?;
     g.files
         .push((drv.ko.clone(), format!("/modules/{}.ko", drv.name)));
     g.qemu = qemu;
     g.timeout = Duration::from_secs(900);
     attach_model(&mut g, &sock)?;
+    // The peer pings the group the guest joined: the replies prove the frames passed the
+    // VF's multicast filter (the PF's hash table, set from the driver's list).
+    let mcast = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
+    {
+        let (ns, out) = (rig.ns().to_owned(), mcast.clone());
+        g.hooks.push(Hook::new("E2E-MCAST-PING", move || {
+            let o = std::process::Command::new("ip")
+                .args([
+                    "netns", "exec", &ns, "ping", "-c", "3", "-i", "0.5", "-W", "2",
+                ])
+                .args(["-I", "vfm0", MCAST_GROUP])
+                .output()?;
+            *out.borrow_mut() = String::from_utf8_lossy(&o.stdout).into_owned();
+            Ok(())
+        }));
+    }
+    // The device's view right after ethtool -G/-C, with the driver's counters just read.
+    let ring_stats = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
+    {
+        let (ctl, snap) = (ctl.clone(), ring_stats.clone());
+        g.hooks.push(Hook::new("E2E-RING-SNAP", move || {
+            *snap.borrow_mut() = control(&ctl, r#"{"cmd":"stats"}"#)?;
+            Ok(())
+        }));
+    }
     // The PF's view right after the guest set up VLAN 5 and sent on it (before the link
     // flap, after which a driver's reset may legitimately change it).
     let vlan_stats = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
@@ -266,7 +370,124 @@ pub(super) fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficRepo
     eprintln!("    model stats: {stats}");
     out.check_plan()?;
     let vlan_stats = vlan_stats.borrow().clone();
-    analyse(&out.console, &tx, &rx, &stats, &vlan_stats, drv).with_context(|| where_)
+    let mut r = analyse(&out.console, &tx, &rx, &stats, &vlan_stats, drv)
+        .with_context(|| where_.clone())?;
+    (r.udp_pps, r.cpu_us_per_pkt) = udp(&out.console, &iperf).with_context(|| where_.clone())?;
+    surfaces(&out.console, &mcast.borrow(), &ring_stats.borrow(), drv).with_context(|| where_)?;
+    Ok(r)
+}
+
+/// The user surfaces beyond traffic: multicast receive, ethtool -G/-C/-d/-t, the driver's
+/// own counters against the device's, and (compsc_vf) its refusals and debugfs files.
+fn surfaces(console: &str, mcast: &str, ring_stats: &str, drv: &VfDriver) -> Result<()> {
+    if marker(console, "E2E-MCAST-JOIN") != Some("ok") {
+        bail!("could not join {MCAST_GROUP} with iproute2's autojoin");
+    }
+    if !mcast.contains(" 0% packet loss") && !mcast.contains(", 3 received") {
+        bail!(
+            "the peer's pings to {MCAST_GROUP}, which the guest joined, got no replies: {mcast:?}"
+        );
+    }
+    if marker(console, "E2E-RING-SET") != Some("ok")
+        || marker(console, "E2E-COALESCE-SET") != Some("ok")
+    {
+        bail!("ethtool -G rx 1024 tx 256 or -C rx-usecs 100 failed");
+    }
+    let rings = marker(console, "E2E-RING-NOW").unwrap_or("");
+    if rings.split_whitespace().collect::<Vec<_>>() != ["1024", "256"] {
+        bail!("after ethtool -G rx 1024 tx 256, ethtool -g reports current RX/TX {rings:?}");
+    }
+    if marker(console, "E2E-COALESCE-NOW") != Some("100") {
+        bail!(
+            "after ethtool -C rx-usecs 100, ethtool -c reports {:?}",
+            marker(console, "E2E-COALESCE-NOW")
+        );
+    }
+    // The device was programmed: ring lengths and the throttle ixgbevf would write (100 µs
+    // is 400 in VTEITR's interval field).
+    for (key, want) in [("tx_descs", "256"), ("rx_descs", "1024"), ("eitr", "400")] {
+        if json_field(ring_stats, key) != Some(want) {
+            bail!(
+                "after ethtool -G/-C the device has {key} {:?}, want {want} ({ring_stats})",
+                json_field(ring_stats, key)
+            );
+        }
+    }
+    if marker(console, "E2E-PING-AFTER-RING") != Some("ok") {
+        bail!("no ping after ethtool -G resized the rings");
+    }
+    let regs: u64 = marker(console, "E2E-REGS-BYTES")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if regs == 0 {
+        bail!("ethtool -d dumped nothing");
+    }
+    if marker(console, "E2E-SELFTEST") != Some("PASS") {
+        bail!(
+            "ethtool -t offline: {:?}, not PASS",
+            marker(console, "E2E-SELFTEST")
+        );
+    }
+    if marker(console, "E2E-PING-AFTER-SELFTEST") != Some("ok") {
+        bail!("no ping after the offline self test");
+    }
+    if drv.name != "compsc_vf" {
+        return Ok(());
+    }
+    // compsc_vf's copies of the VF's counters agree with the device's own (a few frames of
+    // ARP or neighbour discovery may fall between the two readings).
+    let model = |k: &str| json_field(ring_stats, k).and_then(|v| v.parse::<i64>().ok());
+    for (ours, theirs) in [
+        ("hw_rx_packets", "gprc"),
+        ("hw_tx_packets", "gptc"),
+        ("hw_rx_multicast", "mprc"),
+    ] {
+        let got: Option<i64> =
+            marker(console, &format!("E2E-HW-{ours}")).and_then(|v| v.parse().ok());
+        match (got, model(theirs)) {
+            (Some(g), Some(m)) if (g - m).abs() <= 8 && m > 0 => {}
+            (g, m) => bail!("ethtool -S {ours} is {g:?}, the device counted {theirs} {m:?}"),
+        }
+    }
+    let bad = marker(console, "E2E-RING-BAD").unwrap_or("");
+    if bad == "accepted" || !bad.contains("powers of two") {
+        bail!("ethtool -G rx 1000 was not refused with the driver's reason: {bad:?}");
+    }
+    // debugfs shows the log (VTEITR as -C set it), the PF's state and the counters.
+    let dbg = |f: &str| -> Vec<&str> {
+        let p = format!("E2E-DBG-{f} ");
+        console
+            .lines()
+            .filter_map(|l| l.find(&p).map(|i| &l[i + p.len()..]))
+            .collect()
+    };
+    if !dbg("log")
+        .iter()
+        .any(|l| l.starts_with("VTEITR[0]") && l.contains("0x80000190"))
+    {
+        bail!(
+            "debugfs log lacks VTEITR[0] = 0x80000190 (rx-usecs 100): {:?}",
+            dbg("log")
+        );
+    }
+    if !dbg("pf")
+        .iter()
+        .any(|l| l.starts_with("max_frame") && l.ends_with("1518"))
+    {
+        bail!("debugfs pf lacks max_frame 1518: {:?}", dbg("pf"));
+    }
+    if !dbg("counters").iter().any(|l| l.starts_with("GPRC"))
+        || !dbg("state")
+            .iter()
+            .any(|l| l.starts_with("rings           tx 256 rx 1024"))
+    {
+        bail!(
+            "debugfs counters/state incomplete: {:?} {:?}",
+            dbg("counters"),
+            dbg("state")
+        );
+    }
+    Ok(())
 }
 
 fn parse_ping(console: &str) -> Option<(f64, f64, f64)> {
@@ -435,5 +656,7 @@ fn analyse(
         rx_mbit_s: mbit(rx)?,
         ping_ms,
         stats: stats.to_owned(),
+        udp_pps: 0.0,
+        cpu_us_per_pkt: 0.0,
     })
 }

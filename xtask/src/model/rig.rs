@@ -255,6 +255,52 @@ pub(super) fn start_peer(
     Ok(out)
 }
 
+/// Port of the peer's iperf3 server (the UDP small-packet measure).
+pub(super) const IPERF_PORT: u16 = 5201;
+
+/// Starts Debian's iperf3 as a one-test server in the namespace; its JSON report goes to
+/// the returned file when the test ends.
+pub(super) fn start_iperf3(rig: &mut Rig) -> Result<PathBuf> {
+    let ns = rig.ns().to_owned();
+    let report = rig.dir.join("iperf3.json");
+    let _ = std::fs::remove_file(&report);
+    rig.spawn(
+        "iperf3 server",
+        Command::new("ip")
+            .args(["netns", "exec", &ns, "iperf3", "-s", "-1", "-J"])
+            .args(["-B", HOST_IP, "-p", &IPERF_PORT.to_string(), "--logfile"])
+            .arg(&report),
+    )?;
+    Ok(report)
+}
+
+/// From the server's report: packets the guest sent (the sequence numbers seen) and
+/// received packets per second.
+pub(super) fn iperf3_udp(report: &Path) -> Result<(f64, f64)> {
+    let text = std::fs::read_to_string(report)
+        .with_context(|| format!("no iperf3 report at {}", report.display()))?;
+    let v: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("iperf3 report {}", report.display()))?;
+    let sum = &v["end"]["sum"];
+    let (Some(sent), Some(lost), Some(secs)) = (
+        sum["packets"].as_f64(),
+        sum["lost_packets"].as_f64(),
+        sum["seconds"].as_f64(),
+    ) else {
+        bail!(
+            "iperf3 report without end.sum packets/lost_packets/seconds: {}",
+            report.display()
+        );
+    };
+    if sent <= 0.0 || secs <= 0.0 {
+        bail!(
+            "iperf3 received nothing from the guest ({})",
+            report.display()
+        );
+    }
+    Ok((sent, (sent - lost).max(0.0) / secs))
+}
+
 /// The last JSON line a peer printed, after it finished.
 pub(super) fn peer_result(
     rig: &mut Rig,
