@@ -887,12 +887,22 @@ impl<'bound> Adapter<'bound> {
             let max_frame = mtu.saturating_add(FRAME_OVERHEAD);
             let mut ctl = self.ctl.lock();
             if let Err(e) = ctl.request(Request::SetLpe { max_frame }) {
+                let old = self.mtu.load(Relaxed);
+                let old_frame = old.saturating_add(FRAME_OVERHEAD);
+                // An 82599 PF that refuses a VF's frame size also stops the VF's Rx
+                // (ixgbe_set_vf_lpe): asking again for the size in use turns it back on.
+                let back = ctl.request(Request::SetLpe {
+                    max_frame: old_frame,
+                });
                 dev_err!(
                     self.dev,
-                    "PF refused max frame {} (MTU {}): {:?}\n",
+                    "{}: the PF refused max frame {} for MTU {} ({:?}; an 82599 PF running a 1500-byte MTU refuses jumbo frames to its VFs); keeping MTU {}{}\n",
+                    self.name(),
                     max_frame,
                     mtu,
-                    e
+                    e,
+                    old,
+                    if back.is_ok() { "" } else { ", but the PF refused that too" }
                 );
                 return Err(EINVAL);
             }

@@ -184,7 +184,7 @@ fn stats(dev: &Device) -> Value {
             "tx_frames": s.tx_frames, "rx_frames": s.rx_frames, "rx_filtered": s.rx_filtered,
             "rx_no_desc": s.rx_no_desc, "rx_queue_off": s.rx_queue_off, "tx_blocked": s.tx_blocked,
             "dma_errors": s.dma_errors, "bad_descriptors": s.bad_descriptors,
-            "bad_accesses": s.bad_accesses, "injected_drops": s.injected_drops,
+            "bad_accesses": s.bad_accesses, "injected_drops": s.injected_drops, "faults_fired": s.faults_fired,
             "mbx_msgs": s.mbx_msgs, "irqs": dev.irqs_fired(),
             "tx_tso": s.tx_tso, "tx_csum": s.tx_csum, "tx_vlan": s.tx_vlan,
             "mmio_reads": s.mmio_reads, "mmio_writes": s.mmio_writes,

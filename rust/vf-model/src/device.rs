@@ -106,6 +106,9 @@ pub struct ModelStats {
     pub bad_accesses: u64,
     /// Frames dropped on purpose by fault injection.
     pub injected_drops: u64,
+    /// Injected faults that took effect (lost messages, ping races, held resets, drops):
+    /// the evidence a fault test needs that its fault fired.
+    pub faults_fired: u64,
     /// Mailbox messages the PF handled.
     pub mbx_msgs: u64,
     /// MSI-X messages sent by VF instances that were since reset or swapped out.
@@ -166,6 +169,9 @@ pub struct Device {
     /// Frames ready for the wire.
     pub(crate) outbox: VecDeque<Vec<u8>>,
     pub(crate) generation: u64,
+    /// When the PF reset in progress ends (`pf_reset`); until then the VF is held in reset,
+    /// its pool's Rx and Tx are off and the PF answers no VF message.
+    pf_reset_until: Option<Instant>,
     pub(crate) warn: Throttle,
     device_id: u16,
 }
@@ -191,6 +197,7 @@ impl Device {
             sink,
             outbox: VecDeque::new(),
             generation: 0,
+            pf_reset_until: None,
             warn: Throttle::default(),
             device_id: cfg.device_id,
         }
@@ -307,6 +314,7 @@ impl Device {
 
     /// One dword read with the register's read semantics.
     pub fn read32(&mut self, offset: u64, now: Instant) -> u32 {
+        self.pf_reset_tick(now);
         match decode(offset) {
             Reg::Rx(reg, q) => {
                 let queue = &mut self.vf.rxq[q];
@@ -401,6 +409,7 @@ impl Device {
 
     /// One dword write with the register's write semantics.
     pub fn write32(&mut self, offset: u64, v: u32, now: Instant) {
+        self.pf_reset_tick(now);
         match decode(offset) {
             Reg::Rx(reg, q) => {
                 let t = self.timing;
@@ -506,13 +515,19 @@ impl Device {
     /// The PF's reaction to VFREQ: read the message (PFACK), handle it, write the reply
     /// (PFSTS), as `ixgbe_rcv_msg_from_vf` does from the PF's mailbox interrupt.
     fn pf_receive(&mut self, now: Instant) {
+        if self.pf_reset_until.is_some() {
+            info!("PF in reset: a VF message is not answered");
+            return;
+        }
         if self.faults.lose_msgs > 0 {
             self.faults.lose_msgs -= 1;
+            self.stats.faults_fired += 1;
             info!("fault: PF loses a VF message");
             return;
         }
         if self.faults.ping_race > 0 {
             self.faults.ping_race -= 1;
+            self.stats.faults_fired += 1;
             info!("fault: PF ping overwrites a VF request");
             self.pf_ping(now);
         }
@@ -525,6 +540,10 @@ impl Device {
         };
         self.stats.mbx_msgs += 1;
         let reply = self.pf.handle(&req, &self.admin);
+        if let Some(why) = self.pf.refusal.take() {
+            // What the Linux PF writes to its log when it refuses (ixgbe_sriov.c).
+            warn!("PF: {why}");
+        }
         if let Some(words) = reply {
             if req[0] & 0xFFFF == crate::pf::msg::VF_RESET {
                 // ixgbe_vf_reset_msg clears the buffer and zeroes the VF's head write-back
@@ -574,11 +593,19 @@ impl Device {
         self.vf.reset_registers();
         // The held-RSTI fault stands for a PF stuck in reset when the VF driver resets its
         // VF; the transport's own resets (at attach, FLR) do not use it up.
-        let hold = match cause {
+        let held = match cause {
             ResetCause::VfctrlRst => self.faults.hold_rsti.take(),
             ResetCause::Flr | ResetCause::Device => None,
+        };
+        if held.is_some() {
+            self.stats.faults_fired += 1;
         }
-        .unwrap_or(self.timing.reset);
+        let hold = held.unwrap_or(self.timing.reset);
+        // A VF reset does not end a PF reset early: RSTI stays until the PF is back.
+        let hold = match self.pf_reset_until {
+            Some(t) => hold.max(t.saturating_duration_since(now)),
+            None => hold,
+        };
         self.vf.mbx.begin_reset(now, hold);
         self.pf.reset_event(&self.admin);
         // ixgbe_vf_reset_event re-toggles the VF's configured Tx queues, leaving them
@@ -605,9 +632,30 @@ impl Device {
     /// A PF reset: RSTI for `hold` in the VF mailbox, then RSTD; the VF is no longer clear
     /// to send until it resets.
     pub fn pf_reset(&mut self, now: Instant, hold: Duration) {
+        let hold = hold.min(crate::mbx::MAX_RESET_HOLD);
+        self.pf_reset_until = Some(now.checked_add(hold).unwrap_or(now));
         self.vf.mbx.begin_reset(now, hold);
         self.pf.clear_to_send = false;
+        // The PF's reset stops every pool's Rx and Tx; VF_RESET enables them again.
+        self.pf.vfre = false;
+        self.pf.vfte = false;
+        info!("PF reset for {} ms", hold.as_millis());
         self.raise_mailbox_irq();
+    }
+
+    /// Ends a PF reset whose time is up: the PF comes back and sends every VF its control
+    /// message, without clear-to-send (`ixgbe_ping_all_vfs`), which tells the VF to reset.
+    pub(crate) fn pf_reset_tick(&mut self, now: Instant) {
+        if self.pf_reset_until.is_some_and(|t| now >= t) {
+            self.pf_reset_until = None;
+            self.vf.mbx.tick(now);
+            info!("PF reset done: control message to the VF");
+            if !self.pf_ping(now) {
+                self.guest_warn(format_args!(
+                    "PF could not post its control message after reset"
+                ));
+            }
+        }
     }
 
     /// Replaces the VF and its PF state with a fresh device, as a destination host would

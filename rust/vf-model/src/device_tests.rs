@@ -207,6 +207,44 @@ fn vfctrl_rst_self_clears_with_rsti_then_rstd() {
 }
 
 #[test]
+fn a_pf_reset_holds_the_vf_for_its_whole_duration_and_ends_with_a_control_message() {
+    let mut t = T::new();
+    t.up();
+    let now = t.now;
+    t.d.pf_reset(now, Duration::from_millis(50));
+    assert!(!t.d.pf_state().vfre && !t.d.pf_state().vfte);
+    // The VF resets itself at once: that does not end the PF's reset.
+    t.later(1000);
+    t.w(VFCTRL, CTRL_RST);
+    t.later(20_000);
+    assert_eq!(
+        t.r(VFMAILBOX) & MBX_RSTI,
+        MBX_RSTI,
+        "RSTI dropped before the PF was back"
+    );
+    // A frame for the VF is not delivered while the PF is in reset.
+    let mut f = vec![0u8; 60];
+    f[..6].copy_from_slice(&MAC);
+    f[12] = 0x08;
+    assert_ne!(t.d.receive(&f, t.now), RxOutcome::Delivered);
+    t.later(40_000);
+    // Back: RSTD, and the PF's control message without clear-to-send.
+    let mbx = t.r(VFMAILBOX);
+    assert_eq!(mbx & MBX_RSTI, 0);
+    assert_eq!(
+        mbx & MBX_PFSTS,
+        MBX_PFSTS,
+        "no control message after the PF reset"
+    );
+    assert_eq!(t.r(VFMBMEM), PF_CONTROL);
+    // VF_RESET brings the data path back.
+    t.w(VFMAILBOX, MBX_ACK);
+    let r = t.mbx_call(&[VF_RESET]);
+    assert_eq!(r[0], VF_RESET | ACK);
+    assert!(t.d.pf_state().vfre && t.d.pf_state().vfte);
+}
+
+#[test]
 fn held_rsti_is_visible_until_released() {
     let mut t = T::new();
     t.d.faults_mut().hold_rsti = Some(Duration::from_millis(50));

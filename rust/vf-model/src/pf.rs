@@ -250,6 +250,9 @@ pub struct PfVf {
     pub nacks: u64,
     /// Messages handled.
     pub handled: u64,
+    /// What the PF logged for its last refusal, as the Linux PF words it (taken by the
+    /// device, which writes it to the model's log).
+    pub refusal: Option<String>,
     /// Last message id that was refused, for diagnosis.
     pub last_nack: Option<u32>,
 }
@@ -293,6 +296,7 @@ impl PfVf {
             next_sa: 0,
             nacks: 0,
             handled: 0,
+            refusal: None,
             last_nack: None,
         }
     }
@@ -355,7 +359,7 @@ impl PfVf {
             msg::FEATURES_NEGOTIATE => self.negotiate_features(&mut reply),
             // GET_PF_LINK_STATE exists only on an E610 PF; the 82599 PF refuses it, and
             // anything else is "Unhandled Msg".
-            _ => false,
+            _ => self.refuse(format!("Unhandled Msg {:08x}", req[0])),
         };
         if ok {
             reply[0] |= msg::ACK;
@@ -391,15 +395,22 @@ impl PfVf {
         reply
     }
 
+    /// Records the PF's log line for a refusal; returns false (the NACK).
+    fn refuse(&mut self, why: String) -> bool {
+        self.refusal = Some(why);
+        false
+    }
+
     fn set_mac(&mut self, req: &[u32; MBX_WORDS], admin: &Admin) -> bool {
         let new = mac_from_words(req[1], req[2]);
         if !is_valid_unicast(&new) {
-            return false;
+            return self.refuse("VF 0 attempted to set invalid mac".into());
         }
         // An untrusted VF whose MAC the administrator set may only re-send the MAC the PF
         // holds for it (`vf_mac_addresses`).
         if admin.mac.is_some() && !admin.trusted && new != self.mac {
-            return false;
+            return self
+                .refuse("VF 0 attempted to override administratively set MAC address".into());
         }
         self.mac = new;
         self.mac_filter = true;
@@ -425,7 +436,9 @@ impl PfVf {
         // CAST: masked to the 12-bit VLAN id.
         let vid = (req[1] & 0xFFF) as u16;
         if admin.pf_vlan != 0 {
-            return false;
+            return self.refuse(
+                "VF 0 attempted to override administratively set VLAN configuration".into(),
+            );
         }
         if !add {
             // Removing VLAN 0 is refused silently (ACK, nothing done).
@@ -435,7 +448,7 @@ impl PfVf {
             return true;
         }
         if !self.vlans.contains(&vid) && self.vlans.len() >= MAX_VLANS {
-            return false;
+            return self.refuse(format!("VF 0 failed to set VLAN {vid}: filter table full"));
         }
         self.vlans.insert(vid);
         true
@@ -444,7 +457,7 @@ impl PfVf {
     fn set_lpe(&mut self, req: &[u32; MBX_WORDS], admin: &Admin) -> bool {
         let max_frame = req[1];
         if !(68..=MAX_JUMBO_FRAME).contains(&max_frame) {
-            return false;
+            return self.refuse(format!("VF max_frame {max_frame} out of range"));
         }
         // 82599 (ixgbe_set_vf_lpe): PF and VFs must agree on jumbo frames. A VF on API
         // 1.1+ may use any size while the PF itself runs jumbo frames (legacy VFs are then
@@ -455,7 +468,7 @@ impl PfVf {
         // The pool's Rx follows the verdict: shut off on error, re-enabled otherwise.
         self.vfre = !err;
         if err {
-            return false;
+            return self.refuse(format!("VF max_frame {max_frame} out of range"));
         }
         // MAXFRS is the port's: the PF raises it for a VF and never lowers it.
         self.max_frame = self.max_frame.max(max_frame);

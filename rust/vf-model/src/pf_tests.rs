@@ -489,3 +489,25 @@ fn reset_event_forgets_guest_state_but_keeps_mac_and_xcast() {
     );
     assert_eq!(pf.ping(), PF_CONTROL | CTS);
 }
+
+#[test]
+fn every_refusal_leaves_the_linux_pf_line() {
+    let a = admin();
+    let mut pf = PfVf::new(&a);
+    reset_vf(&mut pf, &a);
+    for (words, line) in [
+        (vec![SET_LPE, 20_000], "VF max_frame 20000 out of range"),
+        (
+            vec![SET_MAC_ADDR, 0x0000_0002, 0x0000_0900],
+            "VF 0 attempted to override administratively set MAC address",
+        ),
+        (vec![0x77], "Unhandled Msg 00000077"),
+    ] {
+        let r = pf.handle(&m(&words), &a).unwrap();
+        assert_eq!(r[0] & NACK, NACK, "{words:x?}");
+        assert_eq!(pf.refusal.take().as_deref(), Some(line));
+    }
+    // An acknowledged request leaves nothing.
+    pf.handle(&m(&[SET_LPE, 1518]), &a);
+    assert_eq!(pf.refusal, None);
+}

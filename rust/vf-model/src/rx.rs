@@ -55,6 +55,7 @@ pub enum RxOutcome {
 impl Device {
     /// Offers a frame arriving from the wire.
     pub fn receive(&mut self, frame: &[u8], now: Instant) -> RxOutcome {
+        self.pf_reset_tick(now);
         if frame.len() < 14 {
             self.stats.rx_filtered += 1;
             return RxOutcome::Dropped;
@@ -77,6 +78,7 @@ impl Device {
         if self.faults.drop_rx > 0 {
             self.faults.drop_rx -= 1;
             self.stats.injected_drops += 1;
+            self.stats.faults_fired += 1;
             return RxOutcome::Dropped;
         }
         let (hash, rss_type) = rss::hash(&parsed, frame);

@@ -46,6 +46,7 @@ const BATCH: u32 = 256;
 impl Device {
     /// Processes every running Tx queue. Returns the number of descriptors consumed.
     pub fn process_tx(&mut self, now: Instant) -> usize {
+        self.pf_reset_tick(now);
         let mut done = 0;
         for q in 0..NUM_QUEUES {
             done += self.process_tx_queue(q, now);
@@ -311,6 +312,7 @@ impl Device {
         if self.faults.drop_tx > 0 {
             self.faults.drop_tx -= 1;
             self.stats.injected_drops += 1;
+            self.stats.faults_fired += 1;
             return;
         }
         self.vf.counters.tx(f.len() + 4);

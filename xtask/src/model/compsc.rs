@@ -88,8 +88,10 @@ pub fn test_compsc_vf_ids(kernel: &Kernel, ko: &Path) -> Result<()> {
         let mut g = GuestRun::new(&format!("compsc-id-{id}"), COMPSC_PROBE_PLAN);
         g.files
             .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
-        let (out, _) = boot_with_model(kernel, g, &["--device-id", id], &[])?;
+        let (out, stats) = boot_with_model(kernel, g, &["--device-id", id], &[])?;
         out.check_plan()?;
+        clean_run(&out.console, &stats)
+            .with_context(|| format!("{id}: console {}", out.log_path.display()))?;
         let want = format!("{name} [8086:{id}] BAR0");
         let probe = out
             .console
@@ -169,6 +171,10 @@ pub fn test_compsc_vf_faults(kernel: &Kernel, ko: &Path) -> Result<()> {
         }
         if marker(c, "E2E-UNLOADED") != Some("0") {
             bail!("compsc_vf still loaded after rmmod; {here}");
+        }
+        // The fault must have fired, or the case proved nothing.
+        if json_field(&stats, "faults_fired").is_none_or(|n| n == "0") {
+            bail!("the model says the fault never fired ({stats}); {here}");
         }
         clean_run(c, &stats).with_context(|| here.clone())?;
     }
@@ -268,5 +274,67 @@ pub fn test_compsc_vf_recovery(kernel: &Kernel, ko: &Path) -> Result<()> {
         bail!("compsc_vf still loaded after rmmod under traffic; {here}");
     }
     clean_run(c, &stats).with_context(|| here.clone())?;
+    Ok(())
+}
+
+/// The PF runs a 1500-byte MTU, so it refuses jumbo frames to an API 1.1+ VF and stops that
+/// VF's Rx (`ixgbe_set_vf_lpe`). Both drivers must refuse `ip link set mtu 9000` and keep
+/// MTU 1500. compsc_vf says why in dmesg and keeps receiving (it asks for the old size
+/// again); the in-tree ixgbevf is the model's oracle here: it stops receiving, as on real
+/// hardware, which proves the model's PF shuts Rx off.
+pub fn test_mtu_refused(kernel: &Kernel, drv: &super::VfDriver) -> Result<()> {
+    let plan = format!(
+        r#"{up}
+ping -c 2 -W 3 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2E-PING-BEFORE failed
+ip link set eth0 mtu 9000 && echo E2E-MTU-SET accepted || echo E2E-MTU-SET refused
+echo "E2E-MTU-NOW $(cat /sys/class/net/eth0/mtu)"
+n=0; until ping -c 1 -W 1 {HOST_IP} >/dev/null 2>&1; do n=$((n+1)); [ $n -ge 5 ] && break; done
+ping -c 3 -i 0.2 -W 2 {HOST_IP} >/dev/null && echo E2E-PING-AFTER ok || echo E2E-PING-AFTER failed
+"#,
+        up = super::ixgbevf::driver_up(drv.name)
+    );
+    let qemu = super::chroot::qemu_command()?;
+    let (model_bin, _) = build_model()?;
+    let run = format!("{}-mtu-refused", drv.name.replace('_', "-"));
+    let (mut rig, m) = super::rig::networked_model_pf_mtu(&model_bin, "mtu", &run, 1500)?;
+    let mut g = GuestRun::new(&run, plan);
+    g.files
+        .push((drv.ko.clone(), format!("/modules/{}.ko", drv.name)));
+    g.qemu = qemu;
+    attach_model(&mut g, &m.sock)?;
+    let out = guest::boot(kernel, &mut g)?;
+    let (stats, here) = finish_model(&mut rig, &m, &out);
+    let c = &out.console;
+    out.check_plan().with_context(|| here.clone())?;
+    if marker(c, "E2E-PING-BEFORE") != Some("ok") {
+        bail!("no traffic at MTU 1500; {here}");
+    }
+    if marker(c, "E2E-MTU-SET") != Some("refused") || marker(c, "E2E-MTU-NOW") != Some("1500") {
+        bail!(
+            "MTU 9000 was {:?} with the PF refusing it, MTU now {:?}; {here}",
+            marker(c, "E2E-MTU-SET"),
+            marker(c, "E2E-MTU-NOW")
+        );
+    }
+    // The model's PF logged its refusal as the Linux PF does.
+    let model_log = std::fs::read_to_string(&m.log).unwrap_or_default();
+    if !model_log.contains("VF max_frame 9018 out of range") {
+        bail!("the model's PF did not log refusing max frame 9018; {here}");
+    }
+    let still_receives = marker(c, "E2E-PING-AFTER") == Some("ok");
+    if drv.name == "compsc_vf" {
+        if !still_receives {
+            bail!("compsc_vf stopped receiving after the PF refused MTU 9000; {here}");
+        }
+        if !c.contains("the PF refused max frame 9018 for MTU 9000") {
+            bail!("no dmesg line saying the PF refused MTU 9000; {here}");
+        }
+        clean_run(c, &stats).with_context(|| here.clone())?;
+    } else if still_receives {
+        bail!(
+            "{} still receives after the refusal: the model's PF did not shut its Rx off as an 82599 PF does; {here}",
+            drv.name
+        );
+    }
     Ok(())
 }

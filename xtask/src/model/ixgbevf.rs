@@ -121,6 +121,16 @@ echo E2E-LINK-UP
 n=0; while [ "$(cat /sys/class/net/eth0/carrier)" != 1 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
 echo "E2E-CARRIER-UP $(cat /sys/class/net/eth0/carrier)"
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER-RELINK ok || echo E2E-PING-AFTER-RELINK failed
+rmmod {name}
+i=0; p=0; while [ $i -lt 5 ]; do
+  insmod /modules/{name}.ko
+  n=0; while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ] && [ $n -lt 100 ]; do ip link set eth0 up 2>/dev/null; sleep 0.1; n=$((n+1)); done
+  ip addr add {GUEST_IP}/24 dev eth0
+  ping -c 1 -W 3 {HOST_IP} >/dev/null && p=$((p+1))
+  rmmod {name} || break
+  i=$((i+1))
+done
+echo "E2E-RELOADS $i $p $(grep -c '^{name} ' /proc/modules)"
 echo "E2E-DMESG-BEGIN"
 dmesg | grep -i {name} || true
 echo "E2E-DMESG-END"
@@ -430,6 +440,13 @@ fn surfaces(console: &str, mcast: &str, ring_stats: &str, drv: &VfDriver) -> Res
     }
     if marker(console, "E2E-PING-AFTER-SELFTEST") != Some("ok") {
         bail!("no ping after the offline self test");
+    }
+    // Five rounds of insmod, link up, one ping, rmmod; unloaded at the end.
+    if marker(console, "E2E-RELOADS") != Some("5 5 0") {
+        bail!(
+            "insmod/rmmod five times: rounds, pings answered, still loaded = {:?}, want 5 5 0",
+            marker(console, "E2E-RELOADS")
+        );
     }
     if drv.name != "compsc_vf" {
         return Ok(());

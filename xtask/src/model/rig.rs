@@ -330,13 +330,25 @@ pub(super) fn json_field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
 /// A vf-model whose packet backend is a tap in a fresh network namespace, the host end
 /// configured as `HOST_IP/24`: the guest's peer for ping and TCP.
 pub(super) fn networked_model(model_bin: &Path, tag: &str, name: &str) -> Result<(Rig, ModelProc)> {
+    networked_model_pf_mtu(model_bin, tag, name, 9000)
+}
+
+/// [`networked_model`] with the PF running MTU `pf_mtu` (1500: an 82599 PF that refuses
+/// jumbo frames to its VFs).
+pub(super) fn networked_model_pf_mtu(
+    model_bin: &Path,
+    tag: &str,
+    name: &str,
+    pf_mtu: u32,
+) -> Result<(Rig, ModelProc)> {
     let mut rig = Rig::new(tag)?;
     let ns = rig.ns().to_owned();
+    let mtu = pf_mtu.to_string();
     let m = start_model(
         &mut rig,
         model_bin,
         name,
-        &["--netns", &ns, "--tap", "vfm0", "--pf-mtu", "9000"],
+        &["--netns", &ns, "--tap", "vfm0", "--pf-mtu", &mtu],
     )?;
     rig.ip(&["link", "set", "lo", "up"])?;
     rig.ip(&["addr", "add", &format!("{HOST_IP}/24"), "dev", "vfm0"])?;
