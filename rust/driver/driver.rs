@@ -5,7 +5,7 @@
 use crate::compsc_core::mac::{self, PciId, PCI_IDS};
 use crate::fmt::{Api, Mac};
 use crate::hw::{Bar0, BAR0_SIZE};
-use crate::net::{Adapter, AdapterRef, OtherIrq, QueueIrq, Show};
+use crate::net::{Adapter, AdapterRef, Show, VectorIrq, MAX_VECTORS};
 use kernel::debugfs;
 use kernel::device::{Bound, Core};
 use kernel::dma::{Device as _, DmaMask};
@@ -73,9 +73,11 @@ pub(crate) struct CompscVfData<'bound> {
     /// Removed first: the files read the adapter.
     debugfs: DebugfsFiles,
     #[pin]
-    irq_queue: irq::Registration<'bound, QueueIrq>,
+    irq0: irq::Registration<'bound, VectorIrq>,
     #[pin]
-    irq_other: irq::Registration<'bound, OtherIrq>,
+    irq1: irq::Registration<'bound, VectorIrq>,
+    #[pin]
+    irq2: irq::Registration<'bound, VectorIrq>,
     adapter: Pin<KBox<Adapter<'bound>>>,
     vectors: pci::IrqVectorRegistration<'bound>,
     bar: Bar0<'bound>,
@@ -132,31 +134,41 @@ impl pci::Driver for CompscVf {
                 bar: pdev.iomap_region_sized::<BAR0_SIZE>(0, c"compsc_vf").inspect_err(|e| {
                     dev_err!(pdev, "cannot map BAR0 (need {} bytes): {:?}\n", BAR0_SIZE, e)
                 })?,
-                // One vector for queue pair 0 and one for the mailbox, as ixgbevf.
+                // One vector per queue pair and one for the mailbox, as ixgbevf; a VF has
+                // three.
                 vectors: bound
-                    .alloc_irq_vectors(VECTORS, VECTORS, pci::IrqTypes::default().with(pci::IrqType::MsiX))
-                    .inspect_err(|e| dev_err!(pdev, "cannot get {} MSI-X vectors: {:?}\n", VECTORS, e))?,
+                    .alloc_irq_vectors(MAX_VECTORS, MAX_VECTORS, pci::IrqTypes::default().with(pci::IrqType::MsiX))
+                    .inspect_err(|e| dev_err!(pdev, "cannot get {} MSI-X vectors: {:?}\n", MAX_VECTORS, e))?,
                 // SAFETY: `bar` is initialised before this expression, lives at a pinned
                 // address, and is dropped after `adapter` (declaration order).
                 adapter: Adapter::new(bound, unsafe { &*core::ptr::from_ref(bar) }, id)?,
                 debugfs: debugfs_files(bound, adapter)?,
                 // SAFETY: `vectors` is initialised before, pinned, and dropped after the
                 // registrations (declaration order); the registrations are never leaked.
-                irq_queue <- unsafe {
+                irq0 <- unsafe {
                     irq::Registration::new(
                         (&*core::ptr::from_ref(vectors)).index(0)?.into(),
                         irq::Flags::TRIGGER_NONE,
-                        c"compsc_vf-TxRx-0",
-                        adapter.queue_irq(),
+                        adapter.vector_name(0),
+                        adapter.vector_irq(0),
                     )
                 },
                 // SAFETY: as above.
-                irq_other <- unsafe {
+                irq1 <- unsafe {
                     irq::Registration::new(
                         (&*core::ptr::from_ref(vectors)).index(1)?.into(),
                         irq::Flags::TRIGGER_NONE,
-                        c"compsc_vf-mbx",
-                        adapter.other_irq(),
+                        adapter.vector_name(1),
+                        adapter.vector_irq(1),
+                    )
+                },
+                // SAFETY: as above.
+                irq2 <- unsafe {
+                    irq::Registration::new(
+                        (&*core::ptr::from_ref(vectors)).index(2)?.into(),
+                        irq::Flags::TRIGGER_NONE,
+                        adapter.vector_name(2),
+                        adapter.vector_irq(2),
                     )
                 },
                 pdev,
@@ -179,8 +191,6 @@ impl pci::Driver for CompscVf {
     }
 }
 
-/// MSI-X vectors: queue pair 0 and the mailbox.
-const VECTORS: u32 = 2;
 
 /// The probe line: the VF model and id, where BAR0 is, the MAC and API version, and the
 /// interface name.
@@ -196,7 +206,7 @@ fn probe_line(pdev: &pci::Device, id: &PciId, adapter: &Adapter<'_>) {
     match s.mac {
         Some(mac) => dev_info!(
             pdev,
-            "{} VF{} [8086:{:04x}] BAR0 {:#x}: MAC {}, {} {}, {}\n",
+            "{} VF{} [8086:{:04x}] BAR0 {:#x}: MAC {}, {} {}, {}, {} queue pairs\n",
             id.info.name,
             variant,
             pdev.device_id(),
@@ -204,18 +214,20 @@ fn probe_line(pdev: &pci::Device, id: &PciId, adapter: &Adapter<'_>) {
             Mac(mac),
             api_from,
             Api(s.api),
-            adapter.name()
+            adapter.name(),
+            adapter.queue_pairs()
         ),
         None => dev_info!(
             pdev,
-            "{} VF{} [8086:{:04x}] BAR0 {:#x}: no MAC assigned, {} {}, {}\n",
+            "{} VF{} [8086:{:04x}] BAR0 {:#x}: no MAC assigned, {} {}, {}, {} queue pairs\n",
             id.info.name,
             variant,
             pdev.device_id(),
             start,
             api_from,
             Api(s.api),
-            adapter.name()
+            adapter.name(),
+            adapter.queue_pairs()
         ),
     }
 }

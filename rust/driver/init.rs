@@ -160,6 +160,12 @@ pub(crate) fn reset_and_open<I: RegisterIo>(emul: &mut Emul<I>) -> Result<Sessio
         match exchange(emul, Request::ApiNegotiate(api)) {
             Ok(Reply::Ack) => {
                 let _ = pf.note(&Request::ApiNegotiate(api), &Reply::Ack);
+                // The queue grant (ixgbevf_get_queues); without one the VF uses one pair.
+                if api.has_get_queues() {
+                    if let Ok(r) = exchange(emul, Request::GetQueues) {
+                        let _ = pf.note(&Request::GetQueues, &r);
+                    }
+                }
                 return Ok(Session { mac, api, pf });
             }
             Ok(_) => last = MbxError::Empty,

@@ -220,7 +220,9 @@ impl Adapter<'_> {
         while Monotonic::ktime_get().wrapping_sub(t0) / 1000 < TX_DRAIN_US {
             // SAFETY: only the Tx indices are read (atomics); the rings stay installed
             // until `stop` below, which this thread runs.
-            let pending = unsafe { self.qv.rings() }.is_some_and(|r| r.tx.progress().1);
+            let pending = self
+                .queues()
+                .any(|(_, qv)| unsafe { qv.rings() }.is_some_and(|r| r.tx.progress().1));
             if !pending {
                 drained = true;
                 break;
@@ -231,11 +233,15 @@ impl Adapter<'_> {
         // Stop Rx DMA, then let NAPI take what already arrived before the rings go.
         {
             let mut ctl = self.ctl.lock();
-            let _ = ctl
-                .emul
-                .write(crate::compsc_core::regs::Reg::VFRXDCTL, 0, 0);
+            for (q, _) in self.queues() {
+                let _ = ctl
+                    .emul
+                    .write(crate::compsc_core::regs::Reg::VFRXDCTL, q, 0);
+            }
         }
-        self.qv.napi.schedule();
+        for (_, qv) in self.queues() {
+            qv.napi.schedule();
+        }
         kernel::time::delay::fsleep(kernel::time::Delta::from_micros(1000));
         self.stop_data_path(false);
         let t_dma = us_since(t0);

@@ -17,7 +17,7 @@ use crate::compsc_core::diag;
 use crate::compsc_core::emul::{Emul, EmulError, HotReg};
 use crate::compsc_core::mac::PciId;
 use crate::compsc_core::mbx::{
-    xcast_mode, MacAddr, MbxError, McList, Reply, Request, XcastMode, MAX_MC_HASHES,
+    xcast_mode, MacAddr, MbxError, McList, QueueInfo, Reply, Request, XcastMode, MAX_MC_HASHES,
 };
 use crate::compsc_core::mbx_vf::{self, Health};
 use crate::compsc_core::pf::PfState;
@@ -55,12 +55,12 @@ const FRAME_OVERHEAD: u32 = 18;
 const DEFAULT_MTU: u32 = 1500;
 const MIN_MTU: u32 = 68;
 const MAX_FRAME: u32 = 9728;
-/// The vector of queue pair 0 and the mailbox ("other") vector.
-const Q_VECTOR: u32 = 0;
-const OTHER_VECTOR: u32 = 1;
-/// VTEIMS/VTEIAM/VTEIAC bits of those vectors.
-const Q_BIT: u32 = 1 << Q_VECTOR;
-const OTHER_BIT: u32 = 1 << OTHER_VECTOR;
+/// Queue pairs the driver can use: what a VF's three MSI-X vectors allow with one left for
+/// the mailbox (ixgbevf's `IXGBEVF_MAX_RSS_QUEUES`). Queue pair `q` has vector `q`; the
+/// mailbox ("other") vector comes after the queue vectors in use.
+pub(crate) const MAX_QP: usize = 2;
+/// MSI-X vectors the driver allocates (shim.h's `COMPSC_MAX_VECTORS`).
+pub(crate) const MAX_VECTORS: u32 = MAX_QP as u32 + 1;
 /// Service task period while up, and while the link is down (ixgbevf: 2 s and HZ/10).
 const SERVICE_MS: u32 = 2000;
 const SERVICE_LINK_DOWN_MS: u32 = 100;
@@ -83,6 +83,8 @@ mod bits {
     pub(super) const SRRCTL_BSIZE_SHIFT: u32 = 10;
     /// PSRTYPE: the header types ixgbevf_setup_psrtype sets.
     pub(super) const PSRTYPE: u32 = 0x10 | 0x20 | 0x100 | 0x200 | 0x1000;
+    /// PSRTYPE.RQPL = 1: RSS spreads over two queues of the pool.
+    pub(super) const PSRTYPE_RQPL_2: u32 = 1 << 29;
     /// VTIVAR entry valid.
     pub(super) const IVAR_VALID: u32 = 0x80;
 }
@@ -140,7 +142,7 @@ struct Rings {
     rearm: HotReg,
 }
 
-/// Queue pair 0 and its vector.
+/// A queue pair and its vector.
 struct QueueVector {
     napi: Napi,
     /// Written only by open and close, with NAPI disabled and Tx stopped; read by xmit and
@@ -149,9 +151,24 @@ struct QueueVector {
     tx_stats: RingStats,
     rx_stats: RingStats,
     tx_timeouts: Atomic<u64>,
+    /// Tx hang check: next_to_clean at the last look, and looks without progress.
+    last_clean: Atomic<u32>,
+    stalls: Atomic<u32>,
 }
 
 impl QueueVector {
+    fn new(napi: Napi) -> Self {
+        QueueVector {
+            napi,
+            rings: UnsafeCell::new(None),
+            tx_stats: RingStats::new(),
+            rx_stats: RingStats::new(),
+            tx_timeouts: Atomic::new(0),
+            last_clean: Atomic::new(0),
+            stalls: Atomic::new(0),
+        }
+    }
+
     /// The rings, for xmit and NAPI.
     ///
     /// # Safety
@@ -197,8 +214,11 @@ unsafe impl Send for QueueVector {}
 /// The device behind the netdev.
 #[pin_data]
 pub(crate) struct Adapter<'bound> {
-    /// Declared first, so dropped first: no ring outlives the netdev's NAPI.
-    qv: QueueVector,
+    /// Declared first, so dropped first: no ring outlives the netdev's NAPI. Queue pairs
+    /// at and above `nq` are never used.
+    qv: [QueueVector; MAX_QP],
+    /// Queue pairs in use, from the PF's grant at probe (fixed for the device's life).
+    nq: u32,
     netdev: Netdev,
     #[pin]
     ctl: Mutex<Control<'bound>>,
@@ -228,9 +248,6 @@ pub(crate) struct Adapter<'bound> {
     /// Doorbell FREEZEs and RESTOREs carried out.
     freezes: Atomic<u64>,
     restores: Atomic<u64>,
-    /// Tx hang check: next_to_clean at the last look, and looks without progress.
-    tx_last_clean: Atomic<u32>,
-    tx_stalls: Atomic<u32>,
     /// Ring sizes (`ethtool -G`) and the interrupt throttle (`ethtool -C`), applied at open;
     /// they survive resets and migrations like the rest of the configuration.
     tx_count: Atomic<u32>,
@@ -253,7 +270,7 @@ impl ResetCause {
     fn describe(self) -> &'static str {
         match self {
             ResetCause::Pf => "the PF reset or withdrew clear-to-send",
-            ResetCause::TxHang => "Tx queue 0 made no progress for two service passes",
+            ResetCause::TxHang => "a Tx queue made no progress for two service passes",
             ResetCause::Asked => "a reset was requested",
             ResetCause::Returned => "the VF came back",
         }
@@ -276,18 +293,23 @@ impl<'bound> Adapter<'bound> {
         }
         .inspect_err(|e| dev_err!(pdev, "bring-up failed: {}\n", e))?;
         let dev: &'bound Device<Bound> = pdev.as_ref();
+        let nq = if id.hyperv {
+            1
+        } else {
+            u32::from(QueueInfo::queue_pairs(session.pf.queues, MAX_QP as u8))
+        };
         let a = KBox::try_pin_init(
             try_pin_init!(&this in Adapter {
                 // SAFETY: the adapter is pinned in its box and outlives the netdev, which
                 // it frees on drop; the ops cast `ctx` back to `Adapter`.
-                netdev: unsafe { Netdev::new(DmaDev::new(dev), this.as_ptr().cast::<c_void>(), 1)? },
-                qv: QueueVector {
-                    napi: netdev.napi_add(Q_VECTOR)?,
-                    rings: UnsafeCell::new(None),
-                    tx_stats: RingStats::new(),
-                    rx_stats: RingStats::new(),
-                    tx_timeouts: Atomic::new(0),
+                netdev: unsafe {
+                    Netdev::new(DmaDev::new(dev), this.as_ptr().cast::<c_void>(), MAX_QP as u32)?
                 },
+                qv: [
+                    QueueVector::new(netdev.napi_add(0)?),
+                    QueueVector::new(netdev.napi_add(1)?),
+                ],
+                nq,
                 ctl <- new_mutex!(Control {
                     emul,
                     bell: migrate::Bell::find(pdev, id)?,
@@ -317,8 +339,6 @@ impl<'bound> Adapter<'bound> {
                 resets: Atomic::new(0),
                 freezes: Atomic::new(0),
                 restores: Atomic::new(0),
-                tx_last_clean: Atomic::new(0),
-                tx_stalls: Atomic::new(0),
                 tx_count: Atomic::new(RING_COUNT),
                 rx_count: Atomic::new(RING_COUNT),
                 itr_usecs: Atomic::new(DEFAULT_ITR_USECS),
@@ -343,7 +363,7 @@ impl<'bound> Adapter<'bound> {
             MAX_FRAME - FRAME_OVERHEAD
         };
         a.netdev.set_mtu_range(MIN_MTU, max_mtu);
-        a.netdev.set_queues(1);
+        a.netdev.set_queues(a.nq);
         {
             // The counters count from probe: whatever the VF counted before is the base.
             let mut ctl = a.ctl.lock();
@@ -384,16 +404,41 @@ impl<'bound> Adapter<'bound> {
         }
     }
 
-    /// The interrupt handler of the queue vector.
-    pub(crate) fn queue_irq(&self) -> impl PinInit<QueueIrq, Error> {
-        let napi = self.qv.napi;
-        try_pin_init!(QueueIrq { napi })
+    /// The interrupt handler of MSI-X vector `v`: a queue pair's, the mailbox's, or none.
+    pub(crate) fn vector_irq(&self, v: u32) -> impl PinInit<VectorIrq, Error> {
+        let what = if v < self.nq {
+            self.qv.get(v as usize).map(|qv| VectorKind::Queue(qv.napi))
+        } else if v == self.nq {
+            Some(VectorKind::Mailbox(self.netdev.kicker()))
+        } else {
+            None
+        };
+        try_pin_init!(VectorIrq { what })
     }
 
-    /// The interrupt handler of the mailbox vector.
-    pub(crate) fn other_irq(&self) -> impl PinInit<OtherIrq, Error> {
-        let kick = self.netdev.kicker();
-        try_pin_init!(OtherIrq { kick })
+    /// The name the vector's interrupt shows in /proc/interrupts.
+    pub(crate) fn vector_name(&self, v: u32) -> &'static CStr {
+        match (v < self.nq, v) {
+            (true, 0) => c"compsc_vf-TxRx-0",
+            (true, _) => c"compsc_vf-TxRx-1",
+            (false, v) if v == self.nq => c"compsc_vf-mbx",
+            _ => c"compsc_vf-unused",
+        }
+    }
+
+    /// How many queue pairs are in use.
+    pub(crate) fn queue_pairs(&self) -> u32 {
+        self.nq
+    }
+
+    /// The queue pairs in use.
+    fn queues(&self) -> impl Iterator<Item = (u32, &QueueVector)> {
+        (0u32..).zip(self.qv.iter()).take(self.nq as usize)
+    }
+
+    /// The mailbox vector's VTEIMS bit; the queue vectors' bits are below it.
+    fn other_bit(&self) -> u32 {
+        1 << self.nq
     }
 
     /// Brings the interface up (ndo_open, under RTNL).
@@ -403,20 +448,30 @@ impl<'bound> Adapter<'bound> {
         let eitr = vteitr::from_usecs(self.itr_usecs.load(Relaxed)).ok_or(EINVAL)?;
         let mut ctl = self.ctl.lock();
         let emul = &mut ctl.emul;
-        let tx_tail = emul.hot(Reg::VFTDT, 0, 0)?;
-        let rx_tail = emul.hot(Reg::VFRDT, 0, 0)?;
-        let tx = TxRing::new(self.dev, 0, tx_size, tx_tail)?;
-        let rx = RxRing::new(
-            self.dev,
-            &self.netdev,
-            self.qv.napi,
-            0,
-            rx_size,
-            RX_BUF_LEN,
-            rx_tail,
-        )?;
-        self.configure_tx(emul, &tx)?;
-        self.configure_rx(emul, &rx)?;
+        let psrtype = if self.nq > 1 {
+            bits::PSRTYPE | bits::PSRTYPE_RQPL_2
+        } else {
+            bits::PSRTYPE
+        };
+        emul.write(Reg::VFPSRTYPE, 0, psrtype)?;
+        let mut rings: [Option<(TxRing, RxRing)>; MAX_QP] = [None, None];
+        for ((q, qv), slot) in self.queues().zip(rings.iter_mut()) {
+            let tx_tail = emul.hot(Reg::VFTDT, q, 0)?;
+            let rx_tail = emul.hot(Reg::VFRDT, q, 0)?;
+            let tx = TxRing::new(self.dev, q, tx_size, tx_tail)?;
+            let rx = RxRing::new(
+                self.dev,
+                &self.netdev,
+                qv.napi,
+                q,
+                rx_size,
+                RX_BUF_LEN,
+                rx_tail,
+            )?;
+            self.configure_tx(emul, q, &tx)?;
+            self.configure_rx(emul, q, &rx)?;
+            *slot = Some((tx, rx));
+        }
         if !ctl.hyperv {
             let max_frame = self.mtu.load(Relaxed).saturating_add(FRAME_OVERHEAD);
             if let Err(e) = ctl.request(Request::SetLpe { max_frame }) {
@@ -426,22 +481,34 @@ impl<'bound> Adapter<'bound> {
             self.rx_mode.lock().dirty = true;
         }
         let emul = &mut ctl.emul;
-        // Interrupt routing: Rx and Tx of queue 0 to the queue vector, mailbox to the other.
-        let ivar = (Q_VECTOR | bits::IVAR_VALID) | (Q_VECTOR | bits::IVAR_VALID) << 8;
+        // Interrupt routing (ixgbevf_set_ivar): Rx and Tx of queue q to vector q, two queues
+        // per VTIVAR register; the mailbox to the vector after them.
+        let mut ivar = 0u32;
+        for (q, _) in self.queues() {
+            let entry = q | bits::IVAR_VALID;
+            let shift = (q % 2) * 16;
+            ivar |= (entry | entry << 8) << shift;
+            emul.write(Reg::VTEITR, q, eitr)?;
+        }
         emul.write(Reg::VTIVAR, 0, ivar)?;
-        emul.write(Reg::VTIVAR_MISC, 0, OTHER_VECTOR | bits::IVAR_VALID)?;
-        emul.write(Reg::VTEITR, Q_VECTOR, eitr)?;
-        let mask = Q_BIT | OTHER_BIT;
+        emul.write(Reg::VTIVAR_MISC, 0, self.nq | bits::IVAR_VALID)?;
+        let mask = self.other_bit() | self.other_bit().wrapping_sub(1);
         emul.write(Reg::VTEIAM, 0, mask)?;
         emul.write(Reg::VTEIAC, 0, mask)?;
         emul.write(Reg::VTEIMS, 0, mask)?;
-        let rearm = emul.hot(Reg::VTEIMS, 0, Q_BIT)?;
-        let mut rx = rx;
-        rx.refill(&self.io, &self.qv.rx_stats);
-        // SAFETY: NAPI is disabled and Tx stopped until the two lines below.
-        unsafe { self.qv.set_rings(Some(Rings { tx, rx, rearm })) };
+        for ((q, qv), slot) in self.queues().zip(rings.iter_mut()) {
+            let rearm = emul.hot(Reg::VTEIMS, 0, 1 << q)?;
+            let Some((tx, mut rx)) = slot.take() else {
+                continue;
+            };
+            rx.refill(&self.io, &qv.rx_stats);
+            // SAFETY: NAPI is disabled and Tx stopped until the lines below.
+            unsafe { qv.set_rings(Some(Rings { tx, rx, rearm })) };
+        }
         self.up.store(true, Release);
-        self.qv.napi.enable();
+        for (_, qv) in self.queues() {
+            qv.napi.enable();
+        }
         self.netdev.tx_start_all();
         drop(ctl);
         // The service task sets the carrier from the link right away.
@@ -449,45 +516,44 @@ impl<'bound> Adapter<'bound> {
         Ok(())
     }
 
-    fn configure_tx(&self, emul: &mut Emul<BarIo<'bound, 'bound>>, tx: &TxRing) -> Result {
+    fn configure_tx(&self, emul: &mut Emul<BarIo<'bound, 'bound>>, q: u32, tx: &TxRing) -> Result {
         let (bus, len) = tx.layout();
-        emul.write(Reg::VFTXDCTL, 0, bits::TXDCTL_SWFLSH)?;
+        emul.write(Reg::VFTXDCTL, q, bits::TXDCTL_SWFLSH)?;
         // CAST: the low and high halves of a 64-bit bus address.
-        emul.write(Reg::VFTDBAL, 0, bus as u32)?;
-        emul.write(Reg::VFTDBAH, 0, (bus >> 32) as u32)?;
-        emul.write(Reg::VFTDLEN, 0, len)?;
-        emul.write(Reg::VFTDWBAH, 0, 0)?;
-        emul.write(Reg::VFTDWBAL, 0, 0)?;
-        emul.write(Reg::VFTDH, 0, 0)?;
-        emul.write(Reg::VFTDT, 0, 0)?;
-        emul.write(Reg::VFTXDCTL, 0, bits::DCTL_ENABLE | bits::TXDCTL_THRESH)?;
-        self.wait_enabled(emul, Reg::VFTXDCTL)
+        emul.write(Reg::VFTDBAL, q, bus as u32)?;
+        emul.write(Reg::VFTDBAH, q, (bus >> 32) as u32)?;
+        emul.write(Reg::VFTDLEN, q, len)?;
+        emul.write(Reg::VFTDWBAH, q, 0)?;
+        emul.write(Reg::VFTDWBAL, q, 0)?;
+        emul.write(Reg::VFTDH, q, 0)?;
+        emul.write(Reg::VFTDT, q, 0)?;
+        emul.write(Reg::VFTXDCTL, q, bits::DCTL_ENABLE | bits::TXDCTL_THRESH)?;
+        self.wait_enabled(emul, Reg::VFTXDCTL, q)
     }
 
-    fn configure_rx(&self, emul: &mut Emul<BarIo<'bound, 'bound>>, rx: &RxRing) -> Result {
+    fn configure_rx(&self, emul: &mut Emul<BarIo<'bound, 'bound>>, q: u32, rx: &RxRing) -> Result {
         let (bus, len) = rx.layout();
-        emul.write(Reg::VFRXDCTL, 0, 0)?;
-        emul.write(Reg::VFPSRTYPE, 0, bits::PSRTYPE)?;
-        emul.write(Reg::VFRDBAL, 0, bus as u32)?;
-        emul.write(Reg::VFRDBAH, 0, (bus >> 32) as u32)?;
-        emul.write(Reg::VFRDLEN, 0, len)?;
-        emul.write(Reg::VFRDH, 0, 0)?;
-        emul.write(Reg::VFRDT, 0, 0)?;
+        emul.write(Reg::VFRXDCTL, q, 0)?;
+        emul.write(Reg::VFRDBAL, q, bus as u32)?;
+        emul.write(Reg::VFRDBAH, q, (bus >> 32) as u32)?;
+        emul.write(Reg::VFRDLEN, q, len)?;
+        emul.write(Reg::VFRDH, q, 0)?;
+        emul.write(Reg::VFRDT, q, 0)?;
         let srrctl =
             (RX_BUF_LEN >> bits::SRRCTL_BSIZE_SHIFT) | bits::SRRCTL_ONEBUF | bits::SRRCTL_DROP_EN;
-        emul.write(Reg::VFSRRCTL, 0, srrctl)?;
+        emul.write(Reg::VFSRRCTL, q, srrctl)?;
         // VME: strip VLAN tags into the descriptor (NETIF_F_HW_VLAN_CTAG_RX).
-        emul.write(Reg::VFRXDCTL, 0, bits::DCTL_ENABLE | bits::RXDCTL_VME)?;
-        self.wait_enabled(emul, Reg::VFRXDCTL)
+        emul.write(Reg::VFRXDCTL, q, bits::DCTL_ENABLE | bits::RXDCTL_VME)?;
+        self.wait_enabled(emul, Reg::VFRXDCTL, q)
     }
 
     /// Waits up to 10 ms for a queue's ENABLE to read back (ixgbevf polls 10 × 1-2 ms).
-    fn wait_enabled(&self, emul: &mut Emul<BarIo<'bound, 'bound>>, reg: Reg) -> Result {
+    fn wait_enabled(&self, emul: &mut Emul<BarIo<'bound, 'bound>>, reg: Reg, q: u32) -> Result {
         // The datasheet allows the enable some hundred microseconds: poll in 50 µs steps
         // (a restore's outage pays for every step), for at most 10 ms of measured time.
         let start = kernel::time::Monotonic::ktime_get();
         loop {
-            let v = emul.read(reg, 0)?;
+            let v = emul.read(reg, q)?;
             if v == u32::MAX {
                 return Err(ENODEV);
             }
@@ -500,7 +566,7 @@ impl<'bound> Adapter<'bound> {
             }
             kernel::time::delay::fsleep(kernel::time::Delta::from_micros(50));
         }
-        dev_err!(self.dev, "{:?} queue 0 did not enable within 10 ms\n", reg);
+        dev_err!(self.dev, "{:?} queue {} did not enable within 10 ms\n", reg, q);
         Err(ETIMEDOUT)
     }
 
@@ -532,43 +598,47 @@ impl<'bound> Adapter<'bound> {
             let _ = emul.write(Reg::VTEIAM, 0, 0);
             let _ = emul.write(Reg::VTEIMC, 0, u32::MAX);
             let _ = emul.write(Reg::VTEIAC, 0, 0);
-            let _ = emul.write(Reg::VFTXDCTL, 0, bits::TXDCTL_SWFLSH);
-            let _ = emul.write(Reg::VFRXDCTL, 0, 0);
+            for (q, _) in self.queues() {
+                let _ = emul.write(Reg::VFTXDCTL, q, bits::TXDCTL_SWFLSH);
+                let _ = emul.write(Reg::VFRXDCTL, q, 0);
+            }
         }
-        self.qv.napi.disable();
-        let rings = {
-            let _ctl = self.ctl.lock();
-            // SAFETY: Tx is disabled and NAPI disabled (above); `ctl` keeps the service
-            // task's hang check, which reads the rings under it, out while they go.
-            unsafe { self.qv.set_rings(None) }
-        };
-        if let Some(mut rings) = rings {
-            rings.tx.drain(&self.netdev);
-            rings.rx.drain();
+        for (_, qv) in self.queues() {
+            qv.napi.disable();
+            let rings = {
+                let _ctl = self.ctl.lock();
+                // SAFETY: Tx is disabled and NAPI disabled (above); `ctl` keeps the service
+                // task's hang check, which reads the rings under it, out while they go.
+                unsafe { qv.set_rings(None) }
+            };
+            if let Some(mut rings) = rings {
+                rings.tx.drain(&self.netdev);
+                rings.rx.drain();
+            }
         }
     }
 
     /// One NAPI poll of vector `idx`.
     fn poll(&self, idx: u32, budget: i32) -> i32 {
-        if idx != Q_VECTOR {
+        let Some(qv) = self.qv.get(idx as usize) else {
             return 0;
-        }
-        let napi = self.qv.napi;
+        };
+        let napi = qv.napi;
         // SAFETY: this is the vector's NAPI poll.
-        let Some(rings) = (unsafe { self.qv.rings() }) else {
+        let Some(rings) = (unsafe { qv.rings() }) else {
             napi.complete_done(0);
             return 0;
         };
         let rearm = rings.rearm;
-        rings.tx.clean(&self.netdev, budget, &self.qv.tx_stats);
+        rings.tx.clean(&self.netdev, budget, &qv.tx_stats);
         let want = u32::try_from(budget).unwrap_or(0);
         // SAFETY: this is the vector's NAPI poll; only the Rx ring is borrowed mutably.
-        let done = match unsafe { self.qv.rx_mut() } {
+        let done = match unsafe { qv.rx_mut() } {
             Some(rx) => rx.poll(
                 napi,
                 &self.io,
                 want,
-                &self.qv.rx_stats,
+                &qv.rx_stats,
                 self.dirtying.load(Relaxed),
             ),
             None => 0,
@@ -584,10 +654,14 @@ impl<'bound> Adapter<'bound> {
     }
 
     /// ndo_start_xmit.
-    fn xmit(&self, skb: Skb, _q: u32) -> bool {
+    fn xmit(&self, skb: Skb, q: u32) -> bool {
+        // The stack picks among the `nq` queues it was told of (set_queues).
+        let Some(qv) = self.qv.get(q as usize) else {
+            return false;
+        };
         // SAFETY: this is xmit, called only while Tx is started (open to close).
-        match unsafe { self.qv.rings() } {
-            Some(r) => match r.tx.xmit(skb, &self.netdev, &self.io, &self.qv.tx_stats) {
+        match unsafe { qv.rings() } {
+            Some(r) => match r.tx.xmit(skb, &self.netdev, &self.io, &qv.tx_stats) {
                 Ok(()) => false,
                 Err(skb) => {
                     skb.give_back();
@@ -601,17 +675,24 @@ impl<'bound> Adapter<'bound> {
     /// ndo_get_stats64: rx packets, rx bytes, tx packets, tx bytes, rx dropped, tx dropped,
     /// multicast, rx errors.
     fn stats(&self) -> [u64; 8] {
-        let (rx, tx) = (&self.qv.rx_stats, &self.qv.tx_stats);
-        [
-            RingStats::get(&rx.packets),
-            RingStats::get(&rx.bytes),
-            RingStats::get(&tx.packets),
-            RingStats::get(&tx.bytes),
-            RingStats::get(&rx.dropped).wrapping_add(RingStats::get(&rx.alloc_failed)),
-            RingStats::get(&tx.dropped),
-            self.hw_multicast.load(Relaxed),
-            RingStats::get(&rx.errors),
-        ]
+        let mut v = [0u64; 8];
+        for qv in self.qv.iter() {
+            let (rx, tx) = (&qv.rx_stats, &qv.tx_stats);
+            for (slot, x) in v.iter_mut().zip([
+                RingStats::get(&rx.packets),
+                RingStats::get(&rx.bytes),
+                RingStats::get(&tx.packets),
+                RingStats::get(&tx.bytes),
+                RingStats::get(&rx.dropped).wrapping_add(RingStats::get(&rx.alloc_failed)),
+                RingStats::get(&tx.dropped),
+                0,
+                RingStats::get(&rx.errors),
+            ]) {
+                *slot = slot.wrapping_add(x);
+            }
+        }
+        v[6] = self.hw_multicast.load(Relaxed);
+        v
     }
 
     /// The service task: link state from VFLINKS, messages from the PF, PF resets, a Tx
@@ -679,7 +760,7 @@ impl<'bound> Adapter<'bound> {
                 if up {
                     // Re-arm the mailbox vector (auto-masked when it fired). The intent is
                     // unchanged, so this is the write the log already holds.
-                    if let Err(e) = ctl.emul.write(Reg::VTEIMS, 0, OTHER_BIT) {
+                    if let Err(e) = ctl.emul.write(Reg::VTEIMS, 0, self.other_bit()) {
                         dev_warn!(self.dev, "cannot re-arm the mailbox vector: {:?}\n", e);
                     }
                 }
@@ -725,22 +806,26 @@ impl<'bound> Adapter<'bound> {
         }
     }
 
-    /// Whether Tx queue 0 has frames in flight and completed none since the last look
+    /// Whether a Tx queue has frames in flight and completed none since the last look
     /// (two service passes apart, as ixgbevf's `check_for_tx_hang`).
     fn tx_hung(&self, _ctl: &Control<'_>) -> bool {
-        // SAFETY: `ctl` is held (the argument proves it): open installs and close removes
-        // the rings under it, so they cannot go while their indices are read.
-        let Some((ntc, pending)) = (unsafe { self.qv.rings() }).map(|r| r.tx.progress()) else {
-            return false;
-        };
-        let last = self.tx_last_clean.xchg(ntc, Relaxed);
-        if !pending || ntc != last {
-            self.tx_stalls.store(0, Relaxed);
-            return false;
+        let mut hung = false;
+        for (_, qv) in self.queues() {
+            // SAFETY: `ctl` is held (the argument proves it): open installs and close
+            // removes the rings under it, so they cannot go while their indices are read.
+            let Some((ntc, pending)) = (unsafe { qv.rings() }).map(|r| r.tx.progress()) else {
+                continue;
+            };
+            let last = qv.last_clean.xchg(ntc, Relaxed);
+            if !pending || ntc != last {
+                qv.stalls.store(0, Relaxed);
+                continue;
+            }
+            let stalls = qv.stalls.load(Relaxed).saturating_add(1);
+            qv.stalls.store(stalls, Relaxed);
+            hung |= stalls >= 2;
         }
-        let stalls = self.tx_stalls.load(Relaxed).saturating_add(1);
-        self.tx_stalls.store(stalls, Relaxed);
-        stalls >= 2
+        hung
     }
 
     /// The VF reads all ones: stop using it, once, and keep looking for it to come back.
@@ -949,23 +1034,47 @@ impl<'bound> Adapter<'bound> {
             self.fold_counters(&mut ctl);
             (ctl.hw, ctl.emul.counts())
         };
-        let (rx, tx) = (&self.qv.rx_stats, &self.qv.tx_stats);
-        let (rxp, rxb) = (RingStats::get(&rx.packets), RingStats::get(&rx.bytes));
-        let (txp, txb) = (RingStats::get(&tx.packets), RingStats::get(&tx.bytes));
+        // Per queue: rx packets, rx bytes, tx packets, tx bytes; then the sums.
+        let mut per_q = [[0u64; 4]; MAX_QP];
+        let mut errs = [0u64; 5];
+        for (qv, pq) in self.qv.iter().zip(per_q.iter_mut()) {
+            let (rx, tx) = (&qv.rx_stats, &qv.tx_stats);
+            *pq = [
+                RingStats::get(&rx.packets),
+                RingStats::get(&rx.bytes),
+                RingStats::get(&tx.packets),
+                RingStats::get(&tx.bytes),
+            ];
+            for (e, x) in errs.iter_mut().zip([
+                RingStats::get(&rx.errors),
+                RingStats::get(&rx.csum_errors),
+                RingStats::get(&rx.alloc_failed),
+                RingStats::get(&tx.dropped),
+                qv.tx_timeouts.load(Relaxed),
+            ]) {
+                *e = e.wrapping_add(x);
+            }
+        }
+        let sum = |i: usize| per_q.iter().fold(0u64, |a, q| a.wrapping_add(q[i]));
+        let [q0, q1] = per_q;
         [
-            rxp,
-            rxb,
-            txp,
-            txb,
-            rxp,
-            rxb,
-            txp,
-            txb,
-            RingStats::get(&rx.errors),
-            RingStats::get(&rx.csum_errors),
-            RingStats::get(&rx.alloc_failed),
-            RingStats::get(&tx.dropped),
-            self.qv.tx_timeouts.load(Relaxed),
+            sum(0),
+            sum(1),
+            sum(2),
+            sum(3),
+            q0[0],
+            q0[1],
+            q0[2],
+            q0[3],
+            q1[0],
+            q1[1],
+            q1[2],
+            q1[3],
+            errs[0],
+            errs[1],
+            errs[2],
+            errs[3],
+            errs[4],
             hw.get(CounterId::Gprc).value(),
             hw.get(CounterId::Gorc).value(),
             hw.get(CounterId::Gptc).value(),
@@ -1036,9 +1145,11 @@ impl<'bound> Adapter<'bound> {
         }
         self.itr_usecs.store(usecs, Relaxed);
         if self.up.load(Acquire) {
-            if let Err(e) = ctl.emul.write(Reg::VTEITR, Q_VECTOR, eitr) {
-                dev_err!(self.dev, "cannot write VTEITR: {:?}\n", e);
-                return Err((EIO, c"the throttle register could not be written"));
+            for (q, _) in self.queues() {
+                if let Err(e) = ctl.emul.write(Reg::VTEITR, q, eitr) {
+                    dev_err!(self.dev, "cannot write VTEITR: {:?}\n", e);
+                    return Err((EIO, c"the throttle register could not be written"));
+                }
             }
         }
         Ok(())
@@ -1141,8 +1252,11 @@ impl<'bound> Adapter<'bound> {
     }
 
     fn tx_timeout(&self, q: u32) {
-        let n = self.qv.tx_timeouts.load(Relaxed).wrapping_add(1);
-        self.qv.tx_timeouts.store(n, Relaxed);
+        let Some(qv) = self.qv.get(q as usize) else {
+            return;
+        };
+        let n = qv.tx_timeouts.load(Relaxed).wrapping_add(1);
+        qv.tx_timeouts.store(n, Relaxed);
         dev_warn!(
             self.dev,
             "{}: Tx queue {} timed out ({} so far)\n",
@@ -1153,28 +1267,29 @@ impl<'bound> Adapter<'bound> {
     }
 }
 
-/// The queue vector's hard interrupt: auto-mask has masked it; schedule NAPI.
+/// What an MSI-X vector serves.
+#[derive(Clone, Copy)]
+pub(crate) enum VectorKind {
+    /// A queue pair: auto-mask has masked it; schedule its NAPI.
+    Queue(Napi),
+    /// The mailbox: link or PF message; the service task handles it.
+    Mailbox(Kicker),
+}
+
+/// A vector's hard interrupt handler; a vector beyond the queues and the mailbox in use
+/// serves nothing.
 #[pin_data]
-pub(crate) struct QueueIrq {
-    napi: Napi,
+pub(crate) struct VectorIrq {
+    what: Option<VectorKind>,
 }
 
-impl irq::Handler for QueueIrq {
+impl irq::Handler for VectorIrq {
     fn handle(&self) -> irq::IrqReturn {
-        self.napi.schedule_irq();
-        irq::IrqReturn::Handled
-    }
-}
-
-/// The mailbox vector's hard interrupt: link or PF message; the service task handles it.
-#[pin_data]
-pub(crate) struct OtherIrq {
-    kick: Kicker,
-}
-
-impl irq::Handler for OtherIrq {
-    fn handle(&self) -> irq::IrqReturn {
-        self.kick.kick();
+        match self.what {
+            Some(VectorKind::Queue(napi)) => napi.schedule_irq(),
+            Some(VectorKind::Mailbox(kick)) => kick.kick(),
+            None => return irq::IrqReturn::None,
+        }
         irq::IrqReturn::Handled
     }
 }
@@ -1261,7 +1376,7 @@ extern "C" fn compsc_rs_stats(ctx: *mut c_void, out: *mut u64, n: u32) {
 /// ethtool -S names: totals, queue 0 (the only queue pair), errors, the VF's own counters
 /// (continuous across resets and migrations), resets and doorbell commands, and the
 /// self-emulation layer's accesses.
-const STAT_NAMES: [&str; 24] = [
+const STAT_NAMES: [&str; 28] = [
     "rx_packets",
     "rx_bytes",
     "tx_packets",
@@ -1270,6 +1385,10 @@ const STAT_NAMES: [&str; 24] = [
     "rx_queue_0_bytes",
     "tx_queue_0_packets",
     "tx_queue_0_bytes",
+    "rx_queue_1_packets",
+    "rx_queue_1_bytes",
+    "tx_queue_1_packets",
+    "tx_queue_1_bytes",
     "rx_errors",
     "rx_csum_errors",
     "rx_alloc_failed",

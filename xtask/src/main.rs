@@ -27,8 +27,9 @@ tasks:
   build    build compsc_vf.ko (release and KUnit variants) against the guest kernel
   test     run every test layer: host, module build, KUnit in the guest, end to end
   demo     boot the guest and load compsc_vf
-  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|recovery|doorbell|migrate]`
+  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|mtu|recovery|doorbell|migrate]`
            (default compsc_vf): ping, 100 MiB TCP each way and a link flap through vf-model;
+           `mtu`: both drivers against a PF that refuses jumbo frames;
            `recovery`: compsc_vf through a PF reset, a VF swap and rmmod under traffic;
            `doorbell`: the migration doorbell on one VF (abort, swap and restore, abuse);
            `migrate`: a live migration between two QEMUs under TCP traffic
@@ -142,6 +143,13 @@ fn try_main() -> Result<()> {
                     eprintln!("migration passed");
                     return Ok(());
                 }
+                Some("mtu") => {
+                    let ko = module::build(&k, module::Variant::Release)?;
+                    model::test_mtu_refused(&k, &model::VfDriver::compsc_vf(&ko))?;
+                    model::test_mtu_refused(&k, &model::VfDriver::ixgbevf(&k)?)?;
+                    eprintln!("mtu passed");
+                    return Ok(());
+                }
                 Some("recovery") => {
                     let ko = module::build(&k, module::Variant::Release)?;
                     model::test_compsc_vf_recovery(&k, &ko)?;
@@ -149,7 +157,7 @@ fn try_main() -> Result<()> {
                     return Ok(());
                 }
                 Some(other) => {
-                    bail!("unknown `{other}` (compsc_vf, ixgbevf, recovery, doorbell or migrate)")
+                    bail!("unknown `{other}` (compsc_vf, ixgbevf, mtu, recovery, doorbell or migrate)")
                 }
             };
             model::test_traffic(&k, &drv)?;

@@ -38,6 +38,7 @@ const HOST_PKGS: &[&str] = &[
     "busybox-static",
     "ethtool",
     "iperf3",
+    "iputils-ping",
     "libclang-19-dev",
     "python3",
     "iproute2",

@@ -96,6 +96,9 @@ echo 0 > /proc/sys/net/ipv4/icmp_echo_ignore_broadcasts
 /usr/bin/ip addr add {MCAST_GROUP}/32 dev eth0 autojoin && echo E2E-MCAST-JOIN ok || echo E2E-MCAST-JOIN failed
 echo E2E-MCAST-PING
 sleep 5
+echo E2E-RSS-PINGS
+sleep 4
+ethtool -S eth0 | sed -n 's/^ *\([rt]x_queue_[01]_packets\): /E2E-Q-\1 /p'
 ethtool -G eth0 rx 1024 tx 256 && echo E2E-RING-SET ok || echo E2E-RING-SET failed
 ethtool -C eth0 rx-usecs 100 && echo E2E-COALESCE-SET ok || echo E2E-COALESCE-SET failed
 echo "E2E-RING-NOW $(ethtool -g eth0 | sed -n '/Current/,$s/^[RT]X:[[:space:]]*//p' | head -n 2 | tr '\n' ' ')"
@@ -104,6 +107,7 @@ n=0; until ping -c 1 -W 1 {HOST_IP} >/dev/null 2>&1; do n=$((n+1)); [ $n -ge 15 
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER-RING ok || echo E2E-PING-AFTER-RING failed
 ethtool -S eth0 | sed -n 's/^ *\(hw_[rt]x_packets\|hw_rx_multicast\): /E2E-HW-\1 /p'
 echo E2E-RING-SNAP
+sleep 1
 echo "E2E-REGS-BYTES $(ethtool -d eth0 raw on | wc -c)"
 {compsc_only}ethtool -t eth0 offline >/tmp/t 2>&1 || true
 echo "E2E-SELFTEST $(sed -n 's/^The test result is //p' /tmp/t)"
@@ -260,11 +264,11 @@ fn jiffies(line: &str) -> Option<(u64, u64)> {
 }
 
 /// The small-packet UDP measure: the peer's iperf3 report and the guest's CPU time.
-fn udp(console: &str, report: &std::path::Path) -> Result<(f64, f64)> {
+fn udp(console: &str, report: Result<(f64, f64)>) -> Result<(f64, f64)> {
     if marker(console, "E2E-UDP") != Some("ok") {
         bail!("iperf3 -u in the guest failed");
     }
-    let (sent, pps) = iperf3_udp(report)?;
+    let (sent, pps) = report?;
     let (b0, _) = marker(console, "E2E-CPU-BEFORE")
         .and_then(jiffies)
         .context("no CPU line before iperf3")?;
@@ -339,6 +343,34 @@ pub(super) fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficRepo
             Ok(())
         }));
     }
+    // Pings from eight source addresses: RSS on the IPv4 addresses spreads them over the
+    // VF's Rx queues (the model's hash is deterministic), and the replies over its Tx queues.
+    {
+        let ns = rig.ns().to_owned();
+        g.hooks.push(Hook::new("E2E-RSS-PINGS", move || {
+            for i in 11..19 {
+                let src = format!("10.77.0.{i}");
+                std::process::Command::new("ip")
+                    .args([
+                        "-n",
+                        &ns,
+                        "addr",
+                        "add",
+                        &format!("{src}/24"),
+                        "dev",
+                        "vfm0",
+                    ])
+                    .status()?;
+                std::process::Command::new("ip")
+                    .args([
+                        "netns", "exec", &ns, "ping", "-c", "2", "-i", "0.2", "-W", "1",
+                    ])
+                    .args(["-I", &src, GUEST_IP])
+                    .output()?;
+            }
+            Ok(())
+        }));
+    }
     // The device's view right after ethtool -G/-C, with the driver's counters just read.
     let ring_stats = std::rc::Rc::new(std::cell::RefCell::new(String::new()));
     {
@@ -370,6 +402,9 @@ pub(super) fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficRepo
         control(&ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
     let tx = peer_result(&mut rig, "sink", sink);
     let rx = peer_result(&mut rig, "source", source);
+    // The iperf3 server writes its report when its one test ends; read it before the rig
+    // (and its directory) goes.
+    let udp_report = iperf3_udp(&iperf);
     rig.terminate("vf-model");
     drop(rig);
     let where_ = format!(
@@ -382,7 +417,8 @@ pub(super) fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficRepo
     let vlan_stats = vlan_stats.borrow().clone();
     let mut r = analyse(&out.console, &tx, &rx, &stats, &vlan_stats, drv)
         .with_context(|| where_.clone())?;
-    (r.udp_pps, r.cpu_us_per_pkt) = udp(&out.console, &iperf).with_context(|| where_.clone())?;
+    (r.udp_pps, r.cpu_us_per_pkt) =
+        udp(&out.console, udp_report).with_context(|| where_.clone())?;
     surfaces(&out.console, &mcast.borrow(), &ring_stats.borrow(), drv).with_context(|| where_)?;
     Ok(r)
 }
@@ -397,6 +433,20 @@ fn surfaces(console: &str, mcast: &str, ring_stats: &str, drv: &VfDriver) -> Res
         bail!(
             "the peer's pings to {MCAST_GROUP}, which the guest joined, got no replies: {mcast:?}"
         );
+    }
+    // Both queue pairs carried traffic (the PF grants two; both drivers use them).
+    for q in [
+        "rx_queue_0_packets",
+        "rx_queue_1_packets",
+        "tx_queue_0_packets",
+        "tx_queue_1_packets",
+    ] {
+        let n: u64 = marker(console, &format!("E2E-Q-{q}"))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if n == 0 {
+            bail!("ethtool -S {q} is 0: RSS did not spread the peer's flows over both queue pairs");
+        }
     }
     if marker(console, "E2E-RING-SET") != Some("ok")
         || marker(console, "E2E-COALESCE-SET") != Some("ok")

@@ -20,6 +20,19 @@ pub struct QueueInfo {
     pub default_queue: u8,
 }
 
+impl QueueInfo {
+    /// How many queue pairs a VF driver with room for `max` uses under this grant
+    /// (`ixgbevf_set_num_queues`): one with traffic classes (the PF's DCB owns the mapping)
+    /// or without a grant (API 1.0), else the smaller of the Tx and Rx grants, at most
+    /// `max`, at least one.
+    pub fn queue_pairs(grant: Option<QueueInfo>, max: u8) -> u8 {
+        match grant {
+            Some(q) if q.num_tcs <= 1 => q.max_tx.min(q.max_rx).min(max).max(1),
+            _ => 1,
+        }
+    }
+}
+
 /// A decoded PF reply.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Reply {
@@ -391,5 +404,28 @@ mod tests {
         }
         assert!(PfMessage::decode(0x100 | MSG_SUCCESS).is_err());
         assert!(PfMessage::decode(0x3).is_err());
+    }
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use super::QueueInfo;
+
+    #[test]
+    fn queue_pairs_follow_the_grant_within_the_drivers_room() {
+        let q = |tx, rx, tcs| {
+            Some(QueueInfo {
+                max_tx: tx,
+                max_rx: rx,
+                num_tcs: tcs,
+                default_queue: 0,
+            })
+        };
+        assert_eq!(QueueInfo::queue_pairs(None, 2), 1);
+        assert_eq!(QueueInfo::queue_pairs(q(2, 2, 0), 2), 2);
+        assert_eq!(QueueInfo::queue_pairs(q(8, 4, 1), 2), 2);
+        assert_eq!(QueueInfo::queue_pairs(q(4, 1, 0), 2), 1);
+        assert_eq!(QueueInfo::queue_pairs(q(4, 4, 4), 2), 1);
+        assert_eq!(QueueInfo::queue_pairs(q(0, 0, 0), 2), 1);
     }
 }
