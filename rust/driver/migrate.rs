@@ -8,7 +8,7 @@
 //! config-space I/O and runs the steps, timing each one for the dmesg timeline.
 
 use super::{Adapter, Control};
-use crate::compsc_core::doorbell::{self, off, Action, Doorbell, Phase};
+use crate::compsc_core::doorbell::{self, off, Action, Doorbell, Phase, Reason};
 use crate::compsc_core::mac::PciId;
 use crate::compsc_core::plan::check_compatible;
 use crate::compsc_core::record::{SavedState, RECORD_BYTES};
@@ -120,8 +120,15 @@ impl Bell {
 
     /// Publishes the answer to `seq`: status block first, the acknowledged sequence number
     /// last, so a hypervisor that sees the new `ACK_SEQ` reads a complete status.
-    fn answer(&self, pdev: &pci::Device<Bound>, seq: u32, action: Action, ok: bool, us: u32) {
-        let (status, reason) = self.state.status(action, ok);
+    fn answer(
+        &self,
+        pdev: &pci::Device<Bound>,
+        seq: u32,
+        action: Action,
+        outcome: Result<(), Reason>,
+        us: u32,
+    ) {
+        let (status, reason) = self.state.status(action, outcome);
         self.write(pdev, off::REASON, reason as u32);
         self.write(pdev, off::ELAPSED_US, us);
         self.write(pdev, off::STATUS, status as u32);
@@ -151,7 +158,7 @@ impl Adapter<'_> {
             return frozen;
         }
         let start = Monotonic::ktime_get();
-        let ok = match action {
+        let outcome: Result<(), Reason> = match action {
             Action::None | Action::Nop => {
                 dev_info!(
                     self.dev,
@@ -159,7 +166,7 @@ impl Adapter<'_> {
                     seq,
                     command
                 );
-                true
+                Ok(())
             }
             Action::Refuse(reason) => {
                 dev_warn!(
@@ -169,7 +176,7 @@ impl Adapter<'_> {
                     seq,
                     reason
                 );
-                false
+                Err(reason)
             }
             Action::Prepare => {
                 self.dirtying.store(true, Release);
@@ -178,42 +185,45 @@ impl Adapter<'_> {
                     "doorbell PREPARE seq {}: Rx pages now dirtied after DMA\n",
                     seq
                 );
-                true
+                Ok(())
             }
             Action::Freeze => {
                 drop(ctl);
-                let ok = self.freeze(seq);
+                self.freeze(seq);
                 ctl = self.ctl.lock();
-                ok
+                Ok(())
             }
             Action::Restore => {
                 drop(ctl);
-                let ok = self.restore(seq).is_ok();
+                let r = self.restore(seq);
                 ctl = self.ctl.lock();
-                ok
+                r
             }
             Action::Abort => {
                 drop(ctl);
-                let ok = self.abort(seq);
+                let r = self.abort(seq);
                 ctl = self.ctl.lock();
-                ok
+                r
             }
         };
         let us = us_since(start);
         let Some(bell) = ctl.bell.as_mut() else {
             return false;
         };
-        bell.state.done(action, ok);
-        bell.answer(self.pdev, seq, action, ok, us);
+        bell.state.done(action, outcome.is_ok());
+        bell.answer(self.pdev, seq, action, outcome, us);
         bell.state.phase() == Phase::Frozen
     }
 
     /// FREEZE: stop the stack's Tx, let frames in flight complete, stop VF DMA, take the
     /// data path down, save the record. The vCPUs may stop once FROZEN is published.
-    fn freeze(&self, seq: u32) -> bool {
+    fn freeze(&self, seq: u32) {
         let _rtnl = shim::Rtnl::lock();
         let t0 = Monotonic::ktime_get();
         self.dirtying.store(true, Release);
+        // Absent while frozen: the stack queues what it sends, and the Tx watchdog does not
+        // take a long freeze for a hung queue.
+        self.netdev.detach();
         self.netdev.tx_disable_all();
         // Frames already on the ring are sent: wait (bounded) for their completions.
         let mut drained = false;
@@ -261,13 +271,12 @@ impl Adapter<'_> {
             t_dma,
             n
         );
-        true
     }
 
     /// RESTORE, on the destination VF: restore the PCI state the destination may have
     /// reset, check the record, reset the VF, open a PF session, replay what the PF held,
     /// bring the data path back.
-    fn restore(&self, seq: u32) -> Result {
+    fn restore(&self, seq: u32) -> Result<(), Reason> {
         let _rtnl = shim::Rtnl::lock();
         let t0 = Monotonic::ktime_get();
         shim::pci_restore_state(self.pdev);
@@ -284,25 +293,23 @@ impl Adapter<'_> {
                 seq,
                 device
             );
-            return Err(ENODEV);
+            return Err(Reason::Incompatible);
         };
         let mut ctl = self.ctl.lock();
-        let checked = {
+        {
             let Some(bell) = ctl.bell.as_mut() else {
-                return Err(EINVAL);
+                return Err(Reason::BadState);
             };
             match bell.saved.decode_into(&bell.record[..]) {
                 Err(e) => {
                     dev_err!(self.dev, "doorbell RESTORE seq {}: saved record refused: {:?}\n", seq, e);
-                    Err(())
+                    return Err(Reason::BadRecord);
                 }
                 Ok(()) => check_compatible(&bell.saved, dst).map_err(|e| {
                     dev_err!(self.dev, "doorbell RESTORE seq {}: the destination {} VF cannot take the record: {:?}\n", seq, dst.info.name, e);
-                }),
+                    Reason::Incompatible
+                })?,
             }
-        };
-        if checked.is_err() {
-            return Err(EINVAL);
         }
         if dst.info.mac != ctl.emul.mac().mac {
             dev_info!(
@@ -316,7 +323,7 @@ impl Adapter<'_> {
         }
         let (pf, hw) = match ctl.bell.as_ref() {
             Some(b) => (b.saved.pf, b.saved.counters),
-            None => return Err(EINVAL),
+            None => return Err(Reason::BadState),
         };
         // The counters continue from the source's values (rebuild rebases them on this VF).
         ctl.hw = hw;
@@ -327,14 +334,25 @@ impl Adapter<'_> {
                 seq,
                 e
             );
-            EIO
+            Reason::DeviceFailed
         })?;
         let api = ctl.pf.api;
         drop(ctl);
         let t_vf = us_since(t0);
         let up = self.admin_up.load(Acquire);
         if up {
-            self.open()?;
+            self.open().map_err(|e| {
+                dev_err!(
+                    self.dev,
+                    "doorbell RESTORE seq {}: the data path did not come up: {:?}\n",
+                    seq,
+                    e
+                );
+                Reason::DeviceFailed
+            })?;
+        }
+        self.netdev.attach();
+        if up {
             // Switches learn the VM's new port from its own announcement.
             self.netdev.notify_peers();
         }
@@ -361,21 +379,44 @@ impl Adapter<'_> {
 
     /// ABORT: the migration failed; resume on the same VF, whose registers and PF state are
     /// as the freeze left them.
-    fn abort(&self, seq: u32) -> bool {
+    fn abort(&self, seq: u32) -> Result<(), Reason> {
         let _rtnl = shim::Rtnl::lock();
-        self.dirtying.store(false, Relaxed);
-        let ok = if self.admin_up.load(Acquire) && !self.up.load(Acquire) {
-            self.open().is_ok()
-        } else {
-            true
+        // ABORT resumes without a reset, which is right only on the VF FREEZE stopped.
+        let same = {
+            let mut ctl = self.ctl.lock();
+            crate::compsc_core::plan::holds_frozen_state(&mut ctl.emul)
         };
+        if same != Ok(true) {
+            dev_err!(
+                self.dev,
+                "{}: doorbell ABORT seq {} refused: the VF does not hold the state FREEZE left ({}); still frozen, RESTORE is the command for this VF\n",
+                self.name(),
+                seq,
+                if same.is_err() { "it does not answer" } else { "it was reset, or this is a destination VF" }
+            );
+            return Err(Reason::NotSameVf);
+        }
+        self.dirtying.store(false, Relaxed);
+        if self.admin_up.load(Acquire) && !self.up.load(Acquire) {
+            self.open().map_err(|e| {
+                dev_err!(
+                    self.dev,
+                    "{}: doorbell ABORT seq {}: the data path did not come up: {:?}\n",
+                    self.name(),
+                    seq,
+                    e
+                );
+                Reason::DeviceFailed
+            })?;
+        }
+        self.netdev.attach();
         dev_info!(
             self.dev,
             "{}: doorbell ABORT seq {}: running on the same VF\n",
             self.name(),
             seq
         );
-        ok
+        Ok(())
     }
 }
 

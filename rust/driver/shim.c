@@ -334,6 +334,17 @@ void compsc_tx_disable_all(struct net_device *nd)
 	netif_tx_disable(nd);
 }
 
+/* Frozen for a migration: not present, so the Tx watchdog does not fire on stopped queues. */
+void compsc_netdev_detach(struct net_device *nd)
+{
+	netif_device_detach(nd);
+}
+
+void compsc_netdev_attach(struct net_device *nd)
+{
+	netif_device_attach(nd);
+}
+
 void compsc_txq_stop(struct net_device *nd, u32 q)
 {
 	netif_stop_subqueue(nd, q);

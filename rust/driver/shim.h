@@ -83,6 +83,8 @@ bool compsc_netdev_carrier_ok(struct net_device *nd);
 void compsc_netdev_set_queues(struct net_device *nd, u32 queues);
 void compsc_tx_start_all(struct net_device *nd);
 void compsc_tx_disable_all(struct net_device *nd);
+void compsc_netdev_detach(struct net_device *nd);
+void compsc_netdev_attach(struct net_device *nd);
 void compsc_txq_stop(struct net_device *nd, u32 q);
 bool compsc_txq_stopped(struct net_device *nd, u32 q);
 void compsc_txq_wake(struct net_device *nd, u32 q);

@@ -66,6 +66,8 @@ extern "C" {
     fn compsc_netdev_set_queues(nd: *mut NetDevice, queues: u32);
     fn compsc_tx_start_all(nd: *mut NetDevice);
     fn compsc_tx_disable_all(nd: *mut NetDevice);
+    fn compsc_netdev_detach(nd: *mut NetDevice);
+    fn compsc_netdev_attach(nd: *mut NetDevice);
     fn compsc_txq_stop(nd: *mut NetDevice, q: u32);
     fn compsc_txq_stopped(nd: *mut NetDevice, q: u32) -> bool;
     fn compsc_txq_wake(nd: *mut NetDevice, q: u32);
@@ -361,6 +363,18 @@ impl Netdev {
     pub(crate) fn tx_disable_all(&self) {
         // SAFETY: the netdev is alive; not called from xmit.
         unsafe { compsc_tx_disable_all(self.raw()) }
+    }
+
+    /// Marks the device absent (frozen): its queues stop and the Tx watchdog leaves it be.
+    pub(crate) fn detach(&self) {
+        // SAFETY: the netdev is alive.
+        unsafe { compsc_netdev_detach(self.raw()) }
+    }
+
+    /// Marks the device present again and wakes its queues if it is up.
+    pub(crate) fn attach(&self) {
+        // SAFETY: the netdev is alive.
+        unsafe { compsc_netdev_attach(self.raw()) }
     }
 
     /// Stops Tx queue `q` (from its xmit).

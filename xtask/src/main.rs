@@ -3,6 +3,7 @@
 //! Only orchestration lives here; product logic is in `rust/`.
 
 mod demo;
+mod dkms;
 mod fuzz;
 mod guest;
 mod kernel;
@@ -27,6 +28,7 @@ tasks:
   build    build compsc_vf.ko (release and KUnit variants) against the guest kernel
   test     run every test layer: host, module build, KUnit in the guest, end to end
   demo     boot the guest and load compsc_vf
+  dkms     build the DKMS source package as a Debian package (target/dkms/)
   traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|mtu|recovery|doorbell|migrate]`
            (default compsc_vf): ping, 100 MiB TCP each way and a link flap through vf-model;
            `mtu`: both drivers against a PF that refuses jumbo frames;
@@ -83,6 +85,12 @@ fn try_main() -> Result<()> {
         }
         "test" => test::test(),
         "demo" => demo::demo(),
+        "dkms" => {
+            setup::setup()?;
+            let deb = dkms::package()?;
+            eprintln!("DKMS package: {}", deb.display());
+            Ok(())
+        }
         "bench" => {
             let (what, rounds_arg) = match args.get(1).map(String::as_str) {
                 Some(w @ ("datapath" | "migration")) => (Some(w.to_owned()), args.get(2)),

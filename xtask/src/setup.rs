@@ -96,6 +96,7 @@ pub fn check() -> Result<()> {
         ),
         ("host packages", missing_pkgs(HOST_PKGS)),
         ("QEMU for the guest", missing_pkgs(&["qemu-system-x86"])),
+        ("dkms (for the package check)", missing_pkgs(&["dkms"])),
         (
             "kernel source and rust-src",
             missing_pkgs(&[linux.as_str(), RUST_SRC_PKG]),
@@ -143,6 +144,15 @@ pub fn setup() -> Result<()> {
     )?;
     step("host packages from bookworm", || {
         apt_install(HOST_PKGS, &[], "apt-get install -y <packages>")
+    })?;
+    // dkms without its recommends (which would pull the host's kernel headers): the
+    // package check builds against the guest kernel only.
+    step("dkms (bookworm, no recommends)", || {
+        apt_install(
+            &["dkms"],
+            &["--no-install-recommends"],
+            "apt-get install --no-install-recommends dkms",
+        )
     })?;
     step("QEMU for the guest (bookworm-backports)", || {
         apt_install(

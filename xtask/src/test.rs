@@ -97,6 +97,15 @@ pub fn test() -> Result<()> {
                 load_unload(k, ko),
             );
             t.check(
+                "make install: modules_install into updates/ with depmod (module dependencies and aliases)",
+                make_install(k, ko),
+            );
+            t.check(
+                "DKMS package: dkms builds it against the Rust-enabled kernel, skips a kernel without Rust in one line, and its module binds the VF",
+                crate::dkms::build_with_dkms(k)
+                    .and_then(|dko| crate::model::test_compsc_vf_probe(k, &dko)),
+            );
+            t.check(
                 "compsc_vf binds vf-model: reset, MAC and API over the mailbox, unbind",
                 crate::model::test_compsc_vf_probe(k, ko),
             );
@@ -260,13 +269,25 @@ fn bad_kdir(t: &mut Tally) {
             Some(n.first()? * 100_000 + n.get(1)? * 100 + n.get(2)?)
         })
         .unwrap_or(0);
-    let cases: [(&str, Option<String>, &str, &str); 5] = [
+    let cases: [(&str, Option<String>, &str, &str); 7] = [
         ("missing KDIR", None, "", "is not a kernel build directory"),
         (
             "kernel without CONFIG_RUST",
             Some("CONFIG_NET=y\n".into()),
             "",
             "built without CONFIG_RUST=y",
+        ),
+        (
+            "kernel older than 7.2",
+            Some("# Linux/x86 7.1.3 Kernel Configuration\nCONFIG_RUST=y\n".into()),
+            "",
+            "compsc_vf needs Linux 7.2 or later",
+        ),
+        (
+            "headers without the kernel's Rust metadata",
+            Some(format!("# Linux/x86 7.3.4 Kernel Configuration\nCONFIG_RUST=y\nCONFIG_RUSTC_VERSION={ours}\nNO_RUST_METADATA\n")),
+            "",
+            "has no rust/libkernel.rmeta",
         ),
         (
             "kernel built by another rustc",
@@ -294,6 +315,11 @@ fn bad_kdir(t: &mut Tally) {
                 std::fs::create_dir_all(&fake)?;
                 std::fs::write(fake.join("Makefile"), "")?;
                 std::fs::write(fake.join(".config"), c)?;
+                if !c.contains("NO_RUST_METADATA") {
+                    std::fs::create_dir_all(fake.join("rust"))?;
+                    std::fs::write(fake.join("rust/libkernel.rmeta"), "")?;
+                    std::fs::write(fake.join("rust/libmacros.so"), "")?;
+                }
             }
             let mut cmd = Command::new("make");
             cmd.arg("-C")
@@ -403,6 +429,45 @@ fn check_modinfo(ko: &Path) -> Result<()> {
         if !mi.aliases.iter().any(|a| a.starts_with(&want)) {
             bail!("no modalias for 8086:{id}");
         }
+    }
+    Ok(())
+}
+
+/// `make install` with INSTALL_MOD_PATH staging: the module lands in updates/, and depmod
+/// lists it and its aliases.
+fn make_install(k: &Kernel, _ko: &Path) -> Result<()> {
+    let stage = crate::util::target_dir().join("install-check");
+    let _ = std::fs::remove_dir_all(&stage);
+    let mo = crate::util::target_dir().join("module/install");
+    std::fs::create_dir_all(&mo)?;
+    crate::util::run_logged(
+        Command::new("make")
+            .arg("-C")
+            .arg(crate::util::project_root())
+            .arg(format!("KDIR={}", k.build.display()))
+            .arg(format!("MO={}", mo.display()))
+            .arg(format!("INSTALL_MOD_PATH={}", stage.display()))
+            .arg("install"),
+        &mo.join("install.log"),
+    )?;
+    let release = crate::util::output(
+        Command::new("make")
+            .arg("-s")
+            .arg("-C")
+            .arg(&k.build)
+            .arg("kernelrelease"),
+    )?;
+    let dir = stage.join("lib/modules").join(release.trim());
+    if !dir.join("updates/compsc_vf.ko").is_file() {
+        bail!("no updates/compsc_vf.ko under {}", dir.display());
+    }
+    let dep = std::fs::read_to_string(dir.join("modules.dep")).unwrap_or_default();
+    let alias = std::fs::read_to_string(dir.join("modules.alias")).unwrap_or_default();
+    if !dep.contains("updates/compsc_vf.ko") || !alias.contains("pci:v00008086d000010EDsv") {
+        bail!(
+            "depmod did not list compsc_vf (modules.dep, modules.alias in {})",
+            dir.display()
+        );
     }
     Ok(())
 }

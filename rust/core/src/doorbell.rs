@@ -127,6 +127,9 @@ pub enum Reason {
     Incompatible = 6,
     /// The device did not do what the step needed (reset, queue stop, mailbox).
     DeviceFailed = 7,
+    /// ABORT found a VF that does not hold the state FREEZE left (a destination VF, or a
+    /// source VF reset since): nothing changed; RESTORE is the command for that VF.
+    NotSameVf = 8,
 }
 
 /// Where the guest is in a migration.
@@ -243,16 +246,17 @@ impl Doorbell {
         };
     }
 
-    /// The status to publish after `action` finished with `ok` (and [`Doorbell::done`]).
-    pub fn status(&self, action: Action, ok: bool) -> (Status, Reason) {
-        match (action, ok) {
+    /// The status to publish after `action` finished with `outcome` (and
+    /// [`Doorbell::done`]): a failed step reports its reason.
+    pub fn status(&self, action: Action, outcome: Result<(), Reason>) -> (Status, Reason) {
+        match (action, outcome) {
             (Action::Refuse(r), _) => (Status::Error, r),
-            (_, false) => (Status::Error, Reason::DeviceFailed),
-            (Action::Prepare, true) => (Status::Prepared, Reason::None),
-            (Action::Freeze, true) => (Status::Frozen, Reason::None),
-            (Action::Restore, true) => (Status::Restored, Reason::None),
-            (Action::Abort, true) => (Status::Running, Reason::None),
-            (Action::None | Action::Nop, true) => match self.phase {
+            (_, Err(r)) => (Status::Error, r),
+            (Action::Prepare, Ok(())) => (Status::Prepared, Reason::None),
+            (Action::Freeze, Ok(())) => (Status::Frozen, Reason::None),
+            (Action::Restore, Ok(())) => (Status::Restored, Reason::None),
+            (Action::Abort, Ok(())) => (Status::Running, Reason::None),
+            (Action::None | Action::Nop, Ok(())) => match self.phase {
                 Phase::Running => (Status::Running, Reason::None),
                 Phase::Prepared => (Status::Prepared, Reason::None),
                 Phase::Frozen => (Status::Frozen, Reason::None),
@@ -278,11 +282,14 @@ mod tests {
         d.done(Action::Restore, true);
         assert_eq!(d.phase(), Phase::Running);
         assert_eq!(
-            d.status(Action::Restore, true),
+            d.status(Action::Restore, Ok(())),
             (Status::Restored, Reason::None)
         );
         assert_eq!(d.decide(0, 4), Action::Nop, "NONE is answered");
-        assert_eq!(d.status(Action::Nop, true), (Status::Running, Reason::None));
+        assert_eq!(
+            d.status(Action::Nop, Ok(())),
+            (Status::Running, Reason::None)
+        );
     }
 
     #[test]
@@ -316,6 +323,11 @@ mod tests {
         assert_eq!(d.decide(3, 8), Action::Restore);
         d.done(Action::Restore, false);
         assert_eq!(d.phase(), Phase::Frozen, "a failed restore stays frozen");
+        assert_eq!(
+            d.status(Action::Restore, Err(Reason::BadRecord)),
+            (Status::Error, Reason::BadRecord),
+            "a failed step reports its own reason"
+        );
         assert_eq!(d.decide(4, 9), Action::Abort);
         d.done(Action::Abort, true);
         assert_eq!(
@@ -324,7 +336,7 @@ mod tests {
             "ABORT after resume"
         );
         assert_eq!(
-            d.status(Action::Refuse(Reason::StaleSeq), true),
+            d.status(Action::Refuse(Reason::StaleSeq), Ok(())),
             (Status::Error, Reason::StaleSeq)
         );
     }

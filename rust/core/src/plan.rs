@@ -32,7 +32,7 @@ mod freeze;
 mod restore;
 
 pub use abort::Abort;
-pub use compat::{check_compatible, min_api};
+pub use compat::{check_compatible, holds_frozen_state, min_api};
 pub use freeze::Freeze;
 pub use restore::Restore;
 

@@ -96,7 +96,10 @@ fn run(size: u32) {
         std::thread::spawn(move || {
             let mut expect = 0u64;
             while expect < FRAMES {
-                assert!(Instant::now() < deadline, "consumer starved at frame {expect}");
+                assert!(
+                    Instant::now() < deadline,
+                    "consumer starved at frame {expect}"
+                );
                 let ntu = r.next_to_use.load(Ordering::Acquire);
                 let mut i = r.next_to_clean.load(Ordering::Relaxed);
                 while i != ntu {

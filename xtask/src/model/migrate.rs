@@ -74,11 +74,12 @@ fn plan() -> String {
         r#"{up}
 vconfig add eth0 7 && ip link set eth0.7 up
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2E-PING-BEFORE failed
-ping -i 0.05 -c 160 -W 1 {HOST_IP} > /tmp/ping.txt 2>&1 &
+ping -i 0.05 -c 300 -W 1 {HOST_IP} > /tmp/ping.txt 2>&1 &
 echo E2E-DOORBELL-ABORT
-sleep 3
+sleep 10
 echo E2E-DOORBELL-RESTORE
 wait
+sleep 1
 echo "E2E-PING-DURING $(grep 'packets received' /tmp/ping.txt)"
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER ok || echo E2E-PING-AFTER failed
 echo E2E-DOORBELL-ABUSE
@@ -109,7 +110,9 @@ pub fn test_doorbell(kernel: &Kernel, ko: &Path) -> Result<()> {
     g.hooks.push(Hook::new("E2E-DOORBELL-ABORT", move || {
         command(&c1, "prepare", "prepared", limit)?;
         command(&c1, "freeze", "frozen", limit)?;
-        std::thread::sleep(Duration::from_millis(200));
+        // Longer than the stack's 5 s Tx watchdog, with pings queued meanwhile: a frozen
+        // VF is absent to the stack, not a hung queue.
+        std::thread::sleep(Duration::from_secs(7));
         command(&c1, "abort", "running", limit)?;
         Ok(())
     }));
@@ -118,6 +121,14 @@ pub fn test_doorbell(kernel: &Kernel, ko: &Path) -> Result<()> {
         command(&c2, "prepare", "prepared", limit)?;
         command(&c2, "freeze", "frozen", limit)?;
         control_ok(&c2, r#"{"cmd":"swap"}"#)?;
+        // ABORT on the fresh VF (as on a destination) is refused: reason 8, still frozen.
+        let seq = ring(&c2, "abort")?;
+        let (reply, _) = wait_ack(&c2, seq, limit)?;
+        if json_field(&reply, "status") != Some("error")
+            || json_field(&reply, "reason") != Some("8")
+        {
+            bail!("ABORT on a swapped VF: the guest answered {reply}, want error reason 8");
+        }
         command(&c2, "restore", "restored", limit)?;
         let stats = control(&c2, r#"{"cmd":"stats"}"#)?;
         if json_field(&stats, "vlans").is_none_or(|v| !v.contains('7')) {
@@ -163,10 +174,17 @@ pub fn test_doorbell(kernel: &Kernel, ko: &Path) -> Result<()> {
             bail!("no traffic {what}; {here}");
         }
     }
+    if c.lines().any(|l| {
+        (l.contains("Tx queue") && l.contains("timed out")) || l.contains("NETDEV WATCHDOG")
+    }) {
+        bail!("a Tx queue was reported timed out while the VF was frozen; {here}");
+    }
     for line in [
         "doorbell PREPARE seq",
         "doorbell FREEZE seq",
         "doorbell ABORT seq",
+        "running on the same VF",
+        "does not hold the state FREEZE left",
         "doorbell RESTORE seq",
         "restored in",
     ] {
