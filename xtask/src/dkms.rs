@@ -119,10 +119,10 @@ pub fn build_with_dkms(k: &Kernel) -> Result<PathBuf> {
     )?
     .trim()
     .to_owned();
-    let dkms = |args: &[&str], kdir: &Path, log: &str| -> Result<()> {
+    let dkms = |args: &[&str], kernel: &str, kdir: &Path, log: &str| -> Result<()> {
         let mut c = Command::new("dkms");
         c.args(args)
-            .args(["-m", NAME, "-v", VERSION, "-k", &release])
+            .args(["-m", NAME, "-v", VERSION, "-k", kernel])
             .arg("--kernelsourcedir")
             .arg(kdir)
             .arg("--sourcetree")
@@ -131,8 +131,8 @@ pub fn build_with_dkms(k: &Kernel) -> Result<PathBuf> {
             .arg(&tree);
         run_logged(&mut c, &work.join(log))
     };
-    dkms(&["add"], &k.build, "add.log")?;
-    dkms(&["build"], &k.build, "build.log")?;
+    dkms(&["add"], &release, &k.build, "add.log")?;
+    dkms(&["build"], &release, &k.build, "build.log")?;
     let ko = tree.join(format!(
         "{NAME}/{VERSION}/{release}/x86_64/module/{NAME}.ko"
     ));
@@ -155,7 +155,7 @@ pub fn build_with_dkms(k: &Kernel) -> Result<PathBuf> {
         "# Linux/x86 7.3.4 Kernel Configuration\nCONFIG_NET=y\n",
     )?;
     let log = work.join("norust.log");
-    let r = dkms(&["build"], &norust, "norust.log");
+    let r = dkms(&["build"], &format!("{release}-norust"), &norust, "norust.log");
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     if r.is_ok() && !text.contains("BUILD_EXCLUSIVE") {
         bail!(
