@@ -191,7 +191,6 @@ impl pci::Driver for CompscVf {
     }
 }
 
-
 /// The probe line: the VF model and id, where BAR0 is, the MAC and API version, and the
 /// interface name.
 fn probe_line(pdev: &pci::Device, id: &PciId, adapter: &Adapter<'_>) {

@@ -566,7 +566,12 @@ impl<'bound> Adapter<'bound> {
             }
             kernel::time::delay::fsleep(kernel::time::Delta::from_micros(50));
         }
-        dev_err!(self.dev, "{:?} queue {} did not enable within 10 ms\n", reg, q);
+        dev_err!(
+            self.dev,
+            "{:?} queue {} did not enable within 10 ms\n",
+            reg,
+            q
+        );
         Err(ETIMEDOUT)
     }
 

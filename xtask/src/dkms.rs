@@ -155,7 +155,12 @@ pub fn build_with_dkms(k: &Kernel) -> Result<PathBuf> {
         "# Linux/x86 7.3.4 Kernel Configuration\nCONFIG_NET=y\n",
     )?;
     let log = work.join("norust.log");
-    let r = dkms(&["build"], &format!("{release}-norust"), &norust, "norust.log");
+    let r = dkms(
+        &["build"],
+        &format!("{release}-norust"),
+        &norust,
+        "norust.log",
+    );
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     if r.is_ok() && !text.contains("BUILD_EXCLUSIVE") {
         bail!(
