@@ -50,8 +50,9 @@ fn debugfs_files(pdev: &pci::Device<Bound>, a: &Adapter<'_>) -> Result<DebugfsFi
     };
     // SAFETY: the files live in `CompscVfData::debugfs`, dropped before the adapter.
     let r = unsafe { AdapterRef::new(a) };
-    let dev: &kernel::device::Device<Bound> = pdev.as_ref();
-    let scope = root.scope(r, dev.name(), |r, dir| {
+    let name = crate::shim::DmaDev::new(pdev.as_ref()).name();
+    let name = CStr::from_bytes_until_nul(&name).map_err(|_| EINVAL)?;
+    let scope = root.scope(r, name, |r, dir| {
         dir.read_callback_file(c"log", r, &|r: &AdapterRef, f| r.show(Show::Log, f));
         dir.read_callback_file(c"pf", r, &|r: &AdapterRef, f| r.show(Show::Pf, f));
         dir.read_callback_file(c"counters", r, &|r: &AdapterRef, f| {

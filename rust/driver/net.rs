@@ -59,6 +59,8 @@ const MAX_FRAME: u32 = 9728;
 /// the mailbox (ixgbevf's `IXGBEVF_MAX_RSS_QUEUES`). Queue pair `q` has vector `q`; the
 /// mailbox ("other") vector comes after the queue vectors in use.
 pub(crate) const MAX_QP: usize = 2;
+/// Queue pair indices.
+const QUEUE_IDS: [u32; MAX_QP] = [0, 1];
 /// MSI-X vectors the driver allocates (shim.h's `COMPSC_MAX_VECTORS`).
 pub(crate) const MAX_VECTORS: u32 = MAX_QP as u32 + 1;
 /// Service task period while up, and while the link is down (ixgbevf: 2 s and HZ/10).
@@ -433,12 +435,15 @@ impl<'bound> Adapter<'bound> {
 
     /// The queue pairs in use.
     fn queues(&self) -> impl Iterator<Item = (u32, &QueueVector)> {
-        (0u32..).zip(self.qv.iter()).take(self.nq as usize)
+        QUEUE_IDS
+            .into_iter()
+            .zip(self.qv.iter())
+            .take(self.nq as usize)
     }
 
     /// The mailbox vector's VTEIMS bit; the queue vectors' bits are below it.
     fn other_bit(&self) -> u32 {
-        1 << self.nq
+        1u32.checked_shl(self.nq).unwrap_or(0)
     }
 
     /// Brings the interface up (ndo_open, under RTNL).
@@ -486,8 +491,8 @@ impl<'bound> Adapter<'bound> {
         let mut ivar = 0u32;
         for (q, _) in self.queues() {
             let entry = q | bits::IVAR_VALID;
-            let shift = (q % 2) * 16;
-            ivar |= (entry | entry << 8) << shift;
+            let pair = entry | entry << 8;
+            ivar |= if q % 2 == 0 { pair } else { pair << 16 };
             emul.write(Reg::VTEITR, q, eitr)?;
         }
         emul.write(Reg::VTIVAR, 0, ivar)?;
@@ -497,7 +502,7 @@ impl<'bound> Adapter<'bound> {
         emul.write(Reg::VTEIAC, 0, mask)?;
         emul.write(Reg::VTEIMS, 0, mask)?;
         for ((q, qv), slot) in self.queues().zip(rings.iter_mut()) {
-            let rearm = emul.hot(Reg::VTEIMS, 0, 1 << q)?;
+            let rearm = emul.hot(Reg::VTEIMS, 0, 1u32.checked_shl(q).unwrap_or(0))?;
             let Some((tx, mut rx)) = slot.take() else {
                 continue;
             };

@@ -295,6 +295,11 @@ void compsc_netdev_set_mtu_range(struct net_device *nd, u32 min, u32 max)
 	nd->max_mtu = max;
 }
 
+void compsc_dev_name(struct device *dev, char *out, u32 len)
+{
+	strscpy(out, dev_name(dev), len);
+}
+
 void compsc_netdev_name(struct net_device *nd, char *out, u32 len)
 {
 	strscpy(out, netdev_name(nd), len);

@@ -83,6 +83,7 @@ bool compsc_netdev_carrier_ok(struct net_device *nd);
 void compsc_netdev_set_queues(struct net_device *nd, u32 queues);
 void compsc_tx_start_all(struct net_device *nd);
 void compsc_tx_disable_all(struct net_device *nd);
+void compsc_dev_name(struct device *dev, char *out, u32 len);
 void compsc_netdev_detach(struct net_device *nd);
 void compsc_netdev_attach(struct net_device *nd);
 void compsc_txq_stop(struct net_device *nd, u32 q);

@@ -66,6 +66,7 @@ extern "C" {
     fn compsc_netdev_set_queues(nd: *mut NetDevice, queues: u32);
     fn compsc_tx_start_all(nd: *mut NetDevice);
     fn compsc_tx_disable_all(nd: *mut NetDevice);
+    fn compsc_dev_name(dev: *mut DeviceRaw, out: *mut u8, len: u32);
     fn compsc_netdev_detach(nd: *mut NetDevice);
     fn compsc_netdev_attach(nd: *mut NetDevice);
     fn compsc_txq_stop(nd: *mut NetDevice, q: u32);
@@ -181,6 +182,15 @@ impl DmaDev {
 
     fn raw(self) -> *mut DeviceRaw {
         self.0.as_ptr()
+    }
+
+    /// The device's name (`0000:01:00.0`), NUL-terminated and truncated to the buffer (the
+    /// kernel's `Device::name` computes its length with a checked add that can panic).
+    pub(crate) fn name(self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        // SAFETY: the device is alive; the shim writes at most 32 bytes, NUL included.
+        unsafe { compsc_dev_name(self.raw(), out.as_mut_ptr(), 32) };
+        out
     }
 
     /// Unmaps a Tx buffer mapped with [`Skb::map_head`].

@@ -1,5 +1,6 @@
-//! `cargo xtask dkms`: the DKMS source package as a Debian package, and the check that it
-//! builds with DKMS against a Rust-enabled kernel and that the module it builds loads.
+//! Installing compsc_vf as out-of-tree drivers install: `make install` (checked staged), the
+//! DKMS source package as a Debian package (`cargo xtask dkms`) and the check that DKMS
+//! builds it, and binding over the in-tree ixgbevf in a guest (blacklist, driver_override).
 
 use crate::kernel::Kernel;
 use crate::util::{output, project_root, run, run_logged, target_dir};
@@ -105,6 +106,7 @@ pub fn build_with_dkms(k: &Kernel) -> Result<PathBuf> {
     let deb = package()?;
     let work = target_dir().join("dkms/check");
     let _ = std::fs::remove_dir_all(&work);
+    std::fs::create_dir_all(&work)?;
     let root = work.join("root");
     run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&root))?;
     let sourcetree = root.join("usr/src");
@@ -175,4 +177,144 @@ pub fn build_with_dkms(k: &Kernel) -> Result<PathBuf> {
         );
     }
     Ok(ko)
+}
+
+/// `make install` staged with INSTALL_MOD_PATH: the module lands in updates/ and depmod lists
+/// it and its aliases. Returns the staged `lib/modules/<release>` directory.
+pub fn stage_install(k: &Kernel) -> Result<PathBuf> {
+    let stage = target_dir().join("install-check");
+    let _ = std::fs::remove_dir_all(&stage);
+    let mo = target_dir().join("module/install");
+    std::fs::create_dir_all(&mo)?;
+    run_logged(
+        Command::new("make")
+            .arg("-C")
+            .arg(project_root())
+            .arg(format!("KDIR={}", k.build.display()))
+            .arg(format!("MO={}", mo.display()))
+            .arg(format!("INSTALL_MOD_PATH={}", stage.display()))
+            .arg("install"),
+        &mo.join("install.log"),
+    )?;
+    let dir = stage.join("lib/modules").join(release(k)?);
+    if !dir.join("updates/compsc_vf.ko").is_file() {
+        bail!(
+            "make install put no updates/compsc_vf.ko under {}",
+            dir.display()
+        );
+    }
+    let dep = std::fs::read_to_string(dir.join("modules.dep")).unwrap_or_default();
+    let alias = std::fs::read_to_string(dir.join("modules.alias")).unwrap_or_default();
+    if !dep.contains("updates/compsc_vf.ko") || !alias.contains("pci:v00008086d000010EDsv") {
+        bail!(
+            "depmod did not list compsc_vf (modules.dep, modules.alias in {})",
+            dir.display()
+        );
+    }
+    Ok(dir)
+}
+
+/// The guest kernel's release string.
+fn release(k: &Kernel) -> Result<String> {
+    Ok(output(
+        Command::new("make")
+            .arg("-s")
+            .arg("-C")
+            .arg(&k.build)
+            .arg("kernelrelease"),
+    )?
+    .trim()
+    .to_owned())
+}
+
+/// The guest side of the binding check, with Debian's kmod as modprobe.
+const BIND_PLAN: &str = r#"ln -sf /usr/bin/kmod /tmp/modprobe
+dev=/sys/bus/pci/devices/0000:01:00.0
+mkdir -p /etc/modprobe.d
+echo "blacklist ixgbevf" > /etc/modprobe.d/compsc_vf.conf
+/tmp/modprobe "$(cat $dev/modalias)"
+echo "E2E-ALIAS-BOUND $(basename "$(readlink $dev/driver)") $(grep -c '^ixgbevf ' /proc/modules)"
+/tmp/modprobe -r compsc_vf
+rm /etc/modprobe.d/compsc_vf.conf
+/tmp/modprobe ixgbevf
+echo "E2E-IXGBEVF-BOUND $(basename "$(readlink $dev/driver)")"
+/tmp/modprobe compsc_vf
+echo compsc_vf > $dev/driver_override
+echo 0000:01:00.0 > /sys/bus/pci/drivers/ixgbevf/unbind
+echo 0000:01:00.0 > /sys/bus/pci/drivers_probe
+echo "E2E-OVERRIDE-BOUND $(basename "$(readlink $dev/driver)") $(grep -c '^ixgbevf ' /proc/modules)"
+"#;
+
+/// Binding over ixgbevf the conventional ways, in a guest whose /lib/modules is what
+/// `make install` staged plus the in-tree ixgbevf: with ixgbevf blacklisted, modprobe by the
+/// device's alias binds compsc_vf (and leaves ixgbevf unloaded); with ixgbevf loaded and
+/// bound, driver_override hands the VF to compsc_vf.
+pub fn check_binding(k: &Kernel) -> Result<()> {
+    let dir = stage_install(k)?;
+    let rel = release(k)?;
+    let intree = dir.join("kernel/drivers/net/ethernet/intel/ixgbevf");
+    std::fs::create_dir_all(&intree)?;
+    std::fs::copy(k.ixgbevf_ko(), intree.join("ixgbevf.ko"))?;
+    let stage = dir
+        .parent()
+        .and_then(Path::parent)
+        .and_then(Path::parent)
+        .context("stage")?;
+    run(Command::new("depmod").arg("-b").arg(stage).arg(&rel))?;
+    let mut g = crate::guest::GuestRun::new("compsc-binding", BIND_PLAN);
+    g.with_host_program("/usr/bin/kmod")?;
+    let mut stack = vec![dir.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.is_file() {
+                let rel_path = p.strip_prefix(&dir)?;
+                g.files.push((
+                    p.clone(),
+                    format!("/lib/modules/{rel}/{}", rel_path.display()),
+                ));
+            }
+        }
+    }
+    let (out, stats) = crate::model::boot_with_model(k, g, &[], &[])?;
+    out.check_plan()?;
+    let c = &out.console;
+    let m = |key: &str| {
+        c.lines()
+            .find_map(|l| l.trim().strip_prefix(key))
+            .map(str::trim)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let here = format!("console {}", out.log_path.display());
+    if m("E2E-ALIAS-BOUND") != "compsc_vf 0" {
+        bail!(
+            "with ixgbevf blacklisted, modprobe by alias gave driver and ixgbevf-loaded {:?}, want `compsc_vf 0`; {here}",
+            m("E2E-ALIAS-BOUND")
+        );
+    }
+    if m("E2E-IXGBEVF-BOUND") != "ixgbevf" {
+        bail!("without the blacklist ixgbevf did not bind; {here}");
+    }
+    if m("E2E-OVERRIDE-BOUND") != "compsc_vf 1" {
+        bail!(
+            "driver_override with ixgbevf loaded gave {:?}, want `compsc_vf 1`; {here}",
+            m("E2E-OVERRIDE-BOUND")
+        );
+    }
+    let trouble = crate::test::kernel_trouble(c);
+    if !trouble.is_empty() || json_missing(&stats) {
+        bail!(
+            "kernel trouble or no model stats: {} {stats}; {here}",
+            trouble.join(" | ")
+        );
+    }
+    Ok(())
+}
+
+/// True when the model's statistics are absent (the model died).
+fn json_missing(stats: &str) -> bool {
+    !stats.contains("\"bad_accesses\":0")
 }

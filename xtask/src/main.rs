@@ -29,9 +29,10 @@ tasks:
   test     run every test layer: host, module build, KUnit in the guest, end to end
   demo     boot the guest and load compsc_vf
   dkms     build the DKMS source package as a Debian package (target/dkms/)
-  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|mtu|recovery|doorbell|migrate]`
+  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|mtu|install|recovery|doorbell|migrate]`
            (default compsc_vf): ping, 100 MiB TCP each way and a link flap through vf-model;
            `mtu`: both drivers against a PF that refuses jumbo frames;
+           `install`: make install, binding over ixgbevf, the DKMS package;
            `recovery`: compsc_vf through a PF reset, a VF swap and rmmod under traffic;
            `doorbell`: the migration doorbell on one VF (abort, swap and restore, abuse);
            `migrate`: a live migration between two QEMUs under TCP traffic
@@ -151,6 +152,13 @@ fn try_main() -> Result<()> {
                     eprintln!("migration passed");
                     return Ok(());
                 }
+                Some("install") => {
+                    dkms::check_binding(&k)?;
+                    let ko = dkms::build_with_dkms(&k)?;
+                    model::test_compsc_vf_probe(&k, &ko)?;
+                    eprintln!("install passed");
+                    return Ok(());
+                }
                 Some("mtu") => {
                     let ko = module::build(&k, module::Variant::Release)?;
                     model::test_mtu_refused(&k, &model::VfDriver::compsc_vf(&ko))?;
@@ -165,7 +173,7 @@ fn try_main() -> Result<()> {
                     return Ok(());
                 }
                 Some(other) => {
-                    bail!("unknown `{other}` (compsc_vf, ixgbevf, mtu, recovery, doorbell or migrate)")
+                    bail!("unknown `{other}` (compsc_vf, ixgbevf, mtu, install, recovery, doorbell or migrate)")
                 }
             };
             model::test_traffic(&k, &drv)?;

@@ -101,6 +101,10 @@ pub fn test() -> Result<()> {
                 make_install(k, ko),
             );
             t.check(
+                "binding over ixgbevf: blacklist + modprobe by alias binds compsc_vf; driver_override takes the VF from a loaded ixgbevf",
+                crate::dkms::check_binding(k),
+            );
+            t.check(
                 "DKMS package: dkms builds it against the Rust-enabled kernel, skips a kernel without Rust in one line, and its module binds the VF",
                 crate::dkms::build_with_dkms(k)
                     .and_then(|dko| crate::model::test_compsc_vf_probe(k, &dko)),
@@ -436,40 +440,7 @@ fn check_modinfo(ko: &Path) -> Result<()> {
 /// `make install` with INSTALL_MOD_PATH staging: the module lands in updates/, and depmod
 /// lists it and its aliases.
 fn make_install(k: &Kernel, _ko: &Path) -> Result<()> {
-    let stage = crate::util::target_dir().join("install-check");
-    let _ = std::fs::remove_dir_all(&stage);
-    let mo = crate::util::target_dir().join("module/install");
-    std::fs::create_dir_all(&mo)?;
-    crate::util::run_logged(
-        Command::new("make")
-            .arg("-C")
-            .arg(crate::util::project_root())
-            .arg(format!("KDIR={}", k.build.display()))
-            .arg(format!("MO={}", mo.display()))
-            .arg(format!("INSTALL_MOD_PATH={}", stage.display()))
-            .arg("install"),
-        &mo.join("install.log"),
-    )?;
-    let release = crate::util::output(
-        Command::new("make")
-            .arg("-s")
-            .arg("-C")
-            .arg(&k.build)
-            .arg("kernelrelease"),
-    )?;
-    let dir = stage.join("lib/modules").join(release.trim());
-    if !dir.join("updates/compsc_vf.ko").is_file() {
-        bail!("no updates/compsc_vf.ko under {}", dir.display());
-    }
-    let dep = std::fs::read_to_string(dir.join("modules.dep")).unwrap_or_default();
-    let alias = std::fs::read_to_string(dir.join("modules.alias")).unwrap_or_default();
-    if !dep.contains("updates/compsc_vf.ko") || !alias.contains("pci:v00008086d000010EDsv") {
-        bail!(
-            "depmod did not list compsc_vf (modules.dep, modules.alias in {})",
-            dir.display()
-        );
-    }
-    Ok(())
+    crate::dkms::stage_install(k).map(drop)
 }
 
 /// Lines in a guest console that mean the kernel is unhappy.
