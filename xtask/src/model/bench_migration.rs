@@ -1,7 +1,10 @@
 //! `cargo xtask bench migration`: the same live migration (two QEMU processes, the same
-//! guest, the same peer, the same probe stream) with compsc_vf on vf-model and with
-//! virtio-net alone, interleaved over several rounds; the peer-visible outage of each, as
-//! medians and ratios.
+//! guest, the same peer, the same probe stream) in each configuration users could pick:
+//! compsc_vf on vf-model with the doorbell, virtio-net alone, the VF failover users run today
+//! (QEMU's `failover=on` virtio-net as standby, the VF as primary, hot-unplugged for the
+//! migration and re-plugged on the destination; with ixgbevf and with compsc_vf as the VF's
+//! driver), and ixgbevf alone (no CompSC: it must notice the fresh VF by itself).
+//! Interleaved over several rounds; the peer-visible outage of each, as medians and ratios.
 
 use super::chroot::qemu_command;
 use super::migrate::{migrate, quit_both, Qmp};
@@ -26,6 +29,12 @@ enum Config {
     CompscVf,
     /// virtio-net only, a tap on the same bridge: the para-virtual baseline.
     VirtioNet,
+    /// virtio-net `failover=on` (standby) with the VF as primary driven by ixgbevf.
+    FailoverIxgbevf,
+    /// The same failover with compsc_vf driving the VF.
+    FailoverCompsc,
+    /// The VF alone with the in-tree ixgbevf, migrated without a doorbell.
+    Ixgbevf,
 }
 
 impl Config {
@@ -33,6 +42,41 @@ impl Config {
         match self {
             Config::CompscVf => "compsc_vf",
             Config::VirtioNet => "virtio-net",
+            Config::FailoverIxgbevf => "failover-ixgbevf",
+            Config::FailoverCompsc => "failover-compsc_vf",
+            Config::Ixgbevf => "ixgbevf",
+        }
+    }
+
+    /// The VF's driver, if the configuration has a VF.
+    fn vf_driver(self) -> Option<&'static str> {
+        match self {
+            Config::CompscVf | Config::FailoverCompsc => Some("compsc_vf"),
+            Config::FailoverIxgbevf | Config::Ixgbevf => Some("ixgbevf"),
+            Config::VirtioNet => None,
+        }
+    }
+
+    /// Whether the guest has a virtio-net NIC on a tap (alone or as the failover standby).
+    fn has_virtio(self) -> bool {
+        matches!(
+            self,
+            Config::VirtioNet | Config::FailoverIxgbevf | Config::FailoverCompsc
+        )
+    }
+
+    fn failover(self) -> bool {
+        matches!(self, Config::FailoverIxgbevf | Config::FailoverCompsc)
+    }
+
+    /// A short tag for the rig's names.
+    fn tag(self) -> &'static str {
+        match self {
+            Config::CompscVf => "c",
+            Config::VirtioNet => "v",
+            Config::FailoverIxgbevf => "fi",
+            Config::FailoverCompsc => "fc",
+            Config::Ixgbevf => "i",
         }
     }
 }
@@ -55,16 +99,36 @@ struct Sample {
     timeline: Vec<String>,
 }
 
+/// The two VF drivers' modules.
+struct Kos {
+    compsc: std::path::PathBuf,
+    ixgbevf: std::path::PathBuf,
+}
+
 /// Probes (ICMP echo requests) the guest sends, one per 10 ms.
 const PROBES: u32 = 1200;
 
 fn plan(cfg: Config) -> String {
     let up = match cfg {
-        Config::CompscVf => super::ixgbevf::driver_up("compsc_vf"),
+        Config::CompscVf | Config::Ixgbevf => {
+            super::ixgbevf::driver_up(cfg.vf_driver().unwrap_or("compsc_vf"))
+        }
         Config::VirtioNet => format!(
             r#"ip link set eth0 up
 ip addr add {GUEST_IP}/24 dev eth0
 n=0; while [ "$(cat /sys/class/net/eth0/carrier 2>/dev/null)" != 1 ] && [ $n -lt 150 ]; do sleep 0.2; n=$((n+1)); done"#
+        ),
+        // net_failover: the master netdev (no device behind it) enslaves virtio-net as
+        // standby and the VF, once its driver registers the same MAC, as primary.
+        Config::FailoverIxgbevf | Config::FailoverCompsc => format!(
+            r#"insmod /modules/{drv}.ko
+n=0; while [ "$(ls /sys/class/net | grep -c eth)" -lt 3 ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n+1)); done
+m=""; for d in /sys/class/net/eth*; do [ -e $d/device ] || m=$(basename $d); done
+echo "E2E-FAILOVER-MASTER $m $(ls /sys/class/net | tr '\n' ' ')"
+ip link set $m up
+ip addr add {GUEST_IP}/24 dev $m
+n=0; while [ "$(cat /sys/class/net/$m/carrier 2>/dev/null)" != 1 ] && [ $n -lt 150 ]; do sleep 0.2; n=$((n+1)); done"#,
+            drv = cfg.vf_driver().unwrap_or("ixgbevf")
         ),
     };
     format!(
@@ -116,8 +180,8 @@ fn migrate_plain(src_qmp: &Path, dst_qmp: &Path, port: u16) -> Result<(u64, u64)
 fn qemu_in(rig: &Rig, cfg: Config) -> Result<Vec<OsString>> {
     let q = qemu_command()?;
     Ok(match cfg {
-        Config::CompscVf => q,
-        Config::VirtioNet => {
+        Config::CompscVf | Config::Ixgbevf => q,
+        Config::VirtioNet | Config::FailoverIxgbevf | Config::FailoverCompsc => {
             let mut v: Vec<OsString> = ["ip", "netns", "exec", rig.ns()]
                 .iter()
                 .map(OsString::from)
@@ -141,12 +205,29 @@ fn bridge_tap(rig: &Rig, name: &str) -> Result<()> {
     rig.ip(&["link", "set", name, "up"])
 }
 
-fn run_one(kernel: &Kernel, ko: &Path, cfg: Config, round: u32) -> Result<Sample> {
+/// The failover pair: the VF as `net0`'s primary on a hot-pluggable root port (what
+/// `attach_model` gives, plus `failover_pair_id`).
+fn failover_vf_args(g: &GuestRun, sock: &Path) -> Vec<OsString> {
+    [
+        "-machine".to_owned(),
+        "q35,memory-backend=mem".to_owned(),
+        "-object".to_owned(),
+        format!("memory-backend-memfd,id=mem,size={}M,share=on", g.memory_mb),
+        "-device".to_owned(),
+        "pcie-root-port,id=rp1,chassis=1".to_owned(),
+        "-device".to_owned(),
+        format!(
+            r#"{{"driver":"vfio-user-pci","id":"vf0","bus":"rp1","failover_pair_id":"net0","socket":{{"type":"unix","path":"{}"}}}}"#,
+            sock.display()
+        ),
+    ]
+    .map(OsString::from)
+    .to_vec()
+}
+
+fn run_one(kernel: &Kernel, kos: &Kos, cfg: Config, round: u32) -> Result<Sample> {
     let (model_bin, peer_bin) = build_model()?;
-    let tag = format!(
-        "b{}{round}",
-        if cfg == Config::CompscVf { "c" } else { "v" }
-    );
+    let tag = format!("b{}{round}", cfg.tag());
     let (mut rig, src_m, dst_m) = bridged_models(&model_bin, &tag, "bench-migrate")?;
     let probe = start_peer(&mut rig, &peer_bin, "probe", 5003)?;
     let (src_qmp, dst_qmp) = (rig.dir().join("src.qmp"), rig.dir().join("dst.qmp"));
@@ -154,30 +235,36 @@ fn run_one(kernel: &Kernel, ko: &Path, cfg: Config, round: u32) -> Result<Sample
     for (role, qmp) in [("src", &src_qmp), ("dst", &dst_qmp)] {
         let mut g = GuestRun::new(&format!("bench-{}-{role}", cfg.name()), plan(cfg));
         g.files
-            .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+            .push((kos.compsc.clone(), "/modules/compsc_vf.ko".into()));
+        g.files
+            .push((kos.ixgbevf.clone(), "/modules/ixgbevf.ko".into()));
         g.timeout = Duration::from_secs(300);
-        match cfg {
-            Config::CompscVf => {
-                attach_model(
-                    &mut g,
-                    if role == "src" {
-                        &src_m.sock
-                    } else {
-                        &dst_m.sock
-                    },
-                )?;
-            }
-            Config::VirtioNet => {
-                g.extra_args.extend(
-                    [
-                        "-netdev".to_owned(),
-                        format!("tap,id=n0,ifname=vt{role},script=no,downscript=no"),
-                        "-device".to_owned(),
-                        format!("virtio-net-pci,netdev=n0,mac={E2E_MAC}"),
-                    ]
-                    .map(OsString::from),
-                );
-            }
+        let sock = if role == "src" {
+            &src_m.sock
+        } else {
+            &dst_m.sock
+        };
+        if cfg.failover() {
+            let a = failover_vf_args(&g, sock);
+            g.extra_args.extend(a);
+        } else if cfg.vf_driver().is_some() {
+            attach_model(&mut g, sock)?;
+        }
+        if cfg.has_virtio() {
+            let failover = if cfg.failover() {
+                ",id=net0,failover=on"
+            } else {
+                ""
+            };
+            g.extra_args.extend(
+                [
+                    "-netdev".to_owned(),
+                    format!("tap,id=n0,ifname=vt{role},script=no,downscript=no"),
+                    "-device".to_owned(),
+                    format!("virtio-net-pci,netdev=n0,mac={E2E_MAC}{failover}"),
+                ]
+                .map(OsString::from),
+            );
         }
         g.qemu = qemu_in(&rig, cfg)?;
         g.extra_args.push("-qmp".into());
@@ -192,7 +279,7 @@ fn run_one(kernel: &Kernel, ko: &Path, cfg: Config, round: u32) -> Result<Sample
     let mut src = runs.remove(0);
     let dst = runs.remove(0);
     let dst_run = guest::spawn(kernel, &dst)?;
-    if cfg == Config::VirtioNet {
+    if cfg.has_virtio() {
         bridge_tap(&rig, "vtdst")?;
     }
     let result: Rc<RefCell<Option<Sample>>> = Rc::new(RefCell::new(None));
@@ -214,7 +301,7 @@ fn run_one(kernel: &Kernel, ko: &Path, cfg: Config, round: u32) -> Result<Sample
                     record_bytes: r.record_bytes,
                     ..Sample::default()
                 }),
-                Config::VirtioNet => migrate_plain(&sq, &dq, port).map(|(d, t)| Sample {
+                _ => migrate_plain(&sq, &dq, port).map(|(d, t)| Sample {
                     qemu_downtime_ms: d,
                     qemu_total_ms: t,
                     ..Sample::default()
@@ -233,7 +320,7 @@ fn run_one(kernel: &Kernel, ko: &Path, cfg: Config, round: u32) -> Result<Sample
         }));
     }
     let src_run = guest::spawn(kernel, &src)?;
-    if cfg == Config::VirtioNet {
+    if cfg.has_virtio() {
         bridge_tap(&rig, "vtsrc")?;
     }
     let src_out = src_run.watch(&mut src.hooks, src.timeout);
@@ -277,10 +364,28 @@ fn run_one(kernel: &Kernel, ko: &Path, cfg: Config, round: u32) -> Result<Sample
 /// Runs `rounds` rounds, each migrating with every configuration in turn; returns the table
 /// and the ratio lines.
 pub fn bench_migration(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<String> {
-    let configs = [Config::CompscVf, Config::VirtioNet];
+    let configs = [
+        Config::CompscVf,
+        Config::VirtioNet,
+        Config::FailoverIxgbevf,
+        Config::FailoverCompsc,
+        Config::Ixgbevf,
+    ];
+    // COMPSC_BENCH_ONLY=name,name runs a subset (the ratio lines need compsc_vf and the
+    // configuration they compare with).
+    let only = std::env::var("COMPSC_BENCH_ONLY").unwrap_or_default();
+    let configs: Vec<Config> = configs
+        .into_iter()
+        .filter(|c| only.is_empty() || only.split(',').any(|n| n == c.name()))
+        .collect();
+    let kos = Kos {
+        compsc: ko.to_path_buf(),
+        ixgbevf: kernel.ixgbevf_ko(),
+    };
+    let ko = &kos;
     let mut samples: Vec<(Config, Sample)> = Vec::new();
     for round in 0..rounds {
-        for cfg in configs {
+        for &cfg in &configs {
             // One retry: a round lost to the rig (a tap that never forwarded) is reported and
             // run again, not silently dropped.
             let s = match run_one(kernel, ko, cfg, round) {
@@ -311,11 +416,11 @@ pub fn bench_migration(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<String
         "live migration, {rounds} rounds (median, min-max), one probe per 10 ms from the guest to the peer\n"
     ));
     out.push_str(&format!(
-        "{:<12} {:>22} {:>16} {:>20} {:>16}\n",
+        "{:<20} {:>22} {:>16} {:>20} {:>16}\n",
         "config", "peer-visible gap ms", "probes lost", "QEMU downtime ms", "QEMU total ms"
     ));
     let mut med = std::collections::HashMap::new();
-    for cfg in configs {
+    for &cfg in &configs {
         let of: Vec<&Sample> = samples
             .iter()
             .filter(|(c, _)| *c == cfg)
@@ -326,7 +431,7 @@ pub fn bench_migration(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<String
         let down = spread(of.iter().map(|s| s.qemu_downtime_ms as f64));
         let total = spread(of.iter().map(|s| s.qemu_total_ms as f64));
         out.push_str(&format!(
-            "{:<12} {:>22} {:>16.0} {:>20.0} {:>16.0}\n",
+            "{:<20} {:>22} {:>16.0} {:>20.0} {:>16.0}\n",
             cfg.name(),
             format!("{m:.0} ({lo:.0}-{hi:.0})"),
             lost.0,
@@ -351,7 +456,17 @@ pub fn bench_migration(kernel: &Kernel, ko: &Path, rounds: u32) -> Result<String
             out.push_str(&format!("  {l}\n"));
         }
     }
-    let ratio = med["compsc_vf"] / med["virtio-net"];
-    out.push_str(&format!("ratio downtime compsc_vf/virtio-net {ratio:.3}\n"));
+    // Failover as users deploy it today drives the VF with the in-tree ixgbevf.
+    for (other, key) in [
+        ("virtio-net", "virtio-net"),
+        ("failover", "failover-ixgbevf"),
+        ("ixgbevf", "ixgbevf"),
+    ] {
+        let (Some(c), Some(o)) = (med.get("compsc_vf"), med.get(key)) else {
+            continue;
+        };
+        let ratio = c / o;
+        out.push_str(&format!("ratio downtime compsc_vf/{other} {ratio:.3}\n"));
+    }
     Ok(out)
 }
