@@ -215,6 +215,17 @@ pub(super) fn start_peer(
     mode: &str,
     port: u16,
 ) -> Result<BufReader<std::process::ChildStdout>> {
+    start_peer_bytes(rig, peer, mode, port, E2E_BYTES)
+}
+
+/// [`start_peer`] for a stream of `bytes` bytes.
+pub(super) fn start_peer_bytes(
+    rig: &mut Rig,
+    peer: &Path,
+    mode: &str,
+    port: u16,
+    bytes: u64,
+) -> Result<BufReader<std::process::ChildStdout>> {
     let ns = rig.ns().to_owned();
     let name = format!("vf-peer {mode}");
     let child = rig.spawn(
@@ -224,12 +235,7 @@ pub(super) fn start_peer(
             .arg(peer)
             .arg(mode)
             .args(["--listen", &format!("{HOST_IP}:{port}")])
-            .args([
-                "--bytes",
-                &E2E_BYTES.to_string(),
-                "--chunk",
-                &CHUNK.to_string(),
-            ])
+            .args(["--bytes", &bytes.to_string(), "--chunk", &CHUNK.to_string()])
             .args(["--timeout", "900"])
             .arg("--stop-file")
             .arg(rig.dir.join(format!("{mode}.stop")))

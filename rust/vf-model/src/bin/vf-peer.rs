@@ -11,7 +11,9 @@
 //! host's stack answers them) until one with a 999-byte payload, the end mark, and reports how
 //! many came and the longest gap between two arrivals: the outage the peer saw.
 //! `sink` reads until N bytes or end of stream and reports the CRC-32 of each C-byte chunk
-//! (distinct values only, in order of appearance) and of the whole stream; `source` sends N
+//! (distinct values only, in order of appearance) and of the whole stream, and the bytes
+//! received in each 100 ms from the first (`series`, with the first byte's wall-clock time
+//! `t0_unix_ms`, for throughput-over-time plots); `source` sends N
 //! pseudo-random bytes and reports their CRC-32. CRC-32 is the zlib/IEEE one that busybox
 //! `crc32` prints, so the guest can check the same stream.
 
@@ -220,14 +222,37 @@ fn run(a: &Args) -> Result<String, String> {
         let mut distinct: Vec<u32> = Vec::new();
         let mut buf = vec![0u8; 256 * 1024];
         let mut first = None;
+        let mut t0_unix_ms = 0u128;
+        let mut series: Vec<u64> = Vec::new();
+        let mut ended = "bytes";
         while total < a.bytes {
             let want = buf.len().min((a.bytes - total) as usize);
             let n = match s.read(&mut buf[..want]) {
-                Ok(0) => break,
+                Ok(0) => {
+                    ended = "eof";
+                    break;
+                }
                 Ok(n) => n,
+                // A stream the sender ends by killing itself may end in a reset: what came
+                // before it counts.
+                Err(_) if total > 0 => {
+                    ended = "error";
+                    break;
+                }
                 Err(e) => return Err(format!("read after {total} bytes: {e}")),
             };
-            first.get_or_insert_with(Instant::now);
+            let t0 = *first.get_or_insert_with(|| {
+                t0_unix_ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or(0);
+                Instant::now()
+            });
+            let bucket = (t0.elapsed().as_millis() / 100) as usize;
+            if series.len() <= bucket {
+                series.resize(bucket + 1, 0);
+            }
+            series[bucket] += n as u64;
             whole.update(&buf[..n]);
             let mut data = &buf[..n];
             while !data.is_empty() {
@@ -248,10 +273,12 @@ fn run(a: &Args) -> Result<String, String> {
         start = first.unwrap_or_else(Instant::now);
         let secs = start.elapsed().as_secs_f64();
         let list: Vec<String> = distinct.iter().map(|c| format!("\"{c:08x}\"")).collect();
+        let series: Vec<String> = series.iter().map(u64::to_string).collect();
         Ok(format!(
-            "{{\"mode\":\"sink\",\"bytes\":{total},\"secs\":{secs:.3},\"chunk_crcs\":[{}],\"crc\":\"{:08x}\"}}",
+            "{{\"mode\":\"sink\",\"bytes\":{total},\"secs\":{secs:.3},\"chunk_crcs\":[{}],\"crc\":\"{:08x}\",\"ended\":\"{ended}\",\"t0_unix_ms\":{t0_unix_ms},\"series_ms\":100,\"series\":[{}]}}",
             list.join(","),
-            whole.finish()
+            whole.finish(),
+            series.join(",")
         ))
     } else {
         let mut x = 0x2545_F491_4F6C_DD1Du64;
