@@ -432,6 +432,9 @@ fn run_one(kernel: &Kernel, kos: &Kos, cfg: Config, round: u32, stream: bool) ->
         .filter(|l| l.contains("frozen in") || l.contains("restored in"))
         .map(|l| l.trim().to_owned())
         .collect();
+    // The destination prints its dmesg at the end, so a line may come twice.
+    s.timeline.sort();
+    s.timeline.dedup();
     Ok(s)
 }
 

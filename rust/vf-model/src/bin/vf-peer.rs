@@ -211,8 +211,11 @@ fn run(a: &Args) -> Result<String, String> {
         }
     };
     s.set_nonblocking(false).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))
+    // Short reads with a deadline of their own: a stream that stalls for good (a guest whose
+    // network never came back) ends on the stop file or after 30 s of silence.
+    s.set_read_timeout(Some(Duration::from_millis(500)))
         .map_err(|e| e.to_string())?;
+    let mut last_data = Instant::now();
     let mut whole = Crc32::new();
     let start;
     let mut total = 0u64;
@@ -233,6 +236,22 @@ fn run(a: &Args) -> Result<String, String> {
                     break;
                 }
                 Ok(n) => n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    let stop = a.stop_file.as_ref().is_some_and(|f| f.exists());
+                    if stop || last_data.elapsed() > Duration::from_secs(30) {
+                        if total == 0 {
+                            return Err("no data before the stream stopped".into());
+                        }
+                        ended = "stopped";
+                        break;
+                    }
+                    continue;
+                }
                 // A stream the sender ends by killing itself may end in a reset: what came
                 // before it counts.
                 Err(_) if total > 0 => {
@@ -241,6 +260,7 @@ fn run(a: &Args) -> Result<String, String> {
                 }
                 Err(e) => return Err(format!("read after {total} bytes: {e}")),
             };
+            last_data = Instant::now();
             let t0 = *first.get_or_insert_with(|| {
                 t0_unix_ms = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
