@@ -88,7 +88,14 @@ pub struct Transaction {
     resends: u8,
     strays: u8,
     ping: Option<PfMessage>,
+    /// The next wait: starts short after each step and doubles up to `budget.poll_us`.
+    wait_us: u32,
 }
+
+/// The first wait after a step: the Linux PF answers from its mailbox interrupt, often
+/// within microseconds, and a reply seen at once saves a whole `poll_us` per exchange (a
+/// restore makes ten of them). A PF that takes longer is then polled at ixgbevf's pace.
+const FIRST_WAIT_US: u32 = 10;
 
 impl Transaction {
     /// Starts an exchange; nothing is written until the first [`Transaction::poll`].
@@ -102,7 +109,15 @@ impl Transaction {
             resends: 0,
             strays: 0,
             ping: None,
+            wait_us: FIRST_WAIT_US,
         }
+    }
+
+    /// The next wait of the current step (10 µs, doubling up to the budget's poll).
+    fn backoff(&mut self) -> Poll<Reply> {
+        let us = self.wait_us.min(self.budget.poll_us);
+        self.wait_us = self.wait_us.saturating_mul(2);
+        Poll::Wait { us }
     }
 
     /// The request.
@@ -128,9 +143,7 @@ impl Transaction {
                 }
             }));
         }
-        Poll::Wait {
-            us: self.budget.poll_us,
-        }
+        self.backoff()
     }
 
     fn finish(&mut self, result: Result<Reply, MbxError>) -> Poll<Reply> {
@@ -155,9 +168,8 @@ impl Transaction {
                     self.state = State::AwaitReply;
                     self.waited_us = 0;
                     self.pf_read_request = false;
-                    Poll::Wait {
-                        us: self.budget.poll_us,
-                    }
+                    self.wait_us = FIRST_WAIT_US;
+                    self.backoff()
                 }
             },
             State::AwaitReply => {
@@ -183,6 +195,7 @@ impl Transaction {
                 }
                 self.state = State::LockForRead;
                 self.waited_us = 0;
+                self.wait_us = FIRST_WAIT_US;
                 self.poll(emul, 0)
             }
             State::LockForRead => match take_vfu(emul) {
@@ -248,9 +261,7 @@ impl Transaction {
         // Below the budget, checked above.
         self.strays = self.strays.saturating_add(1);
         self.state = State::AwaitReply;
-        Poll::Wait {
-            us: self.budget.poll_us,
-        }
+        self.backoff()
     }
 
     fn resend_or<I: RegisterIo>(&mut self, err: MbxError, emul: &mut Emul<I>) -> Poll<Reply> {
@@ -261,6 +272,7 @@ impl Transaction {
         self.resends = self.resends.saturating_add(1);
         self.state = State::Lock;
         self.waited_us = 0;
+        self.wait_us = FIRST_WAIT_US;
         self.poll(emul, 0)
     }
 
@@ -570,6 +582,17 @@ mod tests {
     }
 
     #[test]
+    fn a_pf_that_answers_at_once_is_seen_at_once() {
+        let fake = FakeMbx::new(vec![Pf::Reply(QUEUES.to_vec())]);
+        let (r, _, waited) = run(&fake, Request::GetQueues);
+        assert_eq!(r, Ok(Reply::Queues(QI)));
+        assert!(
+            waited <= 20,
+            "waited {waited} µs for a reply that was there"
+        );
+    }
+
+    #[test]
     fn protocol_faults() {
         let mac = MacAddr([2, 0, 0, 0, 0, 1]);
         // (script, request, expected result, requests the PF saw)
@@ -648,7 +671,27 @@ mod tests {
                 *fake.bits.borrow_mut() |= vfmailbox::PFU;
             }
             let (r, _, _) = run(&fake, req);
-            assert_eq!(r, want, "{script:?}");
+            // A timeout fires at the first poll at or past its bound; the backoff's waits
+            // (10 µs doubling to 500 µs) need not add up to it exactly.
+            match (r, want) {
+                (
+                    Err(MbxError::Timeout {
+                        phase: p,
+                        waited_us: got,
+                    }),
+                    Err(MbxError::Timeout {
+                        phase: wp,
+                        waited_us: bound,
+                    }),
+                ) => {
+                    assert_eq!(p, wp, "{script:?}");
+                    assert!(
+                        (bound..bound + 500).contains(&got),
+                        "{script:?}: waited {got} µs for a {bound} µs bound"
+                    );
+                }
+                (r, want) => assert_eq!(r, want, "{script:?}"),
+            }
             let seen = fake.requests.borrow().len();
             if !matches!(script[0], Pf::HoldLock) {
                 assert_eq!(seen, sent, "{script:?}");
