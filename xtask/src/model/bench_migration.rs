@@ -124,6 +124,9 @@ struct Kos {
 /// Probes (ICMP echo requests) the guest sends, one per 10 ms.
 const PROBES: u32 = 1200;
 
+/// Numbers the guests of each attempt, for their log names.
+static ATTEMPT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
 /// Port of the TCP stream the throughput rounds send across the migration.
 const STREAM_PORT: u16 = 5004;
 
@@ -278,8 +281,13 @@ fn run_one(kernel: &Kernel, kos: &Kos, cfg: Config, round: u32, stream: bool) ->
     };
     let (src_qmp, dst_qmp) = (rig.dir().join("src.qmp"), rig.dir().join("dst.qmp"));
     let mut runs = Vec::new();
+    // Each attempt keeps its own console logs, so a failed round can be read afterwards.
+    let attempt = ATTEMPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     for (role, qmp) in [("src", &src_qmp), ("dst", &dst_qmp)] {
-        let mut g = GuestRun::new(&format!("bench-{}-{role}", cfg.name()), plan(cfg, stream));
+        let mut g = GuestRun::new(
+            &format!("bench-{}-{role}-{attempt}", cfg.name()),
+            plan(cfg, stream),
+        );
         g.files
             .push((kos.compsc.clone(), "/modules/compsc_vf.ko".into()));
         g.files
