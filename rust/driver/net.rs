@@ -57,10 +57,13 @@ const MIN_MTU: u32 = 68;
 const MAX_FRAME: u32 = 9728;
 /// Queue pairs the driver can use: what a VF's three MSI-X vectors allow with one left for
 /// the mailbox (ixgbevf's `IXGBEVF_MAX_RSS_QUEUES`). Queue pair `q` has vector `q`; the
-/// mailbox ("other") vector comes after the queue vectors in use.
+/// mailbox ("other") vector is the last one, [`MAX_QP`], whatever number of queue pairs is
+/// in use, so `ethtool -L` changes the count without touching the interrupt handlers.
 pub(crate) const MAX_QP: usize = 2;
 /// Queue pair indices.
 const QUEUE_IDS: [u32; MAX_QP] = [0, 1];
+/// The mailbox vector, after every queue vector.
+const OTHER_VECTOR: u32 = MAX_QP as u32;
 /// MSI-X vectors the driver allocates (shim.h's `COMPSC_MAX_VECTORS`).
 pub(crate) const MAX_VECTORS: u32 = MAX_QP as u32 + 1;
 /// Service task period while up, and while the link is down (ixgbevf: 2 s and HZ/10).
@@ -219,8 +222,11 @@ pub(crate) struct Adapter<'bound> {
     /// Declared first, so dropped first: no ring outlives the netdev's NAPI. Queue pairs
     /// at and above `nq` are never used.
     qv: [QueueVector; MAX_QP],
-    /// Queue pairs in use, from the PF's grant at probe (fixed for the device's life).
-    nq: u32,
+    /// Queue pairs the PF granted at probe (GET_QUEUES), at most [`MAX_QP`].
+    max_nq: u32,
+    /// Queue pairs in use (`ethtool -L combined`), 1..=`max_nq`; changed only under RTNL
+    /// with the data path down.
+    nq: Atomic<u32>,
     netdev: Netdev,
     #[pin]
     ctl: Mutex<Control<'bound>>,
@@ -311,7 +317,8 @@ impl<'bound> Adapter<'bound> {
                     QueueVector::new(netdev.napi_add(0)?),
                     QueueVector::new(netdev.napi_add(1)?),
                 ],
-                nq,
+                max_nq: nq,
+                nq: Atomic::new(nq),
                 ctl <- new_mutex!(Control {
                     emul,
                     bell: migrate::Bell::find(pdev, id)?,
@@ -365,7 +372,7 @@ impl<'bound> Adapter<'bound> {
             MAX_FRAME - FRAME_OVERHEAD
         };
         a.netdev.set_mtu_range(MIN_MTU, max_mtu);
-        a.netdev.set_queues(a.nq);
+        a.netdev.set_queues(a.queue_pairs());
         {
             // The counters count from probe: whatever the VF counted before is the base.
             let mut ctl = a.ctl.lock();
@@ -406,31 +413,28 @@ impl<'bound> Adapter<'bound> {
         }
     }
 
-    /// The interrupt handler of MSI-X vector `v`: a queue pair's, the mailbox's, or none.
+    /// The interrupt handler of MSI-X vector `v`: a queue pair's, or the mailbox's.
     pub(crate) fn vector_irq(&self, v: u32) -> impl PinInit<VectorIrq, Error> {
-        let what = if v < self.nq {
-            self.qv.get(v as usize).map(|qv| VectorKind::Queue(qv.napi))
-        } else if v == self.nq {
+        let what = if v == OTHER_VECTOR {
             Some(VectorKind::Mailbox(self.netdev.kicker()))
         } else {
-            None
+            self.qv.get(v as usize).map(|qv| VectorKind::Queue(qv.napi))
         };
         try_pin_init!(VectorIrq { what })
     }
 
     /// The name the vector's interrupt shows in /proc/interrupts.
     pub(crate) fn vector_name(&self, v: u32) -> &'static CStr {
-        match (v < self.nq, v) {
-            (true, 0) => c"compsc_vf-TxRx-0",
-            (true, _) => c"compsc_vf-TxRx-1",
-            (false, v) if v == self.nq => c"compsc_vf-mbx",
-            _ => c"compsc_vf-unused",
+        match v {
+            0 => c"compsc_vf-TxRx-0",
+            OTHER_VECTOR => c"compsc_vf-mbx",
+            _ => c"compsc_vf-TxRx-1",
         }
     }
 
     /// How many queue pairs are in use.
     pub(crate) fn queue_pairs(&self) -> u32 {
-        self.nq
+        self.nq.load(Relaxed)
     }
 
     /// The queue pairs in use.
@@ -438,12 +442,19 @@ impl<'bound> Adapter<'bound> {
         QUEUE_IDS
             .into_iter()
             .zip(self.qv.iter())
-            .take(self.nq as usize)
+            .take(self.queue_pairs() as usize)
     }
 
-    /// The mailbox vector's VTEIMS bit; the queue vectors' bits are below it.
+    /// The VTEIMS bits of the queue vectors in use.
+    fn queue_bits(&self) -> u32 {
+        1u32.checked_shl(self.queue_pairs())
+            .unwrap_or(0)
+            .wrapping_sub(1)
+    }
+
+    /// The mailbox vector's VTEIMS bit.
     fn other_bit(&self) -> u32 {
-        1u32.checked_shl(self.nq).unwrap_or(0)
+        1 << OTHER_VECTOR
     }
 
     /// Brings the interface up (ndo_open, under RTNL).
@@ -453,7 +464,7 @@ impl<'bound> Adapter<'bound> {
         let eitr = vteitr::from_usecs(self.itr_usecs.load(Relaxed)).ok_or(EINVAL)?;
         let mut ctl = self.ctl.lock();
         let emul = &mut ctl.emul;
-        let psrtype = if self.nq > 1 {
+        let psrtype = if self.queue_pairs() > 1 {
             bits::PSRTYPE | bits::PSRTYPE_RQPL_2
         } else {
             bits::PSRTYPE
@@ -496,8 +507,8 @@ impl<'bound> Adapter<'bound> {
             emul.write(Reg::VTEITR, q, eitr)?;
         }
         emul.write(Reg::VTIVAR, 0, ivar)?;
-        emul.write(Reg::VTIVAR_MISC, 0, self.nq | bits::IVAR_VALID)?;
-        let mask = self.other_bit() | self.other_bit().wrapping_sub(1);
+        emul.write(Reg::VTIVAR_MISC, 0, OTHER_VECTOR | bits::IVAR_VALID)?;
+        let mask = self.other_bit() | self.queue_bits();
         emul.write(Reg::VTEIAM, 0, mask)?;
         emul.write(Reg::VTEIAC, 0, mask)?;
         emul.write(Reg::VTEIMS, 0, mask)?;
@@ -1144,6 +1155,43 @@ impl<'bound> Adapter<'bound> {
         Ok(())
     }
 
+    /// ethtool -L combined (RTNL): how many of the granted queue pairs are used; the data
+    /// path is rebuilt with the new count, the rest of the configuration stays.
+    fn set_channels(&self, n: u32) -> core::result::Result<(), (Error, &'static CStr)> {
+        if n == 0 || n > self.max_nq {
+            return Err((
+                EINVAL,
+                c"more combined channels than the queue pairs the PF granted (ethtool -l shows them)",
+            ));
+        }
+        if n == self.queue_pairs() {
+            return Ok(());
+        }
+        if self.ctl.lock().frozen() {
+            return Err((EBUSY, c"the VF is frozen for a live migration"));
+        }
+        let up = self.up.load(Acquire);
+        if up {
+            self.stop_data_path(false);
+        }
+        self.nq.store(n, Relaxed);
+        self.netdev.set_queues(n);
+        if up {
+            if let Err(e) = self.open() {
+                dev_err!(
+                    self.dev,
+                    "{}: cannot bring {} queue pairs up: {:?}\n",
+                    self.name(),
+                    n,
+                    e
+                );
+                return Err((e, c"the data path did not come back up"));
+            }
+        }
+        dev_info!(self.dev, "{}: {} queue pairs in use\n", self.name(), n);
+        Ok(())
+    }
+
     /// ethtool -C rx-usecs (RTNL): the queue vector's throttle interval.
     fn set_coalesce(&self, usecs: u32) -> core::result::Result<(), (Error, &'static CStr)> {
         let Some(eitr) = vteitr::from_usecs(usecs) else {
@@ -1549,6 +1597,25 @@ extern "C" fn compsc_rs_set_ringparam(
 ) -> i32 {
     // SAFETY: called by the shim with the netdev's ctx.
     refused(unsafe { adapter(ctx) }.set_ringparam(tx, rx), msg)
+}
+
+/// ethtool -l: queue pairs granted and in use.
+#[no_mangle]
+extern "C" fn compsc_rs_channels(ctx: *mut c_void, max: *mut u32, count: *mut u32) {
+    // SAFETY: called by the shim with the netdev's ctx.
+    let a = unsafe { adapter(ctx) };
+    // SAFETY: the shim passes two valid u32 out-pointers.
+    unsafe {
+        max.write(a.max_nq);
+        count.write(a.queue_pairs());
+    }
+}
+
+/// ethtool -L combined; on failure `*msg` is the extack message.
+#[no_mangle]
+extern "C" fn compsc_rs_set_channels(ctx: *mut c_void, n: u32, msg: *mut *const u8) -> i32 {
+    // SAFETY: called by the shim with the netdev's ctx.
+    refused(unsafe { adapter(ctx) }.set_channels(n), msg)
 }
 
 /// ethtool -c: rx-usecs.

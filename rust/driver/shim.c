@@ -186,6 +186,27 @@ static int compsc_set_coalesce(struct net_device *nd, struct ethtool_coalesce *e
 	return err;
 }
 
+static void compsc_get_channels(struct net_device *nd, struct ethtool_channels *ch)
+{
+	u32 max, count;
+
+	compsc_rs_channels(priv(nd)->ctx, &max, &count);
+	ch->max_combined = max;
+	ch->combined_count = count;
+	ch->max_other = 1;	/* the mailbox vector */
+	ch->other_count = 1;
+}
+
+static int compsc_set_channels(struct net_device *nd, struct ethtool_channels *ch)
+{
+	const char *msg = NULL;
+
+	/* Queues come in pairs, each on one vector; the mailbox vector is always there. */
+	if (ch->rx_count || ch->tx_count || ch->other_count != 1)
+		return -EINVAL;
+	return compsc_rs_set_channels(priv(nd)->ctx, ch->combined_count, &msg);
+}
+
 static int compsc_get_regs_len(struct net_device *nd)
 {
 	return compsc_rs_regs_len(NULL);
@@ -217,6 +238,8 @@ static const struct ethtool_ops compsc_ethtool_ops = {
 	.get_regs_len = compsc_get_regs_len,
 	.get_regs = compsc_get_regs,
 	.self_test = compsc_self_test,
+	.get_channels = compsc_get_channels,
+	.set_channels = compsc_set_channels,
 };
 
 static const struct net_device_ops compsc_netdev_ops = {

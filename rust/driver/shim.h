@@ -32,6 +32,8 @@ void compsc_rs_ethtool_stats(void *ctx, u64 *out);
 void compsc_rs_ringparam(void *ctx, u32 *tx, u32 *rx, u32 *max);
 int compsc_rs_set_ringparam(void *ctx, u32 tx, u32 rx, const char **msg);
 u32 compsc_rs_get_coalesce(void *ctx);
+void compsc_rs_channels(void *ctx, u32 *max, u32 *count);
+int compsc_rs_set_channels(void *ctx, u32 n, const char **msg);
 int compsc_rs_set_coalesce(void *ctx, u32 usecs, const char **msg);
 u32 compsc_rs_regs_len(u32 *version);
 void compsc_rs_regs(void *ctx, u32 *out);

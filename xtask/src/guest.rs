@@ -36,7 +36,13 @@ pub struct GuestRun {
     /// test: flip the link, swap the VF, ring a doorbell). Each runs once, in order of the
     /// markers' appearance; the plan waits for the effect it expects.
     pub hooks: Vec<Hook>,
+    /// Kernel command line words after the console and panic settings.
+    pub cmdline: Vec<String>,
 }
+
+/// For a guest that is live-migrated: keep the guest's clock on the HPET, which QEMU
+/// migrates with the machine, not on a TSC that TCG reads from the host.
+pub const MIGRATED_CLOCK: &str = "clocksource=hpet";
 
 /// A host action triggered by a console line.
 pub struct Hook {
@@ -92,6 +98,7 @@ impl GuestRun {
             memory_mb: 512,
             timeout: Duration::from_secs(300),
             hooks: Vec::new(),
+            cmdline: Vec::new(),
         }
     }
 }
@@ -325,7 +332,13 @@ fn spawn_with(kernel: &Kernel, run_: &GuestRun, accel: &str) -> Result<Running> 
         .arg("-initrd")
         .arg(&image)
         .arg("-append")
-        .arg("console=ttyS0 panic=-1 oops=panic loglevel=7")
+        .arg(
+            ["console=ttyS0 panic=-1 oops=panic loglevel=7"]
+                .into_iter()
+                .chain(run_.cmdline.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" "),
+        )
         .args(&run_.extra_args)
         .stdin(Stdio::null())
         .stdout(Stdio::from(log.try_clone()?))

@@ -156,7 +156,7 @@ n=0; while [ "$(cat /sys/class/net/$m/carrier 2>/dev/null)" != 1 ] && [ $n -lt 1
     format!(
         r#"{up}
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2E-PING-BEFORE failed
-(ping -q -i 0.01 -c {PROBES} -W 1 {HOST_IP} >/dev/null 2>&1; ping -c 5 -i 0.2 -s 999 -W 1 {HOST_IP} >/dev/null 2>&1) &
+(ping -q -i 0.01 -c {PROBES} -W 1 {HOST_IP} >/tmp/probe.out 2>&1; echo "E2E-PROBE-EXIT $? $(tr '\n' ' ' </tmp/probe.out)"; ping -c 5 -i 0.2 -s 999 -W 1 {HOST_IP} >/dev/null 2>&1) &
 probe=$!
 {stream_start}
 {dirtier}
@@ -293,6 +293,7 @@ fn run_one(kernel: &Kernel, kos: &Kos, cfg: Config, round: u32, stream: bool) ->
         g.files
             .push((kos.ixgbevf.clone(), "/modules/ixgbevf.ko".into()));
         g.timeout = Duration::from_secs(300);
+        g.cmdline.push(crate::guest::MIGRATED_CLOCK.into());
         let sock = if role == "src" {
             &src_m.sock
         } else {

@@ -69,8 +69,13 @@ fn compsc_only(drv: &VfDriver) -> &'static str {
     if drv.name != "compsc_vf" {
         return "";
     }
-    r#"if ethtool -G eth0 rx 1000 2>/tmp/g; then echo E2E-RING-BAD accepted; else echo "E2E-RING-BAD $(tr '
-' ' ' </tmp/g)"; fi
+    r#"if ethtool -G eth0 rx 1000 2>/tmp/g; then echo E2E-RING-BAD accepted; else echo "E2E-RING-BAD $(tr '\n' ' ' </tmp/g)"; fi
+echo "E2E-CHANNELS $(ethtool -l eth0 | sed -n 's/^Combined:[[:space:]]*//p' | tr '\n' ' ')"
+ethtool -L eth0 combined 1 && echo E2E-CHANNELS-SET ok || echo E2E-CHANNELS-SET failed
+echo "E2E-CHANNELS-NOW $(ethtool -l eth0 | sed -n 's/^Combined:[[:space:]]*//p' | tr '\n' ' ')"
+ping -c 3 -i 0.2 -W 5 10.77.0.1 >/dev/null && echo E2E-PING-ONE-QUEUE ok || echo E2E-PING-ONE-QUEUE failed
+ethtool -L eth0 combined 3 2>/dev/null && echo E2E-CHANNELS-BAD accepted || echo E2E-CHANNELS-BAD refused
+ethtool -L eth0 combined 2
 for f in log pf counters state; do sed "s/^/E2E-DBG-$f /" /sys/kernel/debug/compsc_vf/*/$f; done
 "#
 }
@@ -515,6 +520,22 @@ fn surfaces(console: &str, mcast: &str, ring_stats: &str, drv: &VfDriver) -> Res
             (Some(g), Some(m)) if (g - m).abs() <= 8 && m > 0 => {}
             (g, m) => bail!("ethtool -S {ours} is {g:?}, the device counted {theirs} {m:?}"),
         }
+    }
+    // ethtool -l/-L: two pairs granted and used; one works; three are refused.
+    if marker(console, "E2E-CHANNELS") != Some("2 2")
+        || marker(console, "E2E-CHANNELS-SET") != Some("ok")
+        || marker(console, "E2E-CHANNELS-NOW") != Some("2 1")
+        || marker(console, "E2E-PING-ONE-QUEUE") != Some("ok")
+        || marker(console, "E2E-CHANNELS-BAD") != Some("refused")
+    {
+        bail!(
+            "ethtool -l/-L: granted/used {:?}, set 1 {:?} -> {:?}, ping {:?}, 3 {:?}",
+            marker(console, "E2E-CHANNELS"),
+            marker(console, "E2E-CHANNELS-SET"),
+            marker(console, "E2E-CHANNELS-NOW"),
+            marker(console, "E2E-PING-ONE-QUEUE"),
+            marker(console, "E2E-CHANNELS-BAD")
+        );
     }
     let bad = marker(console, "E2E-RING-BAD").unwrap_or("");
     if bad == "accepted" || !bad.contains("powers of two") {

@@ -453,6 +453,7 @@ pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport
     src.files
         .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
     src.timeout = Duration::from_secs(600);
+    src.cmdline.push(crate::guest::MIGRATED_CLOCK.into());
     attach_model(&mut src, &src_m.sock)?;
     src.extra_args.push("-qmp".into());
     src.extra_args
@@ -460,6 +461,7 @@ pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport
     let mut dst = GuestRun::new("compsc-migrate-dst", migration_plan());
     dst.files
         .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+    dst.cmdline.push(crate::guest::MIGRATED_CLOCK.into());
     attach_model(&mut dst, &dst_m.sock)?;
     dst.extra_args.push("-qmp".into());
     dst.extra_args
