@@ -167,6 +167,9 @@ wait $probe || true
 touch /tmp/stop
 wait
 dmesg | grep -iE 'ixgbevf|compsc_vf|failover' | tail -n 6
+for q in /sys/class/net/eth0/queues/tx-*; do echo "E2E-DIAG $q inflight $(cat $q/byte_queue_limits/inflight 2>/dev/null)"; done
+echo "E2E-DIAG tx_packets $(cat /sys/class/net/eth0/statistics/tx_packets) rx_packets $(cat /sys/class/net/eth0/statistics/rx_packets)"
+ethtool -S eth0 2>/dev/null | sed -n 's/^ */E2E-DIAG /p' | head -n 30
 echo E2E-DONE
 "#,
         dirtier = super::migrate::DIRTIER,
@@ -272,7 +275,9 @@ fn failover_vf_args(g: &GuestRun, sock: &Path) -> Vec<OsString> {
 fn run_one(kernel: &Kernel, kos: &Kos, cfg: Config, round: u32, stream: bool) -> Result<Sample> {
     let (model_bin, peer_bin) = build_model()?;
     let tag = format!("b{}{round}{}", cfg.tag(), if stream { "s" } else { "" });
-    let (mut rig, src_m, dst_m) = bridged_models(&model_bin, &tag, "bench-migrate")?;
+    let attempt = ATTEMPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let (mut rig, src_m, dst_m) =
+        bridged_models(&model_bin, &tag, &format!("bench-migrate-{attempt}"))?;
     let probe = start_peer(&mut rig, &peer_bin, "probe", 5003)?;
     let sink = if stream {
         Some(start_stream_sink(&mut rig, &peer_bin)?)
@@ -281,8 +286,7 @@ fn run_one(kernel: &Kernel, kos: &Kos, cfg: Config, round: u32, stream: bool) ->
     };
     let (src_qmp, dst_qmp) = (rig.dir().join("src.qmp"), rig.dir().join("dst.qmp"));
     let mut runs = Vec::new();
-    // Each attempt keeps its own console logs, so a failed round can be read afterwards.
-    let attempt = ATTEMPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    // Each attempt keeps its own console and model logs, so a failed round can be read.
     for (role, qmp) in [("src", &src_qmp), ("dst", &dst_qmp)] {
         let mut g = GuestRun::new(
             &format!("bench-{}-{role}-{attempt}", cfg.name()),
@@ -292,6 +296,7 @@ fn run_one(kernel: &Kernel, kos: &Kos, cfg: Config, round: u32, stream: bool) ->
             .push((kos.compsc.clone(), "/modules/compsc_vf.ko".into()));
         g.files
             .push((kos.ixgbevf.clone(), "/modules/ixgbevf.ko".into()));
+        g.with_host_program("/usr/sbin/ethtool")?;
         g.timeout = Duration::from_secs(300);
         g.cmdline.push(crate::guest::MIGRATED_CLOCK.into());
         let sock = if role == "src" {
@@ -384,6 +389,7 @@ fn run_one(kernel: &Kernel, kos: &Kos, cfg: Config, round: u32, stream: bool) ->
     let src_out = src_run.watch(&mut src.hooks, src.timeout);
     let dst_out = dst_run.watch(&mut [], Duration::from_secs(300));
     let line = peer_result(&mut rig, "probe", probe);
+    let dst_stats = super::rig::control(&dst_m.ctl, r#"{"cmd":"stats"}"#).unwrap_or_default();
     let stream_line = sink.map(|s| peer_result(&mut rig, "sink", s));
     rig.terminate("vf-model-src");
     rig.terminate("vf-model-dst");
@@ -411,7 +417,7 @@ fn run_one(kernel: &Kernel, kos: &Kos, cfg: Config, round: u32, stream: bool) ->
         // least its outage can be; for the other configurations it is a failed round.
         if cfg != Config::Ixgbevf {
             bail!(
-                "the peer received only {} of {PROBES} probes: {line}; {here}",
+                "the peer received only {} of {PROBES} probes: {line}; destination model {dst_stats}; {here}",
                 s.received
             );
         }

@@ -388,11 +388,16 @@ pub(super) fn bridged_models(
         &["--netns", &ns, "--tap", "vfmB"],
     )?;
     rig.ip(&["link", "set", "lo", "up"])?;
-    // No STP and no forwarding delay: a port QEMU adds mid-run forwards at once.
+    // No STP and no forwarding delay: a port QEMU adds mid-run forwards at once. A fixed
+    // address: a bridge without one takes its lowest port's, so when the source's tap goes
+    // at the end of a migration the host's MAC could change under the guest's ARP entry,
+    // and the guest's traffic would go to an address nobody has.
     rig.ip(&[
         "link",
         "add",
         "br0",
+        "address",
+        BRIDGE_MAC,
         "type",
         "bridge",
         "stp_state",
@@ -408,6 +413,9 @@ pub(super) fn bridged_models(
     rig.ip(&["link", "set", "br0", "up"])?;
     Ok((rig, src, dst))
 }
+
+/// The peer bridge's own address (locally administered).
+const BRIDGE_MAC: &str = "02:00:00:77:00:01";
 
 /// A directory of the rig's for sockets (QMP).
 impl Rig {
