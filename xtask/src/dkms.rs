@@ -112,15 +112,7 @@ pub fn build_with_dkms(k: &Kernel) -> Result<PathBuf> {
     let sourcetree = root.join("usr/src");
     let tree = work.join("tree");
     std::fs::create_dir_all(&tree)?;
-    let release = output(
-        Command::new("make")
-            .arg("-s")
-            .arg("-C")
-            .arg(&k.build)
-            .arg("kernelrelease"),
-    )?
-    .trim()
-    .to_owned();
+    let release = release(k)?;
     let dkms = |args: &[&str], kernel: &str, kdir: &Path, log: &str| -> Result<()> {
         let mut c = Command::new("dkms");
         c.args(args)
