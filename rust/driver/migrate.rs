@@ -81,10 +81,7 @@ impl Bell {
                     record: KBox::new([0u8; RECORD_BYTES], GFP_KERNEL)?,
                     saved,
                 };
-                let gpa = shim::virt_to_phys(bell.record.as_ptr());
-                bell.write(pdev, off::RECORD_LO, gpa as u32);
-                bell.write(pdev, off::RECORD_HI, (gpa >> 32) as u32);
-                bell.write(pdev, off::RECORD_LEN, RECORD_BYTES as u32);
+                bell.publish(pdev);
                 dev_info!(
                     pdev,
                     "migration doorbell v{} at config {:#x}; saved record {} bytes\n",
@@ -101,6 +98,16 @@ impl Bell {
             "no migration doorbell in config space: the hypervisor cannot live-migrate this VF (docs/doorbell.md)\n"
         );
         Ok(None)
+    }
+
+    /// Tells the hypervisor where the saved record lives: at probe, and again on every
+    /// destination VF, whose capability starts blank.
+    fn publish(&self, pdev: &pci::Device<Bound>) {
+        let gpa = shim::virt_to_phys(self.record.as_ptr());
+        // CAST: the low and high halves of a 64-bit guest-physical address.
+        self.write(pdev, off::RECORD_LO, gpa as u32);
+        self.write(pdev, off::RECORD_HI, (gpa >> 32) as u32);
+        self.write(pdev, off::RECORD_LEN, RECORD_BYTES as u32);
     }
 
     /// FREEZE was carried out and neither RESTORE nor ABORT yet: nothing may touch the VF.
@@ -300,6 +307,8 @@ impl Adapter<'_> {
             let Some(bell) = ctl.bell.as_mut() else {
                 return Err(Reason::BadState);
             };
+            // This VF's capability does not know the record yet: the next migration needs it.
+            bell.publish(self.pdev);
             match bell.saved.decode_into(&bell.record[..]) {
                 Err(e) => {
                     dev_err!(self.dev, "doorbell RESTORE seq {}: saved record refused: {:?}\n", seq, e);

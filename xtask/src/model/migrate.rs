@@ -82,6 +82,8 @@ wait
 sleep 1
 echo "E2E-PING-DURING $(grep 'packets received' /tmp/ping.txt)"
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER ok || echo E2E-PING-AFTER failed
+echo "E2E-COUNTERS $(ethtool -S eth0 | sed -n 's/^ *\(rx_packets\|tx_packets\|hw_rx_packets\|hw_tx_packets\): //p' | tr '
+' ' ')"
 echo E2E-DOORBELL-ABUSE
 # The host's abuse takes a few doorbell round trips; stay up while it runs.
 sleep 4
@@ -424,6 +426,8 @@ touch /tmp/stop
 wait
 echo "E2E-PING-DURING $(grep 'packets received' /tmp/ping.txt)"
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER ok || echo E2E-PING-AFTER failed
+echo "E2E-COUNTERS $(ethtool -S eth0 | sed -n 's/^ *\(rx_packets\|tx_packets\|hw_rx_packets\|hw_tx_packets\): //p' | tr '
+' ' ')"
 "#,
         copies = E2E_BYTES / CHUNK,
         up = super::ixgbevf::driver_up("compsc_vf"),
@@ -437,86 +441,103 @@ ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER ok || echo E2E
 /// one busy shell loop, in every configuration the benchmark compares.
 pub(super) const DIRTIER: &str = "(while [ ! -e /tmp/stop ]; do echo x > /tmp/dirty; done) &";
 
-/// `cargo xtask test` check: a real live migration between two QEMU processes, each with its
-/// own vf-model, the VM's VF driven by compsc_vf, while 100 MiB of TCP run each way and a
-/// ping stream runs: PREPARE, pre-copy, FREEZE, switch-over, RESTORE on the destination VF
-/// (whose config space comes back reset). Every byte arrives intact, the guest resumes on
-/// the destination VF with its PF state replayed, and the kernel stays clean.
+/// `cargo xtask test` check: two live migrations in a row (A to B, then B to C), each
+/// between two QEMU processes with their own vf-model, the VM's VF driven by compsc_vf, while
+/// 100 MiB of TCP run each way and a ping stream runs: PREPARE, pre-copy, FREEZE,
+/// switch-over, RESTORE on the destination VF (whose config space comes back reset). Every
+/// byte arrives intact, the guest resumes on each destination VF with its PF state replayed,
+/// the VF's statistics counters stay continuous across both moves, and the kernel stays
+/// clean. Returns the first migration's report.
 pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport> {
     let (model_bin, peer_bin) = build_model()?;
-    let (mut rig, src_m, dst_m) = super::rig::bridged_models(&model_bin, "mig", "compsc-migrate")?;
+    let (mut rig, models) = super::rig::bridged_models_n(&model_bin, "mig", "compsc-migrate", 3)?;
     let sink = super::rig::start_peer(&mut rig, &peer_bin, "sink", 5001)?;
     let source = super::rig::start_peer(&mut rig, &peer_bin, "source", 5002)?;
-    let src_qmp = rig.dir().join("src.qmp");
-    let dst_qmp = rig.dir().join("dst.qmp");
-    let mut src = GuestRun::new("compsc-migrate-src", migration_plan());
-    src.files
-        .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
-    src.timeout = Duration::from_secs(600);
-    src.cmdline.push(crate::guest::MIGRATED_CLOCK.into());
-    attach_model(&mut src, &src_m.sock)?;
-    src.extra_args.push("-qmp".into());
-    src.extra_args
-        .push(format!("unix:{},server=on,wait=off", src_qmp.display()).into());
-    let mut dst = GuestRun::new("compsc-migrate-dst", migration_plan());
-    dst.files
-        .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
-    dst.cmdline.push(crate::guest::MIGRATED_CLOCK.into());
-    attach_model(&mut dst, &dst_m.sock)?;
-    dst.extra_args.push("-qmp".into());
-    dst.extra_args
-        .push(format!("unix:{},server=on,wait=off", dst_qmp.display()).into());
-    dst.extra_args.push("-incoming".into());
-    dst.extra_args.push("defer".into());
-    let dst_run = guest::spawn(kernel, &dst)?;
-    let report = std::rc::Rc::new(std::cell::RefCell::new(None));
+    let roles = ["src", "dst", "dst2"];
+    let qmps: Vec<PathBuf> = roles
+        .iter()
+        .map(|r| rig.dir().join(format!("{r}.qmp")))
+        .collect();
+    let mut guests = Vec::new();
+    for (k, role) in roles.iter().enumerate() {
+        let mut g = GuestRun::new(&format!("compsc-migrate-{role}"), migration_plan());
+        g.files
+            .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+        g.with_host_program("/usr/sbin/ethtool")?;
+        g.timeout = Duration::from_secs(600);
+        g.cmdline.push(crate::guest::MIGRATED_CLOCK.into());
+        attach_model(&mut g, &models[k].sock)?;
+        g.extra_args.push("-qmp".into());
+        g.extra_args
+            .push(format!("unix:{},server=on,wait=off", qmps[k].display()).into());
+        if k > 0 {
+            g.extra_args.push("-incoming".into());
+            g.extra_args.push("defer".into());
+        }
+        guests.push(g);
+    }
+    let mut src = guests.remove(0);
+    let dst_runs: Vec<_> = guests
+        .iter()
+        .map(|g| guest::spawn(kernel, g))
+        .collect::<Result<_>>()?;
+    let report = std::rc::Rc::new(std::cell::RefCell::new(Vec::new()));
     {
-        let (sq, dq, sc, dc, rep) = (
-            src_qmp.clone(),
-            dst_qmp.clone(),
-            src_m.ctl.clone(),
-            dst_m.ctl.clone(),
-            report.clone(),
-        );
-        // A port of our own per run: the pid keeps parallel runs apart.
+        let qmps = qmps.clone();
+        let ctls: Vec<PathBuf> = models.iter().map(|m| m.ctl.clone()).collect();
+        let rep = report.clone();
+        // Ports of our own per run: the pid keeps parallel runs apart.
         let port = 20000 + (std::process::id() % 20000) as u16;
         src.hooks.push(Hook::new("E2E-MIGRATE", move || {
-            match migrate(&sq, &dq, &sc, &dc, port) {
-                Ok(r) => {
-                    *rep.borrow_mut() = Some(r);
-                    Ok(())
+            for hop in 0..2 {
+                let (a, b) = (hop, hop + 1);
+                match migrate(&qmps[a], &qmps[b], &ctls[a], &ctls[b], port + hop as u16) {
+                    Ok(r) => rep.borrow_mut().push(r),
+                    Err(e) => {
+                        quit_both(&qmps[a], &qmps[b]);
+                        if hop == 0 {
+                            quit_both(&qmps[2], &qmps[2]);
+                        }
+                        return Err(e.context(format!("migration {}", hop + 1)));
+                    }
                 }
-                Err(e) => {
-                    quit_both(&sq, &dq);
-                    Err(e)
-                }
+                // Traffic on the new VF before the next move.
+                std::thread::sleep(Duration::from_millis(1500));
             }
+            Ok(())
         }));
     }
     let src_run = guest::spawn(kernel, &src)?;
     let src_out = src_run.watch(&mut src.hooks, src.timeout);
-    let dst_out = dst_run.watch(&mut [], Duration::from_secs(600));
+    let outs: Vec<_> = dst_runs
+        .into_iter()
+        .map(|r| r.watch(&mut [], Duration::from_secs(600)))
+        .collect();
     let tx = super::rig::peer_result(&mut rig, "sink", sink);
     let rx = super::rig::peer_result(&mut rig, "source", source);
-    let stats =
-        control(&dst_m.ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
-    rig.terminate("vf-model-src");
-    rig.terminate("vf-model-dst");
+    let stats = control(&models[2].ctl, r#"{"cmd":"stats"}"#)
+        .unwrap_or_else(|e| format!("(no stats: {e:#})"));
+    for role in roles {
+        rig.terminate(&format!("vf-model-{role}"));
+    }
     let here = format!(
-        "consoles {} and {}, model logs {} and {}",
+        "consoles {}, {} and {}, model logs {}, {} and {}",
         src_out.log_path.display(),
-        dst_out.log_path.display(),
-        src_m.log.display(),
-        dst_m.log.display()
+        outs[0].log_path.display(),
+        outs[1].log_path.display(),
+        models[0].log.display(),
+        models[1].log.display(),
+        models[2].log.display()
     );
     if !src_out.hook_errors.is_empty() {
         bail!(
-            "the migration failed: {}; {here}",
+            "the migrations failed: {}; {here}",
             src_out.hook_errors.join("; ")
         );
     }
-    dst_out.check_plan().with_context(|| here.clone())?;
-    let console = format!("{}\n{}", src_out.console, dst_out.console);
+    let last = &outs[1];
+    last.check_plan().with_context(|| here.clone())?;
+    let console = format!("{}\n{}\n{}", src_out.console, outs[0].console, last.console);
     let c = &console;
     for key in ["E2E-PING-BEFORE", "E2E-PING-AFTER"] {
         if marker(c, key) != Some("ok") {
@@ -528,26 +549,46 @@ pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport
         || json_field(&tx, "bytes") != Some(&super::rig::E2E_BYTES.to_string())
         || json_field(&tx, "chunk_crcs").unwrap_or("") != format!("[\"{chunk}\"]")
     {
-        bail!("guest->host transfer across the migration incomplete or corrupted: {tx}; {here}");
+        bail!("guest->host transfer across the migrations incomplete or corrupted: {tx}; {here}");
     }
     let rx_crc = marker(c, "E2E-RX").unwrap_or("");
     if json_field(&rx, "error").is_some() || json_field(&rx, "crc") != Some(rx_crc) {
-        bail!("host->guest transfer across the migration: source said {rx}, guest computed {rx_crc:?}; {here}");
+        bail!("host->guest transfer across the migrations: source said {rx}, guest computed {rx_crc:?}; {here}");
     }
-    if !dst_out.console.contains("doorbell RESTORE seq") {
-        bail!("no RESTORE line on the destination; {here}");
+    for (k, o) in outs.iter().enumerate() {
+        if !o.console.contains("doorbell RESTORE seq") {
+            bail!("no RESTORE line on destination {}; {here}", k + 1);
+        }
     }
-    clean_run(&dst_out.console, &stats).with_context(|| here.clone())?;
-    let r = report
-        .borrow_mut()
-        .take()
-        .context("the migration hook reported nothing")?;
+    // The VF's counters, carried in the record and rebased on each destination, match what
+    // the driver itself counted over three VFs (a lost base would be off by a whole VF's
+    // count, or by 2^32).
+    let counts: Vec<u64> = marker(c, "E2E-COUNTERS")
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let [rx_sw, tx_sw, rx_hw, tx_hw] = counts[..] else {
+        bail!("no counters after the migrations: {counts:?}; {here}");
+    };
+    for (what, sw, hw) in [("rx", rx_sw, rx_hw), ("tx", tx_sw, tx_hw)] {
+        let slack = (sw / 100).max(200);
+        if hw.abs_diff(sw) > slack || sw < 10_000 {
+            bail!(
+                "after two migrations hw_{what}_packets is {hw} but the driver counted {sw}: the counters did not stay continuous; {here}"
+            );
+        }
+    }
+    clean_run(&last.console, &stats).with_context(|| here.clone())?;
+    let reports = std::mem::take(&mut *report.borrow_mut());
+    for (k, r) in reports.iter().enumerate() {
+        eprintln!(
+            "    migration {}: VF outage {:.1} ms (FREEZE {:.1} ms, switch-over {:.1} ms, RESTORE {:.1} ms), QEMU downtime {} ms, total {} ms, record {} bytes",
+            k + 1, r.vf_outage_ms, r.freeze_ms, r.switchover_ms, r.restore_ms, r.qemu_downtime_ms, r.qemu_total_ms, r.record_bytes
+        );
+    }
     eprintln!(
-        "    live migration: VF outage {:.1} ms (FREEZE {:.1} ms, switch-over {:.1} ms, RESTORE {:.1} ms), QEMU downtime {} ms, total {} ms, record {} bytes",
-        r.vf_outage_ms, r.freeze_ms, r.switchover_ms, r.restore_ms, r.qemu_downtime_ms, r.qemu_total_ms, r.record_bytes
-    );
-    eprintln!(
-        "    ping across the migration: {}",
+        "    ping across the migrations: {}; counters rx {rx_sw}/{rx_hw} tx {tx_sw}/{tx_hw} (driver/VF)",
         marker(c, "E2E-PING-DURING").unwrap_or("(none)")
     );
     for l in c
@@ -556,5 +597,8 @@ pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport
     {
         eprintln!("    {}", l.trim());
     }
-    Ok(r)
+    reports
+        .into_iter()
+        .next()
+        .context("the migration hook reported nothing")
 }

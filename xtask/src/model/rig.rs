@@ -371,22 +371,35 @@ pub(super) fn bridged_models(
     tag: &str,
     name: &str,
 ) -> Result<(Rig, ModelProc, ModelProc)> {
+    let (rig, mut m) = bridged_models_n(model_bin, tag, name, 2)?;
+    let dst = m.pop().context("no destination model")?;
+    let src = m.pop().context("no source model")?;
+    Ok((rig, src, dst))
+}
+
+/// Roles of the models [`bridged_models_n`] starts: the first VM's VF, then one per hop.
+const HOPS: [(&str, &str); 3] = [("src", "vfmA"), ("dst", "vfmB"), ("dst2", "vfmC")];
+
+/// `n` (2 or 3) vf-models on one bridge, named `vf-model-src`, `vf-model-dst` and
+/// `vf-model-dst2`: the VFs of a VM migrated once or twice.
+pub(super) fn bridged_models_n(
+    model_bin: &Path,
+    tag: &str,
+    name: &str,
+    n: usize,
+) -> Result<(Rig, Vec<ModelProc>)> {
     let mut rig = Rig::new(tag)?;
     let ns = rig.ns().to_owned();
-    let src = start_model_as(
-        &mut rig,
-        model_bin,
-        &format!("{name}-src"),
-        "vf-model-src",
-        &["--netns", &ns, "--tap", "vfmA"],
-    )?;
-    let dst = start_model_as(
-        &mut rig,
-        model_bin,
-        &format!("{name}-dst"),
-        "vf-model-dst",
-        &["--netns", &ns, "--tap", "vfmB"],
-    )?;
+    let mut models = Vec::new();
+    for (role, tap) in HOPS.iter().take(n) {
+        models.push(start_model_as(
+            &mut rig,
+            model_bin,
+            &format!("{name}-{role}"),
+            &format!("vf-model-{role}"),
+            &["--netns", &ns, "--tap", tap],
+        )?);
+    }
     rig.ip(&["link", "set", "lo", "up"])?;
     // No STP and no forwarding delay: a port QEMU adds mid-run forwards at once. A fixed
     // address: a bridge without one takes its lowest port's, so when the source's tap goes
@@ -405,13 +418,13 @@ pub(super) fn bridged_models(
         "forward_delay",
         "0",
     ])?;
-    for tap in ["vfmA", "vfmB"] {
+    for (_, tap) in HOPS.iter().take(n) {
         rig.ip(&["link", "set", tap, "master", "br0"])?;
         rig.ip(&["link", "set", tap, "up"])?;
     }
     rig.ip(&["addr", "add", &format!("{HOST_IP}/24"), "dev", "br0"])?;
     rig.ip(&["link", "set", "br0", "up"])?;
-    Ok((rig, src, dst))
+    Ok((rig, models))
 }
 
 /// The peer bridge's own address (locally administered).
