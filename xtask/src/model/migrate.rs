@@ -68,6 +68,9 @@ pub(super) fn command(ctl: &Path, command: &str, want: &str, limit: Duration) ->
     Ok(took)
 }
 
+/// Swaps in a row in the doorbell test.
+const SWAPS: usize = 20;
+
 /// The guest's side of the in-place doorbell test.
 fn plan() -> String {
     format!(
@@ -82,12 +85,17 @@ wait
 sleep 1
 echo "E2E-PING-DURING $(grep 'packets received' /tmp/ping.txt)"
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER ok || echo E2E-PING-AFTER failed
-echo "E2E-COUNTERS $(ethtool -S eth0 | sed -n 's/^ *\(rx_packets\|tx_packets\|hw_rx_packets\|hw_tx_packets\): //p' | tr '
-' ' ')"
+echo "E2E-COUNTERS $(ethtool -S eth0 | sed -n 's/^ *\(rx_packets\|tx_packets\|hw_rx_packets\|hw_tx_packets\): //p' | tr '\n' ' ')"
 echo E2E-DOORBELL-ABUSE
 # The host's abuse takes a few doorbell round trips; stay up while it runs.
 sleep 4
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-END ok || echo E2E-PING-END failed
+ping -i 0.05 -c 400 -W 1 {HOST_IP} > /tmp/ping2.txt 2>&1 &
+echo E2E-DOORBELL-SWAPS
+wait
+echo "E2E-PING-SWAPS $(grep 'packets received' /tmp/ping2.txt)"
+ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER-SWAPS ok || echo E2E-PING-AFTER-SWAPS failed
+echo "E2E-COUNTERS $(ethtool -S eth0 | sed -n 's/^ *\(rx_packets\|tx_packets\|hw_rx_packets\|hw_tx_packets\): //p' | tr '\n' ' ')"
 "#,
         up = super::ixgbevf::driver_up("compsc_vf")
     )
@@ -163,14 +171,37 @@ pub fn test_doorbell(kernel: &Kernel, ko: &Path) -> Result<()> {
         }
         Ok(())
     }));
+    // Twenty moves in a row: each swap presents a fresh VF with its counters near their wrap
+    // and a PF that remembers nothing, as a destination does.
+    let c4 = ctl.clone();
+    g.hooks.push(Hook::new("E2E-DOORBELL-SWAPS", move || {
+        // The abuse left a stale number in the doorbell: move well past it first.
+        let seq = ring(&c4, "none")?.wrapping_add(100);
+        ring_seq(&c4, "none", seq)?;
+        wait_ack(&c4, seq, limit)?;
+        for i in 0..SWAPS {
+            command(&c4, "prepare", "prepared", limit)?;
+            command(&c4, "freeze", "frozen", limit)?;
+            control_ok(&c4, r#"{"cmd":"swap"}"#)?;
+            command(&c4, "restore", "restored", limit)
+                .with_context(|| format!("swap {} of {SWAPS}", i + 1))?;
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }));
+    g.with_host_program("/usr/sbin/ethtool")?;
     let out = guest::boot(kernel, &mut g)?;
     let (stats, here) = finish_model(&mut rig, &m, &out);
     let c = &out.console;
     out.check_plan().with_context(|| here.clone())?;
+    if !out.hook_errors.is_empty() {
+        bail!("{}; {here}", out.hook_errors.join("; "));
+    }
     for (key, what) in [
         ("E2E-PING-BEFORE", "before the doorbell"),
         ("E2E-PING-AFTER", "after ABORT and RESTORE"),
         ("E2E-PING-END", "after the abuse"),
+        ("E2E-PING-AFTER-SWAPS", "after twenty swaps"),
     ] {
         if marker(c, key) != Some("ok") {
             bail!("no traffic {what}; {here}");
@@ -194,9 +225,28 @@ pub fn test_doorbell(kernel: &Kernel, ko: &Path) -> Result<()> {
             bail!("no `{line}` line in dmesg; {here}");
         }
     }
+    let restores = c.matches("restored in").count();
+    if restores < SWAPS + 1 {
+        bail!("{restores} RESTORE lines, want {}; {here}", SWAPS + 1);
+    }
+    // The counters survived 21 VFs, most of them starting near their wrap.
+    let counts: Vec<u64> = marker(c, "E2E-COUNTERS")
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let [rx_sw, tx_sw, rx_hw, tx_hw] = counts[..] else {
+        bail!("no counters after the swaps: {counts:?}; {here}");
+    };
+    for (what, sw, hw) in [("rx", rx_sw, rx_hw), ("tx", tx_sw, tx_hw)] {
+        if hw.abs_diff(sw) > (sw / 20).max(50) {
+            bail!("after {SWAPS} swaps hw_{what}_packets is {hw}, the driver counted {sw}; {here}");
+        }
+    }
     eprintln!(
-        "    doorbell: ping during freeze/abort/swap/restore: {}",
-        marker(c, "E2E-PING-DURING").unwrap_or("(none)")
+        "    doorbell: ping during freeze/abort/swap/restore: {}; during {SWAPS} swaps: {}; counters rx {rx_sw}/{rx_hw} tx {tx_sw}/{tx_hw}",
+        marker(c, "E2E-PING-DURING").unwrap_or("(none)"),
+        marker(c, "E2E-PING-SWAPS").unwrap_or("(none)")
     );
     for l in c
         .lines()
@@ -426,8 +476,7 @@ touch /tmp/stop
 wait
 echo "E2E-PING-DURING $(grep 'packets received' /tmp/ping.txt)"
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER ok || echo E2E-PING-AFTER failed
-echo "E2E-COUNTERS $(ethtool -S eth0 | sed -n 's/^ *\(rx_packets\|tx_packets\|hw_rx_packets\|hw_tx_packets\): //p' | tr '
-' ' ')"
+echo "E2E-COUNTERS $(ethtool -S eth0 | sed -n 's/^ *\(rx_packets\|tx_packets\|hw_rx_packets\|hw_tx_packets\): //p' | tr '\n' ' ')"
 "#,
         copies = E2E_BYTES / CHUNK,
         up = super::ixgbevf::driver_up("compsc_vf"),
