@@ -910,10 +910,12 @@ impl<'bound> Adapter<'bound> {
             let before = ctl.pf;
             self.rebuild(&mut ctl, &before)
         };
-        let n = self.resets.load(Relaxed).wrapping_add(1);
-        self.resets.store(n, Relaxed);
         match replayed {
             Ok(replayed) => {
+                // Counted when done: a failed attempt (the PF still in its own reset) is
+                // retried, not counted.
+                let n = self.resets.load(Relaxed).wrapping_add(1);
+                self.resets.store(n, Relaxed);
                 let api = self.ctl.lock().pf.api;
                 dev_info!(
                     self.dev,

@@ -191,12 +191,12 @@ ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2
 vconfig add eth0 7 && ip link set eth0.7 up
 ip link set eth0 mtu 9500
 echo E2E-PF-RESET
-n=0; until dmesg | grep -q "VF reset done (reset 1)"; do sleep 0.1; n=$((n+1)); [ $n -ge 100 ] && break; done
+n=0; until [ "$(dmesg | grep -c 'VF reset done')" -ge 1 ]; do sleep 0.1; n=$((n+1)); [ $n -ge 100 ] && break; done
 echo "E2E-RESET-SEEN-1 $n"
 n=0; until ping -c 1 -W 1 {HOST_IP} >/dev/null 2>&1; do n=$((n+1)); [ $n -ge 30 ] && break; done
 echo "E2E-BACK-AFTER-RESET $n"
 echo E2E-SWAP
-n=0; until dmesg | grep -q "VF reset done (reset 2)"; do sleep 0.1; n=$((n+1)); [ $n -ge 100 ] && break; done
+n=0; until [ "$(dmesg | grep -c 'VF reset done')" -ge 2 ]; do sleep 0.1; n=$((n+1)); [ $n -ge 100 ] && break; done
 echo "E2E-RESET-SEEN-2 $n"
 n=0; until ping -c 1 -W 1 {HOST_IP} >/dev/null 2>&1; do n=$((n+1)); [ $n -ge 30 ] && break; done
 echo "E2E-BACK-AFTER-SWAP $n"
