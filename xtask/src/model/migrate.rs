@@ -187,6 +187,33 @@ pub fn test_doorbell(kernel: &Kernel, ko: &Path) -> Result<()> {
                 .with_context(|| format!("swap {} of {SWAPS}", i + 1))?;
             std::thread::sleep(Duration::from_millis(100));
         }
+        // A destination PF that loses a message: the exchange is sent again, RESTORE works.
+        command(&c4, "prepare", "prepared", limit)?;
+        command(&c4, "freeze", "frozen", limit)?;
+        control_ok(&c4, r#"{"cmd":"swap"}"#)?;
+        control_ok(&c4, r#"{"cmd":"fault","kind":"lose_msgs","count":1}"#)?;
+        command(&c4, "restore", "restored", limit).context("RESTORE with a lost message")?;
+        // A destination PF that holds the VF in reset: RESTORE fails with DEVICE_FAILED and
+        // the guest stays frozen; once the PF lets go, RESTORE again works.
+        command(&c4, "prepare", "prepared", limit)?;
+        command(&c4, "freeze", "frozen", limit)?;
+        control_ok(&c4, r#"{"cmd":"swap"}"#)?;
+        control_ok(&c4, r#"{"cmd":"fault","kind":"hold_rsti","ms":1500}"#)?;
+        let seq = ring(&c4, "restore")?;
+        let (reply, _) = wait_ack(&c4, seq, limit)?;
+        if json_field(&reply, "status") != Some("error")
+            || json_field(&reply, "reason") != Some("7")
+        {
+            bail!(
+                "RESTORE onto a VF held in reset: the guest answered {reply}, want error reason 7"
+            );
+        }
+        std::thread::sleep(Duration::from_millis(1600));
+        command(&c4, "restore", "restored", limit).context("RESTORE after the PF let go")?;
+        let stats = control(&c4, r#"{"cmd":"stats"}"#)?;
+        if json_field(&stats, "faults_fired").is_none_or(|n| n.parse::<u32>().unwrap_or(0) < 2) {
+            bail!("the lost message and the held reset did not both fire: {stats}");
+        }
         Ok(())
     }));
     g.with_host_program("/usr/sbin/ethtool")?;
