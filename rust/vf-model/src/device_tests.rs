@@ -245,6 +245,26 @@ fn a_pf_reset_holds_the_vf_for_its_whole_duration_and_ends_with_a_control_messag
 }
 
 #[test]
+fn tx_runs_only_on_the_queues_the_pf_granted() {
+    let mut t = T::new();
+    t.up();
+    let granted = t.d.admin().queues as u64;
+    // A ring on the first queue beyond the grant: enabled, a descriptor posted, never sent.
+    let q = granted;
+    let off = |reg: u64| reg + 0x40 * q;
+    t.w(off(VFTDBAL), TX_RING as u32);
+    t.w(off(VFTDLEN), 8 * 16);
+    t.w(off(VFTDH), 0);
+    t.w(off(VFTDT), 0);
+    t.w(off(VFTXDCTL), DCTL_ENABLE | (8 << 16) | (1 << 8) | 32);
+    t.later(1000);
+    t.w(off(VFTDT), 1);
+    t.d.process_tx(t.now);
+    assert_eq!(t.d.stats().tx_frames, 0);
+    assert!(t.d.stats().bad_accesses > 0);
+}
+
+#[test]
 fn held_rsti_is_visible_until_released() {
     let mut t = T::new();
     t.d.faults_mut().hold_rsti = Some(Duration::from_millis(50));

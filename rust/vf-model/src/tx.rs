@@ -60,6 +60,17 @@ impl Device {
         if !queue.enabled() || queue.head == queue.tail {
             return 0;
         }
+        // The pool has only the queues the PF's layout gives the VF: a ring on another one is
+        // never fetched (the driver sees no completion) and is counted as a bad access.
+        if q >= self.admin.queues as usize {
+            self.stats.bad_accesses += 1;
+            let granted = self.admin.queues;
+            self.guest_warn(format_args!(
+                "Tx on queue {q}, beyond the {granted} queues the PF granted: not transmitted"
+            ));
+            return 0;
+        }
+        let queue = &mut self.vf.txq[q];
         let count = queue.count();
         let base = queue.base();
         if count < 8 || queue.head >= count || queue.tail >= count {
