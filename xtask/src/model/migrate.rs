@@ -68,6 +68,38 @@ pub(super) fn command(ctl: &Path, command: &str, want: &str, limit: Duration) ->
     Ok(took)
 }
 
+/// Guest shell: the driver's own packet counts and the VF's (ethtool -S), in that order:
+/// rx_packets, tx_packets, hw_rx_packets, hw_tx_packets.
+const COUNTERS_LINE: &str = r#"echo "E2E-COUNTERS $(ethtool -S eth0 | sed -n 's/^ *\(rx_packets\|tx_packets\|hw_rx_packets\|hw_tx_packets\): //p' | tr '\n' ' ')""#;
+
+/// Checks the guest's `E2E-COUNTERS` line after `moves` moves to other VFs: the VF's
+/// counters, carried in the record and rebased on each VF, match what the driver itself
+/// counted, within `slack(driver count)` and with at least `min` packets counted (a lost
+/// base would be off by a whole VF's count, or by 2^32). Returns (rx, tx) as (driver, VF).
+fn counters_continuous(
+    console: &str,
+    moves: &str,
+    slack: impl Fn(u64) -> u64,
+    min: u64,
+) -> Result<[(u64, u64); 2]> {
+    let counts: Vec<u64> = marker(console, "E2E-COUNTERS")
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let [rx_sw, tx_sw, rx_hw, tx_hw] = counts[..] else {
+        bail!("no counters after {moves}: {counts:?}");
+    };
+    for (what, sw, hw) in [("rx", rx_sw, rx_hw), ("tx", tx_sw, tx_hw)] {
+        if hw.abs_diff(sw) > slack(sw) || sw < min {
+            bail!(
+                "after {moves} hw_{what}_packets is {hw} but the driver counted {sw}: the counters did not stay continuous"
+            );
+        }
+    }
+    Ok([(rx_sw, rx_hw), (tx_sw, tx_hw)])
+}
+
 /// Swaps in a row in the doorbell test.
 const SWAPS: usize = 20;
 
@@ -85,7 +117,6 @@ wait
 sleep 1
 echo "E2E-PING-DURING $(grep 'packets received' /tmp/ping.txt)"
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER ok || echo E2E-PING-AFTER failed
-echo "E2E-COUNTERS $(ethtool -S eth0 | sed -n 's/^ *\(rx_packets\|tx_packets\|hw_rx_packets\|hw_tx_packets\): //p' | tr '\n' ' ')"
 echo E2E-DOORBELL-ABUSE
 # The host's abuse takes a few doorbell round trips; stay up while it runs.
 sleep 4
@@ -95,9 +126,10 @@ echo E2E-DOORBELL-SWAPS
 wait
 echo "E2E-PING-SWAPS $(grep 'packets received' /tmp/ping2.txt)"
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER-SWAPS ok || echo E2E-PING-AFTER-SWAPS failed
-echo "E2E-COUNTERS $(ethtool -S eth0 | sed -n 's/^ *\(rx_packets\|tx_packets\|hw_rx_packets\|hw_tx_packets\): //p' | tr '\n' ' ')"
+{counters}
 "#,
-        up = super::ixgbevf::driver_up("compsc_vf")
+        up = super::ixgbevf::driver_up("compsc_vf"),
+        counters = COUNTERS_LINE,
     )
 }
 
@@ -256,20 +288,10 @@ pub fn test_doorbell(kernel: &Kernel, ko: &Path) -> Result<()> {
     if restores < SWAPS + 1 {
         bail!("{restores} RESTORE lines, want {}; {here}", SWAPS + 1);
     }
-    // The counters survived 21 VFs, most of them starting near their wrap.
-    let counts: Vec<u64> = marker(c, "E2E-COUNTERS")
-        .unwrap_or("")
-        .split_whitespace()
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let [rx_sw, tx_sw, rx_hw, tx_hw] = counts[..] else {
-        bail!("no counters after the swaps: {counts:?}; {here}");
-    };
-    for (what, sw, hw) in [("rx", rx_sw, rx_hw), ("tx", tx_sw, tx_hw)] {
-        if hw.abs_diff(sw) > (sw / 20).max(50) {
-            bail!("after {SWAPS} swaps hw_{what}_packets is {hw}, the driver counted {sw}; {here}");
-        }
-    }
+    // The counters survived the swaps' VFs, most of them starting near their wrap.
+    let [(rx_sw, rx_hw), (tx_sw, tx_hw)] =
+        counters_continuous(c, &format!("{SWAPS} swaps"), |sw| (sw / 20).max(50), 0)
+            .with_context(|| here.clone())?;
     eprintln!(
         "    doorbell: ping during freeze/abort/swap/restore: {}; during {SWAPS} swaps: {}; counters rx {rx_sw}/{rx_hw} tx {tx_sw}/{tx_hw}",
         marker(c, "E2E-PING-DURING").unwrap_or("(none)"),
@@ -503,11 +525,12 @@ touch /tmp/stop
 wait
 echo "E2E-PING-DURING $(grep 'packets received' /tmp/ping.txt)"
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER ok || echo E2E-PING-AFTER failed
-echo "E2E-COUNTERS $(ethtool -S eth0 | sed -n 's/^ *\(rx_packets\|tx_packets\|hw_rx_packets\|hw_tx_packets\): //p' | tr '\n' ' ')"
+{counters}
 "#,
         copies = E2E_BYTES / CHUNK,
         up = super::ixgbevf::driver_up("compsc_vf"),
-        dirtier = DIRTIER
+        dirtier = DIRTIER,
+        counters = COUNTERS_LINE,
     )
 }
 
@@ -636,25 +659,10 @@ pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport
             bail!("no RESTORE line on destination {}; {here}", k + 1);
         }
     }
-    // The VF's counters, carried in the record and rebased on each destination, match what
-    // the driver itself counted over three VFs (a lost base would be off by a whole VF's
-    // count, or by 2^32).
-    let counts: Vec<u64> = marker(c, "E2E-COUNTERS")
-        .unwrap_or("")
-        .split_whitespace()
-        .filter_map(|v| v.parse().ok())
-        .collect();
-    let [rx_sw, tx_sw, rx_hw, tx_hw] = counts[..] else {
-        bail!("no counters after the migrations: {counts:?}; {here}");
-    };
-    for (what, sw, hw) in [("rx", rx_sw, rx_hw), ("tx", tx_sw, tx_hw)] {
-        let slack = (sw / 100).max(200);
-        if hw.abs_diff(sw) > slack || sw < 10_000 {
-            bail!(
-                "after two migrations hw_{what}_packets is {hw} but the driver counted {sw}: the counters did not stay continuous; {here}"
-            );
-        }
-    }
+    // Over three VFs the counters match the driver's own.
+    let [(rx_sw, rx_hw), (tx_sw, tx_hw)] =
+        counters_continuous(c, "two migrations", |sw| (sw / 100).max(200), 10_000)
+            .with_context(|| here.clone())?;
     clean_run(&last.console, &stats).with_context(|| here.clone())?;
     let reports = std::mem::take(&mut *report.borrow_mut());
     for (k, r) in reports.iter().enumerate() {
