@@ -22,6 +22,9 @@ pub mod emul;
 #[path = "../core/src/desc.rs"]
 pub mod desc;
 
+#[path = "../core/src/faults.rs"]
+pub mod faults;
+
 #[path = "../core/src/diag.rs"]
 pub mod diag;
 

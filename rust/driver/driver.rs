@@ -145,7 +145,8 @@ impl pci::Driver for CompscVf {
                 adapter: Adapter::new(bound, unsafe { &*core::ptr::from_ref(bar) }, id)?,
                 debugfs: debugfs_files(bound, adapter)?,
                 // SAFETY: `vectors` is initialised before, pinned, and dropped after the
-                // registrations (declaration order); the registrations are never leaked.
+                // registrations (declaration order); the registrations are never leaked;
+                // the handlers count into `adapter`, dropped after them (declaration order).
                 irq0 <- unsafe {
                     irq::Registration::new(
                         (&*core::ptr::from_ref(vectors)).index(0)?.into(),

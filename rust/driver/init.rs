@@ -129,8 +129,23 @@ pub(crate) fn exchange<I: RegisterIo>(
     emul: &mut Emul<I>,
     request: Request,
 ) -> Result<Reply, MbxError> {
+    exchange_noting(emul, request, &mut 0)
+}
+
+/// [`exchange`], adding to `malformed` the PF messages that were not well formed: those the
+/// transaction skipped while waiting, and the one it failed on.
+pub(crate) fn exchange_noting<I: RegisterIo>(
+    emul: &mut Emul<I>,
+    request: Request,
+    malformed: &mut u64,
+) -> Result<Reply, MbxError> {
     let mut t = Transaction::new(request, Budget::IXGBEVF);
-    drive(emul, |e, us| t.poll(e, us))
+    let r = drive(emul, |e, us| t.poll(e, us));
+    let failed = r.as_ref().err().is_some_and(MbxError::is_malformed);
+    *malformed = malformed
+        .wrapping_add(u64::from(t.strays()))
+        .wrapping_add(u64::from(failed));
+    r
 }
 
 /// Resets the VF and opens the PF session: VFCTRL.RST, wait for the reset handshake, VF_RESET

@@ -8,10 +8,10 @@
 //! config-space I/O and runs the steps, timing each one for the dmesg timeline.
 
 use super::{Adapter, Control};
-use crate::compsc_core::doorbell::{self, off, Action, Doorbell, Phase, Reason};
+use crate::compsc_core::doorbell::{self, off, Action, Doorbell, Found, Phase, Reason};
 use crate::compsc_core::mac::PciId;
 use crate::compsc_core::plan::check_compatible;
-use crate::compsc_core::record::{SavedState, RECORD_BYTES};
+use crate::compsc_core::record::{RingSnapshot, SavedState, RECORD_BYTES};
 use crate::fmt::Api;
 use crate::shim;
 use kernel::device::Bound;
@@ -46,34 +46,12 @@ impl Bell {
     /// hypervisor offers none or one this driver does not speak.
     pub(super) fn find(pdev: &pci::Device<Bound>, id: &PciId) -> Result<Option<Bell>> {
         let cfg = pdev.config_space();
-        let mut at = cfg.try_read8(0x34).unwrap_or(0);
-        // A list longer than config space can hold is a loop: stop.
-        for _ in 0..48 {
-            if !(0x40..=0xF0).contains(&at) {
-                break;
-            }
-            let a = usize::from(at);
-            let id_ok = cfg.try_read8(a).ok() == Some(doorbell::CAP_ID);
-            let sig = a
-                .checked_add(usize::from(off::SIGNATURE))
-                .and_then(|o| cfg.try_read32(o).ok());
-            if id_ok && sig == Some(doorbell::SIGNATURE) {
-                let len = cfg.try_read8(a + usize::from(off::LEN)).unwrap_or(0);
-                let ver = cfg.try_read8(a + usize::from(off::VERSION)).unwrap_or(0);
-                if ver != doorbell::VERSION
-                    || len < doorbell::CAP_LEN
-                    || a + usize::from(len) > 0x100
-                {
-                    dev_warn!(
-                        pdev,
-                        "migration doorbell at {:#x} has version {} length {}; this driver speaks version {}: live migration disabled\n",
-                        at,
-                        ver,
-                        len,
-                        doorbell::VERSION
-                    );
-                    return Ok(None);
-                }
+        let found = doorbell::locate(
+            |o| cfg.try_read8(usize::from(o)).ok(),
+            |o| cfg.try_read32(usize::from(o)).ok(),
+        );
+        match found {
+            Found::Doorbell { at } => {
                 let saved = KBox::new(SavedState::new(id.info.mac), GFP_KERNEL)?;
                 let bell = Bell {
                     at,
@@ -85,13 +63,24 @@ impl Bell {
                 dev_info!(
                     pdev,
                     "migration doorbell v{} at config {:#x}; saved record {} bytes\n",
-                    ver,
+                    doorbell::VERSION,
                     at,
                     RECORD_BYTES
                 );
                 return Ok(Some(bell));
             }
-            at = cfg.try_read8(a + 1).unwrap_or(0);
+            Found::Unsupported { at, version, len } => {
+                dev_warn!(
+                    pdev,
+                    "migration doorbell at {:#x} has version {} length {}; this driver speaks version {}: live migration disabled\n",
+                    at,
+                    version,
+                    len,
+                    doorbell::VERSION
+                );
+                return Ok(None);
+            }
+            Found::Nothing => {}
         }
         dev_info!(
             pdev,
@@ -263,7 +252,12 @@ impl Adapter<'_> {
         self.stop_data_path(false);
         let t_dma = us_since(t0);
         let mut ctl = self.ctl.lock();
-        let n = save(&mut ctl, seq);
+        let rings = Rings {
+            pairs: self.queue_pairs(),
+            tx: self.tx_count.load(Relaxed),
+            rx: self.rx_count.load(Relaxed),
+        };
+        let n = save(&mut ctl, seq, rings);
         let t_all = us_since(t0);
         self.freezes
             .store(self.freezes.load(Relaxed).wrapping_add(1), Relaxed);
@@ -429,9 +423,18 @@ impl Adapter<'_> {
     }
 }
 
-/// Fills and encodes the saved record (self-emulation log, PF state) into the migrating
-/// buffer; returns its size.
-fn save(ctl: &mut Control<'_>, seq: u32) -> usize {
+/// The rings in use at FREEZE: queue pairs and descriptors per ring.
+struct Rings {
+    pairs: u32,
+    tx: u32,
+    rx: u32,
+}
+
+/// Fills and encodes the saved record (self-emulation log, PF state, the rings in use) into
+/// the migrating buffer; returns its size. The rings are rebuilt from scratch on RESTORE, so
+/// only their number and size go in (for the destination's compatibility check: a VF that
+/// keeps RSS to itself cannot spread Rx over more than one ring the way the PF did).
+fn save(ctl: &mut Control<'_>, seq: u32, rings: Rings) -> usize {
     // The counters' last values go with the record; the destination rebases on its VF. A
     // VF that cannot be read now leaves them as last folded in.
     let _ = ctl.update_counters(false);
@@ -442,6 +445,27 @@ fn save(ctl: &mut Control<'_>, seq: u32) -> usize {
         return 0;
     };
     bell.saved.seq = seq;
+    let saved = &mut *bell.saved;
+    for (q, (tx, rx)) in saved.tx.iter_mut().zip(saved.rx.iter_mut()).enumerate() {
+        let used = u32::try_from(q).is_ok_and(|q| q < rings.pairs);
+        let size = |n: u32| {
+            if used {
+                u16::try_from(n).unwrap_or(0)
+            } else {
+                0
+            }
+        };
+        *tx = RingSnapshot {
+            count: size(rings.tx),
+            enabled: used,
+            ..RingSnapshot::default()
+        };
+        *rx = RingSnapshot {
+            count: size(rings.rx),
+            enabled: used,
+            ..RingSnapshot::default()
+        };
+    }
     bell.saved.log = log;
     bell.saved.pf = pf;
     bell.saved.counters = hw;

@@ -15,6 +15,7 @@ use crate::compsc_core::counters::{CounterId, Counters};
 use crate::compsc_core::desc::RingSize;
 use crate::compsc_core::diag;
 use crate::compsc_core::emul::{Emul, EmulError, HotReg};
+use crate::compsc_core::faults::{Fault, FaultLog, StormMeter, FAULTS};
 use crate::compsc_core::mac::PciId;
 use crate::compsc_core::mbx::{
     xcast_mode, MacAddr, MbxError, McList, QueueInfo, Reply, Request, XcastMode, MAX_MC_HASHES,
@@ -105,16 +106,30 @@ pub(crate) struct Control<'bound> {
     link_up: bool,
     /// The VF's statistics counters made continuous (across resets and migrations).
     hw: Counters,
+    /// Mailbox messages from the PF that were not well formed (see `MbxError::is_malformed`).
+    mbx_bad: u64,
+    /// Seconds-long windows with an interrupt storm on the mailbox vector, and the meter.
+    irq_storms: u64,
+    storm: StormMeter,
+    /// When each device fault was last written to the kernel log.
+    faults: FaultLog,
 }
 
 impl Control<'_> {
     /// One mailbox exchange; an acknowledged one is recorded in `pf`.
     fn request(&mut self, request: Request) -> Result<Reply, MbxError> {
-        let reply = init::exchange(&mut self.emul, request)?;
+        let reply = init::exchange_noting(&mut self.emul, request, &mut self.mbx_bad)?;
         // A full VLAN or MACVLAN list was refused by us before the PF saw it; other
         // recording errors cannot follow an acknowledged exchange.
         let _ = self.pf.note(&request, &reply);
         Ok(reply)
+    }
+
+    /// Counts a mailbox error that was the PF's words' fault.
+    fn note_mbx(&mut self, e: &MbxError) {
+        if e.is_malformed() {
+            self.mbx_bad = self.mbx_bad.wrapping_add(1);
+        }
     }
 
     /// Nothing may touch the VF: frozen for a migration (or a destination before RESTORE).
@@ -253,6 +268,15 @@ pub(crate) struct Adapter<'bound> {
     reset_requested: Atomic<bool>,
     /// VF resets done since probe.
     resets: Atomic<u64>,
+    /// Failed reset attempts in a row (retried with the core's back-off).
+    reset_failures: Atomic<u32>,
+    /// Tx hangs detected, and times the VF read all ones.
+    tx_hangs: Atomic<u64>,
+    gone_events: Atomic<u64>,
+    /// Interrupts handled per vector (the handlers count; they are freed before the adapter).
+    irqs: [Atomic<u64>; MAX_VECTORS as usize],
+    /// Probe time, the clock of the fault log's rate limit.
+    start: kernel::time::Instant<kernel::time::Monotonic>,
     /// Doorbell FREEZEs and RESTOREs carried out.
     freezes: Atomic<u64>,
     restores: Atomic<u64>,
@@ -326,6 +350,10 @@ impl<'bound> Adapter<'bound> {
                     hyperv: id.hyperv,
                     link_up: false,
                     hw: Counters::default(),
+                    mbx_bad: 0,
+                    irq_storms: 0,
+                    storm: StormMeter::default(),
+                    faults: FaultLog::default(),
                 }),
                 rx_mode <- new_spinlock_irq!(RxModeReq {
                     dirty: false,
@@ -346,6 +374,11 @@ impl<'bound> Adapter<'bound> {
                 gone: Atomic::new(false),
                 reset_requested: Atomic::new(false),
                 resets: Atomic::new(0),
+                reset_failures: Atomic::new(0),
+                tx_hangs: Atomic::new(0),
+                gone_events: Atomic::new(0),
+                irqs: [Atomic::new(0), Atomic::new(0), Atomic::new(0)],
+                start: kernel::time::Instant::now(),
                 freezes: Atomic::new(0),
                 restores: Atomic::new(0),
                 tx_count: Atomic::new(RING_COUNT),
@@ -414,13 +447,22 @@ impl<'bound> Adapter<'bound> {
     }
 
     /// The interrupt handler of MSI-X vector `v`: a queue pair's, or the mailbox's.
-    pub(crate) fn vector_irq(&self, v: u32) -> impl PinInit<VectorIrq, Error> {
+    ///
+    /// # Safety
+    ///
+    /// The handler counts into the adapter: it must be freed before the adapter is dropped
+    /// (`CompscVfData` declares the registrations before the adapter).
+    pub(crate) unsafe fn vector_irq(&self, v: u32) -> impl PinInit<VectorIrq, Error> {
         let what = if v == OTHER_VECTOR {
             Some(VectorKind::Mailbox(self.netdev.kicker()))
         } else {
             self.qv.get(v as usize).map(|qv| VectorKind::Queue(qv.napi))
         };
-        try_pin_init!(VectorIrq { what })
+        let count: *const Atomic<u64> = self
+            .irqs
+            .get(v as usize)
+            .map_or(core::ptr::null(), core::ptr::from_ref);
+        try_pin_init!(VectorIrq { what, count })
     }
 
     /// The name the vector's interrupt shows in /proc/interrupts.
@@ -742,6 +784,7 @@ impl<'bound> Adapter<'bound> {
                 Ok(m) => m,
                 Err(e) => {
                     dev_dbg!(self.dev, "mailbox: {:?}\n", e);
+                    ctl.note_mbx(&e);
                     None
                 }
             };
@@ -767,6 +810,10 @@ impl<'bound> Adapter<'bound> {
             }
             Health::Link(_) if reset => {
                 drop(ctl);
+                if hung {
+                    self.tx_hangs
+                        .store(self.tx_hangs.load(Relaxed).wrapping_add(1), Relaxed);
+                }
                 self.reset(if hung {
                     ResetCause::TxHang
                 } else {
@@ -778,6 +825,7 @@ impl<'bound> Adapter<'bound> {
                     self.send_rx_mode(&mut ctl);
                 }
                 self.fold_counters(&mut ctl);
+                self.review_faults(&mut ctl);
                 if up {
                     // Re-arm the mailbox vector (auto-masked when it fired). The intent is
                     // unchanged, so this is the write the log already holds.
@@ -806,7 +854,7 @@ impl<'bound> Adapter<'bound> {
             // the log) is acted on now, not at the next period.
             let reset_seen = ctl.emul.log().pending(Reg::VFMAILBOX) & vfmailbox::RSTD != 0;
             if reset_seen || self.reset_requested.load(Relaxed) {
-                0
+                mbx_vf::reset_retry_ms(self.reset_failures.load(Relaxed))
             } else if self.gone.load(Relaxed) {
                 SERVICE_GONE_MS
             } else if ctl.link_up {
@@ -824,6 +872,44 @@ impl<'bound> Adapter<'bound> {
             } else if bell {
                 self.netdev.service_schedule(SERVICE_GONE_MS);
             }
+        }
+    }
+
+    /// Each device fault's total, in [`FAULTS`] order.
+    fn fault_totals(&self, ctl: &Control<'_>) -> [u64; FAULTS.len()] {
+        let rx = |f: fn(&RingStats) -> &Atomic<u64>| {
+            self.qv.iter().fold(0u64, |a, qv| {
+                a.wrapping_add(RingStats::get(f(&qv.rx_stats)))
+            })
+        };
+        [
+            rx(|s| &s.bad_len),
+            rx(|s| &s.bad_status),
+            rx(|s| &s.chain_overflow),
+            ctl.mbx_bad,
+            ctl.irq_storms,
+        ]
+    }
+
+    /// Writes a line for each device fault seen since its last line, rate-limited by the
+    /// core's [`FaultLog`].
+    fn review_faults(&self, ctl: &mut Control<'_>) {
+        let now_ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(0);
+        let irq_mbx = self.irqs[OTHER_VECTOR as usize].load(Relaxed);
+        if ctl.storm.observe(now_ms, irq_mbx) {
+            ctl.irq_storms = ctl.irq_storms.wrapping_add(1);
+        }
+        let totals = self.fault_totals(ctl);
+        for r in ctl.faults.review(now_ms, &totals).into_iter().flatten() {
+            dev_warn!(
+                self.dev,
+                "{}: device fault: {} new {} ({} since probe, ethtool -S {})\n",
+                self.name(),
+                r.new,
+                r.fault.describe(),
+                r.total,
+                r.fault.stat_name()
+            );
         }
     }
 
@@ -854,6 +940,8 @@ impl<'bound> Adapter<'bound> {
         if self.gone.xchg(true, Relaxed) {
             return;
         }
+        self.gone_events
+            .store(self.gone_events.load(Relaxed).wrapping_add(1), Relaxed);
         dev_err!(
             self.dev,
             "{}: the VF does not respond (registers read all ones); traffic stopped until it returns\n",
@@ -897,12 +985,15 @@ impl<'bound> Adapter<'bound> {
         if !matches!(cause, ResetCause::Returned | ResetCause::Pf) {
             self.fold_counters(&mut self.ctl.lock());
         }
-        dev_warn!(
-            self.dev,
-            "{}: {}; resetting the VF\n",
-            self.name(),
-            cause.describe()
-        );
+        let failed_before = self.reset_failures.load(Relaxed);
+        if failed_before == 0 {
+            dev_warn!(
+                self.dev,
+                "{}: {}; resetting the VF\n",
+                self.name(),
+                cause.describe()
+            );
+        }
         self.stop();
         let was_up = self.admin_up.load(Acquire);
         let replayed = {
@@ -916,12 +1007,14 @@ impl<'bound> Adapter<'bound> {
                 // retried, not counted.
                 let n = self.resets.load(Relaxed).wrapping_add(1);
                 self.resets.store(n, Relaxed);
+                self.reset_failures.store(0, Relaxed);
                 let api = self.ctl.lock().pf.api;
                 dev_info!(
                     self.dev,
-                    "{}: VF reset done (reset {}), mailbox API {}, {} PF requests replayed\n",
+                    "{}: VF reset done (reset {}, after {} failed attempts), mailbox API {}, {} PF requests replayed\n",
                     self.name(),
                     n,
+                    failed_before,
                     Api(api),
                     replayed
                 );
@@ -937,12 +1030,18 @@ impl<'bound> Adapter<'bound> {
                 }
             }
             Err(e) => {
-                dev_err!(
-                    self.dev,
-                    "{}: VF reset failed: {}; retrying\n",
-                    self.name(),
-                    e
-                );
+                let failed = failed_before.saturating_add(1);
+                self.reset_failures.store(failed, Relaxed);
+                if mbx_vf::log_reset_failure(failed) {
+                    dev_err!(
+                        self.dev,
+                        "{}: VF reset failed (attempt {}): {}; retrying in {} ms\n",
+                        self.name(),
+                        failed,
+                        e,
+                        mbx_vf::reset_retry_ms(failed)
+                    );
+                }
                 // The service task keeps running while the interface is up, and retries.
                 self.reset_requested.store(true, Relaxed);
             }
@@ -1052,11 +1151,16 @@ impl<'bound> Adapter<'bound> {
 
     /// ethtool -S, in [`STAT_NAMES`] order. Samples the VF's counters first.
     fn ethtool_stats(&self) -> [u64; STAT_NAMES.len()] {
-        let (hw, emul) = {
+        let (hw, emul, faults) = {
             let mut ctl = self.ctl.lock();
             self.fold_counters(&mut ctl);
-            (ctl.hw, ctl.emul.counts())
+            let faults = self.fault_totals(&ctl);
+            (ctl.hw, ctl.emul.counts(), faults)
         };
+        let [bad_len, bad_status, chain_overflow, mbx_bad, irq_storms] = faults;
+        let irq_queue = self.irqs[..OTHER_VECTOR as usize]
+            .iter()
+            .fold(0u64, |a, c| a.wrapping_add(c.load(Relaxed)));
         // Per queue: rx packets, rx bytes, tx packets, tx bytes; then the sums.
         let mut per_q = [[0u64; 4]; MAX_QP];
         let mut errs = [0u64; 5];
@@ -1109,6 +1213,15 @@ impl<'bound> Adapter<'bound> {
             emul.reads,
             emul.writes,
             emul.refused,
+            bad_len,
+            bad_status,
+            chain_overflow,
+            self.tx_hangs.load(Relaxed),
+            self.gone_events.load(Relaxed),
+            mbx_bad,
+            irq_storms,
+            irq_queue,
+            self.irqs[OTHER_VECTOR as usize].load(Relaxed),
         ]
     }
 
@@ -1341,10 +1454,24 @@ pub(crate) enum VectorKind {
 #[pin_data]
 pub(crate) struct VectorIrq {
     what: Option<VectorKind>,
+    /// The adapter's count for this vector (null for a vector that serves nothing).
+    count: *const Atomic<u64>,
 }
+
+// SAFETY: `count` points at an atomic in the adapter, which outlives the registration
+// (`Adapter::vector_irq`'s contract); atomics may be used from any context.
+unsafe impl Send for VectorIrq {}
+// SAFETY: as above.
+unsafe impl Sync for VectorIrq {}
 
 impl irq::Handler for VectorIrq {
     fn handle(&self) -> irq::IrqReturn {
+        // SAFETY: non-null `count` points into the adapter, alive while the handler is
+        // registered (see above).
+        if let Some(c) = unsafe { self.count.as_ref() } {
+            // One handler runs at a time per vector: the relaxed add is exact.
+            c.store(c.load(Relaxed).wrapping_add(1), Relaxed);
+        }
         match self.what {
             Some(VectorKind::Queue(napi)) => napi.schedule_irq(),
             Some(VectorKind::Mailbox(kick)) => kick.kick(),
@@ -1436,7 +1563,7 @@ extern "C" fn compsc_rs_stats(ctx: *mut c_void, out: *mut u64, n: u32) {
 /// ethtool -S names: totals, queue 0 (the only queue pair), errors, the VF's own counters
 /// (continuous across resets and migrations), resets and doorbell commands, and the
 /// self-emulation layer's accesses.
-const STAT_NAMES: [&str; 28] = [
+const STAT_NAMES: [&str; 37] = [
     "rx_packets",
     "rx_bytes",
     "tx_packets",
@@ -1465,6 +1592,16 @@ const STAT_NAMES: [&str; 28] = [
     "emul_reads",
     "emul_writes",
     "emul_refused",
+    // Device faults, in `fault_totals` order where the core names them.
+    Fault::RxBadLength.stat_name(),
+    Fault::RxBadStatus.stat_name(),
+    Fault::RxChainOverflow.stat_name(),
+    "tx_hangs",
+    "vf_gone",
+    Fault::MbxBadMessage.stat_name(),
+    Fault::IrqStorm.stat_name(),
+    "irq_queue",
+    "irq_mailbox",
 ];
 
 /// The adapter as the debugfs files see it: the netdev's `ctx` pointer.

@@ -103,6 +103,11 @@ pub(crate) struct RingStats {
     pub(crate) errors: Atomic<u64>,
     pub(crate) alloc_failed: Atomic<u64>,
     pub(crate) csum_errors: Atomic<u64>,
+    /// Device faults seen on this ring (Rx only): a length of 0 or beyond the buffer, a
+    /// status contradicting the packet type, a frame with no end within `MAX_FRAGS`.
+    pub(crate) bad_len: Atomic<u64>,
+    pub(crate) bad_status: Atomic<u64>,
+    pub(crate) chain_overflow: Atomic<u64>,
 }
 
 impl RingStats {
@@ -115,6 +120,9 @@ impl RingStats {
             errors: Atomic::new(0),
             alloc_failed: Atomic::new(0),
             csum_errors: Atomic::new(0),
+            bad_len: Atomic::new(0),
+            bad_status: Atomic::new(0),
+            chain_overflow: Atomic::new(0),
         }
     }
 
@@ -546,8 +554,10 @@ impl RxRing {
                             self.partial_frags = self.partial_frags.saturating_add(1);
                         }
                         Some(_) => {
+                            // No end of packet within the most buffers a frame may take.
                             self.pool.put(page);
                             self.partial_bad = true;
+                            RingStats::add(&stats.chain_overflow, 1);
                         }
                         None => match napi.build_skb(page, len) {
                             Some(skb) => {
@@ -562,10 +572,12 @@ impl RxRing {
                         },
                     }
                 }
-                _ => {
+                Some(_) => self.pool.put(page),
+                None => {
                     // A length of 0 or beyond the buffer: the frame cannot be trusted.
                     self.pool.put(page);
                     self.partial_bad = true;
+                    RingStats::add(&stats.bad_len, 1);
                 }
             }
             if !wb.eop() {
@@ -577,7 +589,10 @@ impl RxRing {
                 Some(skb) if !bad => {
                     RingStats::add(&stats.packets, 1);
                     RingStats::add(&stats.bytes, u64::from(skb.len()));
-                    let csum = wb.checksum();
+                    if wb.nonsense() {
+                        RingStats::add(&stats.bad_status, 1);
+                    }
+                    let csum = wb.trusted_checksum();
                     if csum == RxCsum::Bad {
                         RingStats::add(&stats.csum_errors, 1);
                     }

@@ -63,9 +63,50 @@ pub fn fuzz(seconds: u32) -> Result<()> {
             first.display()
         );
     }
-    r.context("cargo fuzz run failed")
+    r.context("cargo fuzz run failed")?;
+    check_corpus_covers_decoders()
 }
 
+/// The decoders the fuzz body feeds (its `DECODERS` list, chosen by an input's first byte):
+/// every one must have inputs in the corpus, or the run did not exercise it.
+fn check_corpus_covers_decoders() -> Result<()> {
+    let fuzz = project_root().join("rust/core/fuzz");
+    let body = std::fs::read_to_string(fuzz.join("body.rs")).context("read the fuzz body")?;
+    let names: Vec<&str> = body
+        .split_once("pub const DECODERS: [&str;")
+        .and_then(|(_, rest)| rest.split_once("= [")?.1.split_once("];"))
+        .map(|(list, _)| list.split('"').skip(1).step_by(2).collect())
+        .context("the fuzz body has no `pub const DECODERS` list")?;
+    let mut seen = vec![0usize; names.len()];
+    for input in crashes(&fuzz.join("corpus").join(TARGET)) {
+        if let Some(first) = std::fs::read(&input).ok().and_then(|b| b.first().copied()) {
+            if let Some(n) = seen.get_mut(usize::from(first) % names.len()) {
+                *n += 1;
+            }
+        }
+    }
+    let missing: Vec<&str> = names
+        .iter()
+        .zip(&seen)
+        .filter(|(_, n)| **n == 0)
+        .map(|(name, _)| *name)
+        .collect();
+    if !missing.is_empty() {
+        bail!("the fuzz corpus has no input for: {}", missing.join("; "));
+    }
+    eprintln!(
+        "    fuzz corpus per decoder: {}",
+        names
+            .iter()
+            .zip(&seen)
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(())
+}
+
+/// The files in `dir` (crash artifacts, corpus inputs); none if it does not exist.
 fn crashes(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(dir)
         .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())

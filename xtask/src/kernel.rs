@@ -22,9 +22,54 @@ pub fn fragment_path() -> PathBuf {
     project_root().join("qemu-images/guest.config")
 }
 
-/// Where the default `KDIR` of the Makefile points.
-pub fn default_kdir() -> PathBuf {
-    target_dir().join("guest-kernel")
+/// Which guest kernel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flavor {
+    /// The kernel every test runs on: gcc, `tinyconfig` plus `qemu-images/guest.config`.
+    Standard,
+    /// The same plus `qemu-images/guest-debug.config` (KASAN, lockdep, kmemleak, DMA-API
+    /// debugging, UBSAN, Rust debug assertions), built with clang: the kernel accepts KASAN
+    /// with Rust only in a clang build.
+    Debug,
+}
+
+/// The clang the debug kernel is built with (`LLVM=-19`): the LLVM of the libclang that
+/// bindgen already uses, from Debian's `clang-19`, `lld-19` and `llvm-19`.
+pub const DEBUG_LLVM: &str = "-19";
+
+impl Flavor {
+    /// The fragments merged on top of `tinyconfig`, in order.
+    pub fn fragments(self) -> Vec<PathBuf> {
+        let mut f = vec![fragment_path()];
+        if self == Flavor::Debug {
+            f.push(project_root().join("qemu-images/guest-debug.config"));
+        }
+        f
+    }
+
+    /// The `LLVM=` the kernel (and so every module build against it) is made with.
+    pub fn llvm(self) -> Option<&'static str> {
+        (self == Flavor::Debug).then_some(DEBUG_LLVM)
+    }
+
+    /// The tools Kbuild uses for this flavor, as [`tools::current`] probes them.
+    pub fn tools(self) -> tools::Tools {
+        match self.llvm() {
+            Some(suffix) => tools::Tools {
+                cc: format!("clang{suffix}"),
+                ld: format!("ld.lld{suffix}"),
+                ..tools::Tools::default()
+            },
+            None => tools::Tools::default(),
+        }
+    }
+
+    fn link_name(self) -> &'static str {
+        match self {
+            Flavor::Standard => "guest-kernel",
+            Flavor::Debug => "guest-kernel-debug",
+        }
+    }
 }
 
 /// What a finished guest kernel build provides to the rest of the xtask.
@@ -33,9 +78,21 @@ pub struct Kernel {
     pub build: PathBuf,
     /// The source tree (for `tools/testing/kunit`).
     pub source: PathBuf,
+    /// Which configuration and compiler it was built with.
+    pub flavor: Flavor,
 }
 
 impl Kernel {
+    /// `make -C dir` with the environment the kernel's Rust support needs and the compiler
+    /// this kernel was built with, for module builds against it.
+    pub fn kmake(&self, dir: &Path) -> Command {
+        let mut cmd = kmake(dir);
+        if let Some(suffix) = self.flavor.llvm() {
+            cmd.arg(format!("LLVM={suffix}"));
+        }
+        cmd
+    }
+
     /// The compressed kernel image QEMU boots.
     pub fn bzimage(&self) -> PathBuf {
         self.build.join("arch/x86/boot/bzImage")
@@ -61,7 +118,7 @@ fn source_version() -> Result<String> {
 }
 
 /// Checks every tool the kernel build needs and says how to get what is missing.
-fn check_tools() -> Result<()> {
+fn check_tools(flavor: Flavor) -> Result<()> {
     check_rustc()?;
     if !Path::new(RUST_LIB_SRC).join("core/src/lib.rs").is_file() {
         bail!("rust-src for rustc 1.95 is missing ({RUST_LIB_SRC}): run `cargo xtask setup`");
@@ -74,7 +131,8 @@ fn check_tools() -> Result<()> {
     if !Path::new(LIBCLANG_PATH).is_dir() {
         bail!("libclang is missing ({LIBCLANG_PATH}): run `cargo xtask setup`");
     }
-    for tool in ["make", "gcc", "flex", "bison", "bc"] {
+    let tools = flavor.tools();
+    for tool in ["make", &tools.cc, &tools.ld, "flex", "bison", "bc"] {
         if !crate::util::have_program(tool) {
             bail!("`{tool}` is missing: run `cargo xtask setup`");
         }
@@ -99,10 +157,11 @@ pub fn kmake(dir: &Path) -> Command {
     cmd
 }
 
-/// The compilers whose output ends up in the kernel image: a new gcc, rustc or bindgen (and
-/// so libclang's view of the headers) changes the objects, so each is part of the cache key.
-fn compiler_versions() -> Result<String> {
-    let gcc = output(Command::new("gcc").arg("--version"))?;
+/// The compilers whose output ends up in the kernel image: a new gcc (or clang), rustc or
+/// bindgen (and so libclang's view of the headers) changes the objects, so each is part of the
+/// cache key.
+fn compiler_versions(flavor: Flavor) -> Result<String> {
+    let gcc = output(Command::new(flavor.tools().cc).arg("--version"))?;
     let rustc = output(Command::new("rustc").arg("-V"))?;
     let bindgen = bindgen_version().context("bindgen --version failed")?;
     let first = |s: &str| s.lines().next().unwrap_or_default().trim().to_owned();
@@ -129,10 +188,15 @@ fn dir_tag(version: &str) -> String {
 }
 
 /// The build directory's name: the source version and a hash of the version, the config
-/// fragment and the compilers, so that a change in any of them builds afresh.
+/// fragments and the compilers, so that a change in any of them builds afresh.
 fn build_dir_name(version: &str, fragment: &[u8], compilers: &str) -> String {
     let key = fnv1a(&[version.as_bytes(), fragment, compilers.as_bytes()]);
     format!("kbuild-{}-{key:016x}", dir_tag(version))
+}
+
+/// The guest kernel every test runs on; see [`kernel_flavor`].
+pub fn kernel() -> Result<Kernel> {
+    kernel_flavor(Flavor::Standard)
 }
 
 /// Builds the guest kernel unless the cached build for this key is complete and its `.config`
@@ -140,17 +204,21 @@ fn build_dir_name(version: &str, fragment: &[u8], compilers: &str) -> String {
 ///
 /// A lock file next to the build keeps two checkouts (or two runs) from building into the same
 /// directory at once; the second waits and then finds the build complete.
-pub fn kernel() -> Result<Kernel> {
-    check_tools()?;
+pub fn kernel_flavor(flavor: Flavor) -> Result<Kernel> {
+    check_tools(flavor)?;
     let version = source_version()?;
-    let fragment = std::fs::read(fragment_path()).context("read qemu-images/guest.config")?;
-    let compilers = compiler_versions()?;
+    let mut fragment = Vec::new();
+    for f in flavor.fragments() {
+        fragment.extend(std::fs::read(&f).with_context(|| format!("read {}", f.display()))?);
+    }
+    let compilers = compiler_versions(flavor)?;
     let cache = cache_dir();
     std::fs::create_dir_all(&cache).with_context(|| format!("create {}", cache.display()))?;
     let name = build_dir_name(&version, &fragment, &compilers);
     let kernel = Kernel {
         build: cache.join(&name),
         source: cache.join(format!("linux-{}", dir_tag(&version))),
+        flavor,
     };
     let _lock = lock(&cache.join(format!("{name}.lock")))?;
     if !kernel.source.join("Makefile").is_file() {
@@ -162,7 +230,7 @@ pub fn kernel() -> Result<Kernel> {
     if !complete {
         build(&kernel, &stamp_text)?;
     } else {
-        let changes = tools::changed_since(&kernel.build, &kernel.source)?;
+        let changes = tools::changed_since(&kernel.build, &kernel.source, &flavor.tools())?;
         if changes.is_empty() {
             eprintln!(
                 "guest kernel: cached build {} is complete",
@@ -177,7 +245,7 @@ pub fn kernel() -> Result<Kernel> {
             build(&kernel, &stamp_text)?;
         }
     }
-    link_default_kdir(&kernel.build)?;
+    link_kdir(&kernel.build, flavor)?;
     Ok(kernel)
 }
 
@@ -201,32 +269,46 @@ fn build(kernel: &Kernel, stamp_text: &str) -> Result<()> {
     let (source, build) = (&kernel.source, &kernel.build);
     let _ = std::fs::remove_file(build.join(STAMP));
     step(
-        "configure guest kernel (tinyconfig + qemu-images/guest.config)",
-        || configure(source, build),
+        &format!(
+            "configure {:?} guest kernel (tinyconfig + fragments)",
+            kernel.flavor
+        ),
+        || configure(kernel),
     )?;
-    step("build guest kernel (about 6 minutes on 2 cores)", || {
-        let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() + 1);
-        run_logged(
-            kmake(source)
-                .arg(format!("O={}", build.display()))
-                .arg(format!("-j{jobs}")),
-            &build.join("build.log"),
-        )?;
-        if !build.join("Module.symvers").is_file() {
-            bail!("the build wrote no Module.symvers; modules cannot link against it");
-        }
-        // A probe that disagrees with what Kconfig just recorded would rebuild on every run.
-        let changes = tools::changed_since(build, source)?;
-        if !changes.is_empty() {
-            bail!(
-                "the fresh .config records other tool versions than xtask's probe of the same \
+    let minutes = match kernel.flavor {
+        Flavor::Standard => 6,
+        Flavor::Debug => 12,
+    };
+    step(
+        &format!(
+            "build {:?} guest kernel (about {minutes} minutes on 2 cores)",
+            kernel.flavor
+        ),
+        || {
+            let jobs = std::thread::available_parallelism().map_or(2, |n| n.get() + 1);
+            run_logged(
+                kernel
+                    .kmake(source)
+                    .arg(format!("O={}", build.display()))
+                    .arg(format!("-j{jobs}")),
+                &build.join("build.log"),
+            )?;
+            if !build.join("Module.symvers").is_file() {
+                bail!("the build wrote no Module.symvers; modules cannot link against it");
+            }
+            // A probe that disagrees with what Kconfig just recorded would rebuild on every run.
+            let changes = tools::changed_since(build, source, &kernel.flavor.tools())?;
+            if !changes.is_empty() {
+                bail!(
+                    "the fresh .config records other tool versions than xtask's probe of the same \
                  tools gives (a bug in xtask/src/tools.rs): {}",
-                tools::describe(&changes)
-            );
-        }
-        std::fs::write(build.join(STAMP), stamp_text)?;
-        Ok(())
-    })
+                    tools::describe(&changes)
+                );
+            }
+            std::fs::write(build.join(STAMP), stamp_text)?;
+            Ok(())
+        },
+    )
 }
 
 fn extract(source: &Path) -> Result<()> {
@@ -253,42 +335,47 @@ fn extract(source: &Path) -> Result<()> {
     Ok(())
 }
 
-fn configure(source: &Path, build: &Path) -> Result<()> {
+fn configure(kernel: &Kernel) -> Result<()> {
+    let (source, build) = (&kernel.source, &kernel.build);
     std::fs::create_dir_all(build)?;
     let o = format!("O={}", build.display());
-    run(kmake(source).arg(&o).arg("tinyconfig"))?;
+    run(kernel.kmake(source).arg(&o).arg("tinyconfig"))?;
     run(Command::new(source.join("scripts/kconfig/merge_config.sh"))
         .arg("-m")
         .arg("-O")
         .arg(build)
         .arg(build.join(".config"))
-        .arg(fragment_path()))?;
-    run(kmake(source).arg(&o).arg("olddefconfig"))?;
+        .args(kernel.flavor.fragments()))?;
+    run(kernel.kmake(source).arg(&o).arg("olddefconfig"))?;
 
-    // Every option the fragment asks for must have survived olddefconfig; a dropped
+    // Every option the fragments ask for must have survived olddefconfig; a dropped
     // CONFIG_RUST usually means the toolchain is not usable, which `rustavailable` explains.
     let config = std::fs::read_to_string(build.join(".config"))?;
-    let fragment = std::fs::read_to_string(fragment_path())?;
+    let mut fragment = String::new();
+    for f in kernel.flavor.fragments() {
+        fragment += &std::fs::read_to_string(f)?;
+    }
     let missing: Vec<&str> = fragment
         .lines()
         .filter(|l| l.starts_with("CONFIG_"))
         .filter(|l| !config.lines().any(|c| c == *l))
         .collect();
     if missing.contains(&"CONFIG_RUST=y") {
-        let _ = run(kmake(source).arg(&o).arg("rustavailable"));
+        let _ = run(kernel.kmake(source).arg(&o).arg("rustavailable"));
         bail!("the kernel config dropped CONFIG_RUST=y: Rust is not available to this kernel build (see above); run `cargo xtask setup`");
     }
     if !missing.is_empty() {
         bail!(
-            "olddefconfig dropped options from qemu-images/guest.config: {}",
+            "olddefconfig dropped options from the config fragments: {}",
             missing.join(" ")
         );
     }
     Ok(())
 }
 
-fn link_default_kdir(build: &Path) -> Result<()> {
-    let link = default_kdir();
+/// `target/guest-kernel` (the Makefile's default `KDIR`) or `target/guest-kernel-debug`.
+fn link_kdir(build: &Path, flavor: Flavor) -> Result<()> {
+    let link = target_dir().join(flavor.link_name());
     std::fs::create_dir_all(target_dir())?;
     let _ = std::fs::remove_file(&link);
     std::os::unix::fs::symlink(build, &link)

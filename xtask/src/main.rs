@@ -2,6 +2,7 @@
 //!
 //! Only orchestration lives here; product logic is in `rust/`.
 
+mod debug;
 mod demo;
 mod dkms;
 mod fuzz;
@@ -24,18 +25,27 @@ tasks:
   setup    install the toolchain, kernel source, QEMU and the vfio-user chroot (idempotent);
            `setup --check` says what is missing and changes nothing
   kernel   build the guest kernel (cached on the source version, config fragment and compilers;
-           rebuilt when a tool version its .config records has changed)
+           rebuilt when a tool version its .config records has changed); `kernel --debug`:
+           the debug kernel (KASAN, lockdep, kmemleak, DMA-API debug, UBSAN; clang)
   build    build compsc_vf.ko (release and KUnit variants) against the guest kernel
   test     run every test layer: host, module build, KUnit in the guest, end to end
   demo     boot the guest and load compsc_vf
   dkms     build the DKMS source package as a Debian package (target/dkms/)
-  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|mtu|install|recovery|doorbell|migrate]`
+  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|mtu|install|recovery|faults|hypervisor|doorbell|migrate|debug]`
            (default compsc_vf): ping, 100 MiB TCP each way and a link flap through vf-model;
            `mtu`: both drivers against a PF that refuses jumbo frames;
            `install`: make install, binding over ixgbevf, the DKMS package;
            `recovery`: compsc_vf through a PF reset, a VF swap and rmmod under traffic;
+           `faults`: the device-fault matrix (vf-model misbehaves under traffic) and the
+           hypervisor faults; `hypervisor`: those alone (doorbell abuse, a corrupted
+           record, other VF models);
            `doorbell`: the migration doorbell on one VF (abort, swap and restore, abuse);
-           `migrate`: a live migration between two QEMUs under TCP traffic
+           `migrate`: a live migration between two QEMUs under TCP traffic;
+           `debug`: compsc_vf's end-to-end checks on the debug kernel (KASAN, lockdep,
+           kmemleak, DMA-API debugging, UBSAN), each followed by a kmemleak scan
+  soak     `cargo xtask soak MINUTES [--debug]` (not part of `test`): traffic each way with
+           moves to fresh VFs, aborts, PF resets, link flaps and ring resizes at random;
+           reports what was lost (target/soak/report.txt); --debug on the debug kernel
   fuzz     fuzz the core's decoders, record and plans: `cargo xtask fuzz [SECONDS]` (default 60)
   bench    `cargo xtask bench [datapath|migration] [ROUNDS]` (default: both, 3 rounds):
            datapath: compsc_vf against ixgbevf on the same traffic (throughput, MMIO and
@@ -59,7 +69,8 @@ fn try_main() -> Result<()> {
     };
     // Only `setup`, `fuzz`, `traffic` and `bench` take arguments; anything else extra is a typo.
     let max_args = match task.as_str() {
-        "setup" | "fuzz" | "traffic" => 2,
+        "setup" | "fuzz" | "traffic" | "kernel" => 2,
+        "soak" => 3,
         "bench" => 3,
         _ => 1,
     };
@@ -72,10 +83,17 @@ fn try_main() -> Result<()> {
             Some("--check") => setup::check(),
             Some(other) => bail!("unknown setup option `{other}` (only --check)"),
         },
-        "kernel" => kernel::kernel().map(|k| {
-            eprintln!("guest kernel: {}", k.bzimage().display());
-            eprintln!("reference ixgbevf: {}", k.ixgbevf_ko().display());
-        }),
+        "kernel" => {
+            let flavor = match args.get(1).map(String::as_str) {
+                None => kernel::Flavor::Standard,
+                Some("--debug") => kernel::Flavor::Debug,
+                Some(other) => bail!("unknown kernel option `{other}` (only --debug)"),
+            };
+            kernel::kernel_flavor(flavor).map(|k| {
+                eprintln!("guest kernel: {}", k.bzimage().display());
+                eprintln!("reference ixgbevf: {}", k.ixgbevf_ko().display());
+            })
+        }
         "build" => {
             let k = kernel::kernel()?;
             for v in [module::Variant::Release, module::Variant::Kunit] {
@@ -166,6 +184,24 @@ fn try_main() -> Result<()> {
                     eprintln!("mtu passed");
                     return Ok(());
                 }
+                Some("faults") => {
+                    let ko = module::build(&k, module::Variant::Release)?;
+                    model::test_device_faults(&k, &ko)?;
+                    model::test_doorbell_hypervisor_faults(&k, &ko)?;
+                    eprintln!("faults passed");
+                    return Ok(());
+                }
+                Some("hypervisor") => {
+                    let ko = module::build(&k, module::Variant::Release)?;
+                    model::test_doorbell_hypervisor_faults(&k, &ko)?;
+                    eprintln!("hypervisor faults passed");
+                    return Ok(());
+                }
+                Some("debug") => {
+                    let mut t = test::Tally::default();
+                    debug::pass(&mut t);
+                    return t.finish();
+                }
                 Some("recovery") => {
                     let ko = module::build(&k, module::Variant::Release)?;
                     model::test_compsc_vf_recovery(&k, &ko)?;
@@ -173,11 +209,29 @@ fn try_main() -> Result<()> {
                     return Ok(());
                 }
                 Some(other) => {
-                    bail!("unknown `{other}` (compsc_vf, ixgbevf, mtu, install, recovery, doorbell or migrate)")
+                    bail!("unknown `{other}` (compsc_vf, ixgbevf, mtu, install, recovery, faults, hypervisor, doorbell, migrate or debug)")
                 }
             };
             model::test_traffic(&k, &drv)?;
             eprintln!("traffic passed");
+            Ok(())
+        }
+        "soak" => {
+            let minutes: u32 = args
+                .get(1)
+                .and_then(|s| s.parse().ok())
+                .filter(|n| *n > 0)
+                .context("usage: cargo xtask soak MINUTES [--debug]")?;
+            let flavor = match args.get(2).map(String::as_str) {
+                None => kernel::Flavor::Standard,
+                Some("--debug") => kernel::Flavor::Debug,
+                Some(other) => bail!("unknown soak option `{other}` (only --debug)"),
+            };
+            setup::setup()?;
+            let k = kernel::kernel_flavor(flavor)?;
+            let ko = module::build(&k, module::Variant::Release)?;
+            let report = model::soak(&k, &ko, minutes)?;
+            print!("{report}");
             Ok(())
         }
         "fuzz" => {

@@ -5,14 +5,17 @@
 //! - [`rig`]: vf-model, the network namespace and peers, and their teardown.
 //! - [`ixgbevf`]: the in-tree driver as the model's oracle (traffic, link flap, VF swap).
 //! - [`compsc`]: compsc_vf binding the model, per VF generation and under PF faults.
+//! - [`faults`]: the device-fault matrix (the model misbehaves under traffic).
 
 mod bench_datapath;
 mod bench_migration;
 mod chroot;
 mod compsc;
+mod faults;
 mod ixgbevf;
 mod migrate;
 mod rig;
+mod soak;
 
 pub use bench_datapath::bench_datapath;
 pub use bench_migration::bench_migration;
@@ -21,9 +24,11 @@ pub use compsc::{
     test_compsc_vf_faults, test_compsc_vf_ids, test_compsc_vf_probe, test_compsc_vf_recovery,
     test_mtu_refused,
 };
+pub use faults::test_device_faults;
 pub use ixgbevf::{test_ixgbevf_swap, test_ixgbevf_traffic, test_traffic, VfDriver};
-pub use migrate::{test_doorbell, test_live_migration};
+pub use migrate::{test_doorbell, test_doorbell_hypervisor_faults, test_live_migration};
 pub use rig::boot_with_model;
+pub use soak::soak;
 
 use anyhow::{bail, Result};
 use rig::json_field;

@@ -28,12 +28,17 @@ impl Variant {
     }
 }
 
-/// Builds one variant into `target/module/<variant>/` and returns the `.ko`. Any compiler
-/// warning fails the build: the module is meant to build clean.
+/// Builds one variant into `target/module/<variant>/` (`<variant>-debug/` against the debug
+/// kernel, whose compiler differs) and returns the `.ko`. Any compiler warning fails the
+/// build: the module is meant to build clean.
 pub fn build(kernel: &Kernel, variant: Variant) -> Result<PathBuf> {
-    let out = target_dir().join("module").join(variant.dir_name());
+    let dir = match kernel.flavor {
+        crate::kernel::Flavor::Standard => variant.dir_name().to_owned(),
+        crate::kernel::Flavor::Debug => format!("{}-debug", variant.dir_name()),
+    };
+    let out = target_dir().join("module").join(dir);
     std::fs::create_dir_all(&out)?;
-    let mut cmd = crate::kernel::kmake(&project_root());
+    let mut cmd = kernel.kmake(&project_root());
     cmd.arg(format!("KDIR={}", kernel.build.display()))
         .arg(format!("MO={}", out.display()))
         .arg(format!(

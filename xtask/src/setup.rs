@@ -45,6 +45,9 @@ const HOST_PKGS: &[&str] = &[
     "debootstrap",
 ];
 
+/// The compilers of the debug guest kernel (`LLVM=-19`), from bookworm without recommends.
+const DEBUG_KERNEL_PKGS: &[&str] = &["clang-19", "lld-19", "llvm-19"];
+
 const SOURCES_FILE: &str = "/etc/apt/sources.list.d/compsc-vf.sources";
 const PIN_FILE: &str = "/etc/apt/preferences.d/compsc-vf";
 
@@ -97,6 +100,10 @@ pub fn check() -> Result<()> {
         ("host packages", missing_pkgs(HOST_PKGS)),
         ("QEMU for the guest", missing_pkgs(&["qemu-system-x86"])),
         ("dkms (for the package check)", missing_pkgs(&["dkms"])),
+        (
+            "clang 19 (for the debug guest kernel)",
+            missing_pkgs(DEBUG_KERNEL_PKGS),
+        ),
         (
             "kernel source and rust-src",
             missing_pkgs(&[linux.as_str(), RUST_SRC_PKG]),
@@ -154,6 +161,18 @@ pub fn setup() -> Result<()> {
             "apt-get install --no-install-recommends dkms",
         )
     })?;
+    // The debug guest kernel is built with clang: the kernel allows KASAN with Rust only then.
+    // clang 19 is the LLVM of the libclang bindgen already uses.
+    step(
+        "clang, lld and llvm 19 for the debug guest kernel (bookworm)",
+        || {
+            apt_install(
+                DEBUG_KERNEL_PKGS,
+                &["--no-install-recommends"],
+                "apt-get install --no-install-recommends clang-19 lld-19 llvm-19",
+            )
+        },
+    )?;
     step("QEMU for the guest (bookworm-backports)", || {
         apt_install(
             &["qemu-system-x86"],

@@ -9,7 +9,7 @@
 //! only reusable while every recorded value still matches. [`current`] asks the kernel source's
 //! own scripts what they would record now; [`changed`] is the comparison.
 
-use crate::kernel::{kmake, Kernel};
+use crate::kernel::Kernel;
 use crate::util::{path_with_cargo_bin, project_root, target_dir};
 use anyhow::{bail, Context, Result};
 use std::fmt;
@@ -182,7 +182,14 @@ pub fn current(source: &Path, tools: &Tools) -> Result<Vec<Recorded>> {
         bindgen,
     } = tools;
     let (cc_name, cc_version) = split(script("cc-version.sh", cc)?);
-    let (as_name, as_version) = split(script("as-version.sh", cc)?);
+    // A clang build assembles with clang's integrated assembler (`-fintegrated-as` in the
+    // kernel's CLANG_FLAGS), which as-version.sh reports as `LLVM 0`.
+    let as_cmd = if cc.contains("clang") {
+        format!("{cc} -fintegrated-as")
+    } else {
+        cc.clone()
+    };
+    let (as_name, as_version) = split(script("as-version.sh", &as_cmd)?);
     let (ld_name, ld_version) = split(script("ld-version.sh", ld)?);
     let clang_version = if_name(&cc_name, "Clang", &cc_version);
     let as_version = if as_name == "LLVM" {
@@ -230,12 +237,12 @@ pub fn current(source: &Path, tools: &Tools) -> Result<Vec<Recorded>> {
     ])
 }
 
-/// The changes between the `.config` of the kernel build `build` and what the default tools
-/// would record with the scripts of `source`.
-pub fn changed_since(build: &Path, source: &Path) -> Result<Vec<Change>> {
+/// The changes between the `.config` of the kernel build `build` and what `tools` would record
+/// with the scripts of `source`.
+pub fn changed_since(build: &Path, source: &Path, tools: &Tools) -> Result<Vec<Change>> {
     let config = std::fs::read_to_string(build.join(".config"))
         .with_context(|| format!("read {}", build.join(".config").display()))?;
-    Ok(changed(&config, &current(source, &Tools::default())?))
+    Ok(changed(&config, &current(source, tools)?))
 }
 
 /// The check `cargo xtask test` runs against the guest kernel: the tools on `PATH` record what
@@ -243,7 +250,7 @@ pub fn changed_since(build: &Path, source: &Path) -> Result<Vec<Change>> {
 /// of another version is seen by [`current`] and named, with both versions, in the one
 /// warning `make KDIR=... check-kdir` prints.
 pub fn check_tool_change_is_seen(kernel: &Kernel) -> Result<()> {
-    let diff = changed_since(&kernel.build, &kernel.source)?;
+    let diff = changed_since(&kernel.build, &kernel.source, &kernel.flavor.tools())?;
     if !diff.is_empty() {
         bail!(
             "the guest kernel build records other tools than these: {}",
@@ -285,7 +292,7 @@ pub fn check_tool_change_is_seen(kernel: &Kernel) -> Result<()> {
     // `make KDIR=` warns about it in one line naming the tool and both versions, and says
     // nothing when the tools match.
     let make_warnings = |pahole: Option<&Path>| -> Result<Vec<String>> {
-        let mut cmd = kmake(&project_root());
+        let mut cmd = kernel.kmake(&project_root());
         cmd.arg(format!("KDIR={}", kernel.build.display()));
         if let Some(p) = pahole {
             cmd.arg(format!("PAHOLE={}", p.display()));

@@ -108,12 +108,92 @@ fn drive_restore(saved: &SavedState, data: &[u8]) {
     }
 }
 
+/// What each value of an input's first byte (modulo the length) feeds the rest to, in
+/// order: `cargo xtask fuzz` checks that the corpus holds inputs for every one.
+pub const DECODERS: [&str; 7] = [
+    "mailbox messages and replies",
+    "saved record and restore plan",
+    "restore, freeze and abort plans",
+    "mailbox transaction against a hostile device",
+    "log, counters and PF state sections",
+    "Rx and Tx descriptor write-backs",
+    "doorbell capability walk and commands, health verdicts",
+];
+
+/// Descriptor write-backs as the data path reads them: every question it asks of one.
+fn descriptors(rest: &[u8]) {
+    let w = words(rest);
+    for pair in w.chunks(4) {
+        let q = |i: usize| u64::from(pair.get(i).copied().unwrap_or(0));
+        let d = [q(0) | q(1) << 32, q(2) | q(3) << 32];
+        let _ = compsc_core::desc::tx_done(d);
+        if let Some(wb) = compsc_core::desc::RxWriteback::decode(d) {
+            let _ = (
+                wb.eop(),
+                wb.frame_error(),
+                wb.vlan(),
+                wb.hash(),
+                wb.nonsense(),
+            );
+            let _ = (wb.checksum(), wb.trusted_checksum());
+            for buf in [0, 1, 2048, 3072, u32::MAX] {
+                if let Some(len) = wb.checked_len(buf) {
+                    assert!(
+                        len != 0 && len <= buf,
+                        "checked_len gave {len} for a {buf}-byte buffer"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// The doorbell: a config space from the input walked for the capability, then the input's
+/// dwords rung as doorbell values, each answered as the driver would.
+fn doorbell(rest: &[u8]) {
+    use compsc_core::doorbell::{self, Doorbell, Reason};
+    let mut space = [0u8; 256];
+    for (d, x) in space.iter_mut().zip(rest.iter()) {
+        *d = *x;
+    }
+    let read8 = |o: u8| space.get(usize::from(o)).copied();
+    let read32 = |o: u8| {
+        let o = usize::from(o);
+        space
+            .get(o..o.checked_add(4)?)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    if let doorbell::Found::Unsupported { at, .. } | doorbell::Found::Doorbell { at } =
+        doorbell::locate(read8, read32)
+    {
+        assert!(
+            (0x40..=0xF0).contains(&at),
+            "capability outside the list range: {at:#x}"
+        );
+    }
+    let mut bell = Doorbell::default();
+    for (i, v) in words(rest).into_iter().enumerate() {
+        let (cmd, seq) = doorbell::split(v);
+        let action = bell.decide(cmd, seq);
+        // Odd positions fail what was asked, as a destination that cannot take a record.
+        let ok = i % 2 == 0;
+        let outcome = if ok { Ok(()) } else { Err(Reason::BadRecord) };
+        let _ = bell.status(action, outcome);
+        bell.done(action, ok);
+        let links = v.rotate_left(7);
+        let msg = compsc_core::mbx::PfMessage::decode(v).ok();
+        let _ = compsc_core::mbx_vf::health(links, v, msg);
+    }
+}
+
 /// One fuzz input.
 pub fn fuzz_one(data: &[u8]) {
     let Some((&selector, rest)) = data.split_first() else {
         return;
     };
-    match selector % 5 {
+    match usize::from(selector) % DECODERS.len() {
+        5 => descriptors(rest),
+        6 => doorbell(rest),
         0 => {
             let w = words(rest);
             let _ = Request::decode(&w);
@@ -175,6 +255,7 @@ pub fn fuzz_one(data: &[u8]) {
             }
             panic!("mailbox transaction never finished");
         }
+        // 4 (the modulo leaves nothing else).
         _ => {
             let _ = compsc_core::emul::EmulLog::decode(rest);
             let _ = compsc_core::counters::Counters::decode(rest);

@@ -65,6 +65,10 @@ pub mod rx {
     pub const ERR_TCPE: u32 = 0x4000_0000;
     /// The IPv4 header checksum is wrong.
     pub const ERR_IPE: u32 = 0x8000_0000;
+    /// Packet type (pkt_info) bits: IPv4, IPv4 with options, IPv6, IPv6 with extensions.
+    pub const PTYPE_IP: u16 = 0x0010 | 0x0020 | 0x0040 | 0x0080;
+    /// Packet type bits: TCP, UDP, SCTP.
+    pub const PTYPE_L4: u16 = 0x0100 | 0x0200 | 0x0400;
     /// RSS types whose hash covers the ports (TCP and UDP over IPv4 and IPv6).
     pub const RSS_L4_TYPES: u32 = 1 << 1 | 1 << 3 | 1 << 7 | 1 << 8;
     /// Frame errors that make the frame unusable: CE, LE, PE, OSE, USE
@@ -302,6 +306,29 @@ impl RxWriteback {
         self.status & rx::ERR_FRAME != 0
     }
 
+    /// Whether the status contradicts the packet type: a checksum result for a layer the
+    /// device says the frame does not have, or an error bit without its check. The frame
+    /// itself may be fine; its offload results are not to be trusted.
+    pub fn nonsense(&self) -> bool {
+        let ip = self.pkt_info & rx::PTYPE_IP != 0;
+        let l4 = self.pkt_info & rx::PTYPE_L4 != 0;
+        let s = self.status;
+        (s & rx::STAT_IPCS != 0 && !ip)
+            || (s & rx::STAT_L4CS != 0 && !l4)
+            || (s & rx::ERR_IPE != 0 && s & rx::STAT_IPCS == 0)
+            || (s & rx::ERR_TCPE != 0 && s & rx::STAT_L4CS == 0)
+    }
+
+    /// The checksum verdict to hand the stack: [`Self::checksum`], or `None` (the stack
+    /// checks) when the status is [`Self::nonsense`].
+    pub fn trusted_checksum(&self) -> RxCsum {
+        if self.nonsense() {
+            RxCsum::None
+        } else {
+            self.checksum()
+        }
+    }
+
     /// The length to use: what the device reported, or `None` when it is zero or larger
     /// than the buffer the driver posted (a hostile or broken device).
     pub fn checked_len(&self, buf_len: u32) -> Option<u32> {
@@ -359,6 +386,41 @@ impl RingSize {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn nonsense_status_is_not_trusted() {
+        // What the model writes for a TCP/IPv4 frame: consistent.
+        let good = RxWriteback {
+            pkt_info: 0x0110,
+            status: rx::STAT_DD | rx::STAT_EOP | rx::STAT_IPCS | rx::STAT_L4CS,
+            len: 60,
+            vlan: 0,
+            rss: 0,
+        };
+        assert!(!good.nonsense());
+        assert_eq!(good.trusted_checksum(), RxCsum::Good);
+        // Checksum results for a frame the device says is not IP.
+        let no_type = RxWriteback {
+            pkt_info: 0,
+            ..good
+        };
+        assert!(no_type.nonsense());
+        assert_eq!(no_type.trusted_checksum(), RxCsum::None);
+        // An L4 error without an L4 check.
+        let stray = RxWriteback {
+            status: rx::STAT_DD | rx::STAT_EOP | rx::ERR_TCPE,
+            ..good
+        };
+        assert!(stray.nonsense());
+        assert_eq!(stray.trusted_checksum(), RxCsum::None);
+        // A genuine bad checksum stays Bad.
+        let bad = RxWriteback {
+            status: good.status | rx::ERR_TCPE,
+            ..good
+        };
+        assert!(!bad.nonsense());
+        assert_eq!(bad.trusted_checksum(), RxCsum::Bad);
+    }
+
     use super::*;
 
     #[test]

@@ -167,6 +167,53 @@ pub const SEQ_BITS: u32 = 24;
 /// The largest sequence number (they wrap to 0).
 pub const SEQ_MASK: u32 = (1 << SEQ_BITS) - 1;
 
+/// What a walk of the VF's capability list found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Found {
+    /// No vendor-specific capability with [`SIGNATURE`]: no doorbell.
+    Nothing,
+    /// Ours, but a version or length this driver does not speak.
+    Unsupported {
+        /// Config offset of the capability.
+        at: u8,
+        /// Its version byte.
+        version: u8,
+        /// Its length byte.
+        len: u8,
+    },
+    /// A doorbell this driver speaks, at config offset `at`.
+    Doorbell {
+        /// Config offset of the capability.
+        at: u8,
+    },
+}
+
+/// Walks the standard capability list of a config space (reads through `read8` and
+/// `read32`, `None` when a read fails) for the doorbell. Every byte is the hypervisor's, so
+/// the walk stays inside the first 256 bytes, stops after 48 hops (a longer list is a loop)
+/// and checks the capability fits.
+pub fn locate(read8: impl Fn(u8) -> Option<u8>, read32: impl Fn(u8) -> Option<u32>) -> Found {
+    let mut at = read8(0x34).unwrap_or(0);
+    for _ in 0..48 {
+        if !(0x40..=0xF0).contains(&at) {
+            break;
+        }
+        // In range: `at` + 4 <= 0xF4 fits a u8.
+        let sig = read32(at.saturating_add(off::SIGNATURE));
+        if read8(at) == Some(CAP_ID) && sig == Some(SIGNATURE) {
+            let len = read8(at.saturating_add(off::LEN)).unwrap_or(0);
+            let version = read8(at.saturating_add(off::VERSION)).unwrap_or(0);
+            let end = u16::from(at).checked_add(u16::from(len));
+            if version != VERSION || len < CAP_LEN || end.is_none_or(|e| e > 0x100) {
+                return Found::Unsupported { at, version, len };
+            }
+            return Found::Doorbell { at };
+        }
+        at = read8(at.saturating_add(1)).unwrap_or(0);
+    }
+    Found::Nothing
+}
+
 /// Splits the doorbell dword into (command, sequence number).
 pub const fn split(doorbell: u32) -> (u32, u32) {
     (doorbell & 0xFF, doorbell >> 8)
@@ -267,6 +314,69 @@ impl Doorbell {
 
 #[cfg(test)]
 mod tests {
+    /// A config space of 256 bytes with `caps` (offset, bytes) laid in and chained.
+    fn space(caps: &[(u8, &[u8])]) -> [u8; 256] {
+        let mut c = [0u8; 256];
+        c[0x34] = caps.first().map_or(0, |(a, _)| *a);
+        for (i, (at, bytes)) in caps.iter().enumerate() {
+            let a = usize::from(*at);
+            c[a..a + bytes.len()].copy_from_slice(bytes);
+            c[a + 1] = caps.get(i + 1).map_or(0, |(n, _)| *n);
+        }
+        c
+    }
+
+    fn walk(c: &[u8; 256]) -> Found {
+        locate(
+            |o| c.get(usize::from(o)).copied(),
+            |o| {
+                let o = usize::from(o);
+                c.get(o..o + 4)
+                    .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            },
+        )
+    }
+
+    #[test]
+    fn locate_finds_ours_behind_others_and_refuses_what_it_cannot_speak() {
+        let ours = [CAP_ID, 0, CAP_LEN, VERSION, b'C', b'S', b'V', b'F'];
+        let msix = [0x11u8, 0, 0, 0];
+        let other_vendor = [CAP_ID, 0, 0x10, 1, b'X', b'Y', b'Z', b'W'];
+        let c = space(&[(0x50, &msix), (0x60, &other_vendor), (0x80, &ours)]);
+        assert_eq!(walk(&c), Found::Doorbell { at: 0x80 });
+        let v2 = [CAP_ID, 0, CAP_LEN, 2, b'C', b'S', b'V', b'F'];
+        assert_eq!(
+            walk(&space(&[(0x40, &v2)])),
+            Found::Unsupported {
+                at: 0x40,
+                version: 2,
+                len: CAP_LEN
+            }
+        );
+        // Too short, and running past config space.
+        let short = [CAP_ID, 0, 0x10, VERSION, b'C', b'S', b'V', b'F'];
+        assert!(matches!(
+            walk(&space(&[(0x40, &short)])),
+            Found::Unsupported { .. }
+        ));
+        assert!(matches!(
+            walk(&space(&[(0xF0, &ours)])),
+            Found::Unsupported { .. }
+        ));
+        assert_eq!(walk(&space(&[(0x50, &msix)])), Found::Nothing);
+    }
+
+    #[test]
+    fn locate_survives_loops_and_failed_reads() {
+        // A list pointing at itself ends after the hop limit.
+        let mut c = space(&[(0x40, &[0x11, 0, 0, 0])]);
+        c[0x41] = 0x40;
+        assert_eq!(walk(&c), Found::Nothing);
+        assert_eq!(locate(|_| None, |_| None), Found::Nothing);
+        // All ones (a gone device): 0xFF is outside the list's range.
+        assert_eq!(locate(|_| Some(0xFF), |_| Some(u32::MAX)), Found::Nothing);
+    }
+
     use super::*;
 
     #[test]

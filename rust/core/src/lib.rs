@@ -29,6 +29,7 @@ pub mod desc;
 pub mod diag;
 pub mod doorbell;
 pub mod emul;
+pub mod faults;
 pub mod mac;
 pub mod mbx;
 pub mod mbx_vf;

@@ -333,6 +333,25 @@ pub enum MbxError {
     },
 }
 
+impl MbxError {
+    /// Whether the PF's words themselves were wrong (a reply to another request, an unknown
+    /// id, a field out of range, no ACK or NACK): what a hostile or broken PF sends, as
+    /// opposed to a refusal, a timeout or a gone device.
+    pub fn is_malformed(&self) -> bool {
+        matches!(
+            self,
+            MbxError::Empty
+                | MbxError::TooShort { .. }
+                | MbxError::TooLong { .. }
+                | MbxError::UnknownId { .. }
+                | MbxError::ReplyMismatch { .. }
+                | MbxError::InfoMismatch { .. }
+                | MbxError::NotAReply { .. }
+                | MbxError::BadField { .. }
+        )
+    }
+}
+
 /// A wait inside a mailbox transaction.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MbxPhase {

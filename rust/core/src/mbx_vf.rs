@@ -98,6 +98,12 @@ pub struct Transaction {
 const FIRST_WAIT_US: u32 = 10;
 
 impl Transaction {
+    /// Messages skipped while waiting for the reply because they answered something else or
+    /// were not replies at all (a stale, duplicated or garbage message from the PF).
+    pub fn strays(&self) -> u8 {
+        self.strays
+    }
+
     /// Starts an exchange; nothing is written until the first [`Transaction::poll`].
     pub fn new(request: Request, budget: Budget) -> Self {
         Transaction {
@@ -369,6 +375,26 @@ pub fn health(links: u32, mailbox: u32, message: Option<PfMessage>) -> Health {
     Health::Link(links & super::regs::vflinks::LINK_UP != 0)
 }
 
+/// How long the service task waits before it tries a VF reset again after `failed` attempts
+/// in a row failed (the PF still in its own reset, or not answering): at once for the first
+/// retry, then 50 ms doubling to 2 s, so a PF that stays in reset for a minute costs a few
+/// dozen attempts, not a busy loop.
+pub fn reset_retry_ms(failed: u32) -> u32 {
+    match failed {
+        0 => 0,
+        n => 50u32
+            .checked_shl(n.saturating_sub(1).min(6))
+            .unwrap_or(u32::MAX)
+            .min(2000),
+    }
+}
+
+/// Whether the `failed`-th failed attempt in a row is written to the kernel log: the first,
+/// then every 16th, so a long PF reset leaves a few lines saying it goes on.
+pub fn log_reset_failure(failed: u32) -> bool {
+    failed == 1 || failed % 16 == 0
+}
+
 /// Waits out a PF or VF reset: done once RSTI is low and RSTD has been consumed
 /// (ixgbevf_reset_hw_vf, vf.c:85-91).
 #[derive(Clone, Copy, Debug)]
@@ -415,6 +441,15 @@ impl ResetWait {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn reset_retries_back_off_and_log_sparingly() {
+        let delays: Vec<u32> = (0..10).map(reset_retry_ms).collect();
+        assert_eq!(delays, [0, 50, 100, 200, 400, 800, 1600, 2000, 2000, 2000]);
+        assert_eq!(reset_retry_ms(u32::MAX), 2000);
+        let logged: Vec<u32> = (1..=40).filter(|n| log_reset_failure(*n)).collect();
+        assert_eq!(logged, [1, 16, 32]);
+    }
+
     use super::super::mac::MAC_82599;
     use super::super::mbx::{MacAddr, MsgId, QueueInfo, MSG_CTS, MSG_SUCCESS};
     use super::*;

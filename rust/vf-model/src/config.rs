@@ -175,6 +175,13 @@ impl ConfigSpace {
         }
     }
 
+    /// A swap to another VF model: the device and subsystem ids change, as a destination of
+    /// another generation presents them.
+    pub fn set_device_id(&mut self, device_id: u16) {
+        put16(&mut self.bytes, 0x02, device_id);
+        put16(&mut self.bytes, 0x2E, device_id);
+    }
+
     /// Whether MSI-X is enabled in the capability's message control.
     pub fn msix_enabled(&self) -> bool {
         self.bytes[MSIX_CAP + 3] & 0x80 != 0

@@ -10,10 +10,11 @@
 //! | `vf_link` | `enable`: bool | administrative VF link state (PF withdraws CTS and pings) |
 //! | `trust` | `on`: bool | VF trust (PF withdraws CTS and pings) |
 //! | `stats` | | guest-visible counters, model statistics, PF state |
-//! | `fault` | `kind`, `count` or `ms` | `lose_msgs`, `ping_race`, `drop_rx`, `drop_tx` (count); `hold_rsti` (ms, on the next VFCTRL.RST) |
+//! | `fault` | `kind`, `count` or `ms` | the PF: `lose_msgs`, `ping_race`, `mbx_wrong_id`, `mbx_garbage` (count of messages), `ping_flood` (count of pings, sent at once), `hold_rsti` (ms, on the next VFCTRL.RST); the wire: `drop_rx`, `drop_tx`; the device: `rx_bad_len`, `rx_no_eop`, `rx_dd_unposted`, `rx_bad_status`, `dma_wild` (count of frames), `tx_head_jump`, `tx_head_back` (count of Tx passes), `msix_storm` (ms of every vector firing on every pass of the worker), `gone` (ms of all-ones reads) |
 //! | `pf_ping` | | PF control message to the VF |
 //! | `pf_reset` | `ms` | PF reset: RSTI for `ms`, then RSTD; CTS withdrawn |
-//! | `swap` | optional `mac`, `trusted` | replace the VF with a fresh device |
+//! | `swap` | optional `mac`, `trusted`, `device_id` (hex, another mailbox VF id) | replace the VF with a fresh device (of another model with `device_id`) |
+//! | `corrupt_record` | | flip a byte in the middle of the saved record the guest published; again flips it back |
 //! | `peek` | `offset` | side-effect-free read of a BAR0 register |
 
 use std::time::{Duration, Instant};
@@ -121,20 +122,38 @@ fn handle(dev: &mut Device, req: &Value, now: Instant) -> Result<Value, Value> {
                 .get("kind")
                 .and_then(Value::as_str)
                 .ok_or_else(|| err("missing string \"kind\""))?;
-            let f = dev.faults_mut();
+            let count = || -> Result<u32, Value> {
+                u32::try_from(arg_u64(req, "count")?).map_err(|_| err("count too large"))
+            };
             match kind {
-                "hold_rsti" => f.hold_rsti = Some(arg_hold(req)?),
-                "lose_msgs" | "ping_race" | "drop_rx" | "drop_tx" => {
-                    let n = u32::try_from(arg_u64(req, "count")?)
-                        .map_err(|_| err("count too large"))?;
-                    match kind {
-                        "lose_msgs" => f.lose_msgs = n,
-                        "ping_race" => f.ping_race = n,
-                        "drop_rx" => f.drop_rx = n,
-                        _ => f.drop_tx = n,
-                    }
+                "hold_rsti" => dev.faults_mut().hold_rsti = Some(arg_hold(req)?),
+                "gone" => dev.faults_mut().gone_until = Some(now + arg_hold(req)?),
+                "msix_storm" => dev.faults_mut().storm_until = Some(now + arg_hold(req)?),
+                "ping_flood" => {
+                    let sent = dev.ping_flood(count()?.min(100_000), now);
+                    out.insert("sent".into(), json!(sent));
                 }
-                other => return Err(err(format!("unknown fault kind \"{other}\""))),
+                _ => {
+                    let n = count()?;
+                    let f = dev.faults_mut();
+                    let slot = match kind {
+                        "lose_msgs" => &mut f.lose_msgs,
+                        "ping_race" => &mut f.ping_race,
+                        "drop_rx" => &mut f.drop_rx,
+                        "drop_tx" => &mut f.drop_tx,
+                        "rx_bad_len" => &mut f.rx_bad_len,
+                        "rx_no_eop" => &mut f.rx_no_eop,
+                        "rx_dd_unposted" => &mut f.rx_dd_unposted,
+                        "rx_bad_status" => &mut f.rx_bad_status,
+                        "dma_wild" => &mut f.dma_wild,
+                        "tx_head_jump" => &mut f.tx_head_jump,
+                        "tx_head_back" => &mut f.tx_head_back,
+                        "mbx_wrong_id" => &mut f.mbx_wrong_id,
+                        "mbx_garbage" => &mut f.mbx_garbage,
+                        other => return Err(err(format!("unknown fault kind \"{other}\""))),
+                    };
+                    *slot = n;
+                }
             }
         }
         "pf_ping" => {
@@ -185,7 +204,7 @@ fn stats(dev: &Device) -> Value {
             "rx_no_desc": s.rx_no_desc, "rx_queue_off": s.rx_queue_off, "tx_blocked": s.tx_blocked,
             "dma_errors": s.dma_errors, "bad_descriptors": s.bad_descriptors,
             "bad_accesses": s.bad_accesses, "injected_drops": s.injected_drops, "faults_fired": s.faults_fired,
-            "mbx_msgs": s.mbx_msgs, "irqs": dev.irqs_fired(),
+            "mbx_msgs": s.mbx_msgs, "irqs": dev.irqs_fired(), "fired": dev.faults_by_kind(),
             "tx_tso": s.tx_tso, "tx_csum": s.tx_csum, "tx_vlan": s.tx_vlan,
             "mmio_reads": s.mmio_reads, "mmio_writes": s.mmio_writes,
         },

@@ -81,6 +81,33 @@ pub struct Faults {
     pub drop_rx: u32,
     /// Drop the next N transmitted frames.
     pub drop_tx: u32,
+    /// The next N Rx write-backs report a length beyond the posted buffer.
+    pub rx_bad_len: u32,
+    /// The next N received frames end without EOP on their last descriptor.
+    pub rx_no_eop: u32,
+    /// With each of the next N received frames, a write-back with DD and EOP also lands on
+    /// the first descriptor software has not posted.
+    pub rx_dd_unposted: u32,
+    /// The next N Rx write-backs carry status bits that contradict their packet type.
+    pub rx_bad_status: u32,
+    /// The next N received frames go to a buffer address outside guest RAM (refused by
+    /// the DMA layer, as an IOMMU would refuse it; the frame is lost).
+    pub dma_wild: u32,
+    /// The next N Tx passes move the head forward to the tail, skipping every pending
+    /// descriptor (never sent, never written back).
+    pub tx_head_jump: u32,
+    /// The next N Tx passes move the head back by four descriptors, redoing finished ones.
+    pub tx_head_back: u32,
+    /// Until then, BAR0 reads all ones, writes are lost, and the device neither receives,
+    /// transmits nor interrupts (a surprise removal that comes back).
+    pub gone_until: Option<Instant>,
+    /// The PF's next N replies carry another message's id.
+    pub mbx_wrong_id: u32,
+    /// The PF's next N replies are garbage words.
+    pub mbx_garbage: u32,
+    /// Until then, every vector fires on every pass of the device's worker, masked or not
+    /// and without a cause (a device with a stuck interrupt).
+    pub storm_until: Option<Instant>,
 }
 
 /// Why the model refused or dropped something, counted for `stats`.
@@ -174,6 +201,8 @@ pub struct Device {
     pf_reset_until: Option<Instant>,
     pub(crate) warn: Throttle,
     device_id: u16,
+    /// Per fault kind, how many times it took effect.
+    fired: std::collections::BTreeMap<&'static str, u64>,
 }
 
 impl Device {
@@ -200,12 +229,19 @@ impl Device {
             pf_reset_until: None,
             warn: Throttle::default(),
             device_id: cfg.device_id,
+            fired: std::collections::BTreeMap::new(),
         }
     }
 
     /// PCI device id.
     pub fn device_id(&self) -> u16 {
         self.device_id
+    }
+
+    /// Presents another 82599-family VF model from the next swap on (the register model
+    /// is the same for all of them; the id is what a driver tells them apart by).
+    pub fn set_device_id(&mut self, device_id: u16) {
+        self.device_id = device_id;
     }
 
     /// Replaces guest memory (new DMA mappings).
@@ -216,6 +252,63 @@ impl Device {
     /// Replaces the MSI-X sink.
     pub fn sink_mut(&mut self) -> &mut Box<dyn IrqSink> {
         &mut self.sink
+    }
+
+    /// Counts one firing of the injected fault `kind` (`faults_fired` and per kind).
+    pub(crate) fn fault_fired(&mut self, kind: &'static str) {
+        self.stats.faults_fired += 1;
+        *self.fired.entry(kind).or_insert(0) += 1;
+    }
+
+    /// How many times each injected fault kind took effect.
+    pub fn faults_by_kind(&self) -> &std::collections::BTreeMap<&'static str, u64> {
+        &self.fired
+    }
+
+    /// Whether the device plays dead now (the `gone` fault); counts each access it refuses.
+    pub(crate) fn playing_dead(&mut self, now: Instant) -> bool {
+        match self.faults.gone_until {
+            Some(until) if now < until => true,
+            Some(_) => {
+                self.faults.gone_until = None;
+                info!("fault: the VF answers again");
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// One round of the `msix_storm` fault, while it lasts: every vector fires once.
+    pub(crate) fn storm_tick(&mut self, now: Instant) {
+        match self.faults.storm_until {
+            Some(until) if now < until => {
+                for v in 0..crate::regs::NUM_VECTORS {
+                    if self.sink.fire(v) {
+                        self.fault_fired("msix_storm");
+                    }
+                }
+            }
+            Some(_) => self.faults.storm_until = None,
+            None => {}
+        }
+    }
+
+    /// Whether an interrupt storm is under way (the worker then loops without waiting).
+    pub fn storming(&self) -> bool {
+        self.faults.storm_until.is_some()
+    }
+
+    /// The `ping_flood` fault: `n` PF control messages back to back, each with its
+    /// interrupt; returns how many reached the mailbox.
+    pub fn ping_flood(&mut self, n: u32, now: Instant) -> u32 {
+        let mut sent = 0;
+        for _ in 0..n {
+            if self.pf_ping(now) {
+                self.fault_fired("ping_flood");
+                sent += 1;
+            }
+        }
+        sent
     }
 
     /// Logs a guest-caused problem, rate-limited.
@@ -230,6 +323,11 @@ impl Device {
     /// its side effects, as on hardware). Misaligned or out-of-BAR reads return all ones.
     pub fn bar0_read(&mut self, offset: u64, data: &mut [u8], now: Instant) {
         self.stats.mmio_reads += 1;
+        if self.playing_dead(now) {
+            self.fault_fired("gone");
+            data.fill(0xFF);
+            return;
+        }
         let len = data.len() as u64;
         let ok = matches!(len, 1 | 2 | 4 | 8)
             && offset % len.min(4) == 0
@@ -259,6 +357,10 @@ impl Device {
     /// sub-dword writes are refused on registers where reading has side effects.
     pub fn bar0_write(&mut self, offset: u64, data: &[u8], now: Instant) {
         self.stats.mmio_writes += 1;
+        if self.playing_dead(now) {
+            self.fault_fired("gone");
+            return;
+        }
         let len = data.len() as u64;
         let ok = matches!(len, 1 | 2 | 4 | 8)
             && offset % len.min(4) == 0
@@ -557,6 +659,26 @@ impl Device {
                     "PF: VF_RESET from the VF, MAC {}",
                     crate::control::fmt_mac(&self.pf.mac)
                 );
+            }
+            let mut words = words;
+            if self.faults.mbx_wrong_id > 0 && !words.is_empty() {
+                self.faults.mbx_wrong_id -= 1;
+                self.fault_fired("mbx_wrong_id");
+                // Another request's id, with the reply's ACK/NACK bits kept.
+                let other = if words[0] & 0xFF == crate::pf::msg::GET_QUEUES {
+                    crate::pf::msg::SET_MAC_ADDR
+                } else {
+                    crate::pf::msg::GET_QUEUES
+                };
+                words[0] = (words[0] & !0xFFFF) | other;
+                info!("fault: PF reply with another message's id");
+            } else if self.faults.mbx_garbage > 0 {
+                self.faults.mbx_garbage -= 1;
+                self.fault_fired("mbx_garbage");
+                words = (0..16u32)
+                    .map(|i| 0x5A5A_0000 ^ i.wrapping_mul(0x9E37_79B9))
+                    .collect();
+                info!("fault: PF reply of garbage words");
             }
             if let Err(e) = self.vf.mbx.pf_write(&words) {
                 self.guest_warn(format_args!("PF reply lost: {e:?}"));

@@ -818,3 +818,73 @@ fn swap_presents_a_fresh_device_and_keeps_memory() {
     t.d.swap(now, None);
     assert_ne!(t.d.counters(), second, "every swap differs");
 }
+
+#[test]
+fn injected_rx_faults_fire_once_per_frame_and_are_counted_by_kind() {
+    let mut t = T::new();
+    t.up();
+    let f = frame_to(MAC, b"hello, ring");
+    {
+        let fl = t.d.faults_mut();
+        fl.rx_bad_len = 1;
+        fl.rx_no_eop = 1;
+        fl.rx_bad_status = 1;
+    }
+    assert_eq!(t.d.receive(&f, t.now), RxOutcome::Delivered);
+    let wb = t.mem_r(RX_RING, 16);
+    let status = u32::from_le_bytes(wb[8..12].try_into().unwrap());
+    let len = u16::from_le_bytes([wb[12], wb[13]]);
+    assert!(
+        usize::from(len) > 2048,
+        "length beyond the 2 KiB buffer: {len}"
+    );
+    assert_eq!(status & 0b11, 0b01, "DD without EOP");
+    assert_eq!(u16::from_le_bytes([wb[0], wb[1]]), 0, "no packet type");
+    assert_ne!(
+        status & (1 << 30),
+        0,
+        "TCPE with L4CS set on a frame with no L4 type"
+    );
+    // The next frame is clean again.
+    assert_eq!(t.d.receive(&f, t.now), RxOutcome::Delivered);
+    let wb = t.mem_r(RX_RING + 16, 16);
+    assert_eq!(usize::from(u16::from_le_bytes([wb[12], wb[13]])), f.len());
+    let fired = t.d.faults_by_kind();
+    for kind in ["rx_bad_len", "rx_no_eop", "rx_bad_status"] {
+        assert_eq!(fired.get(kind), Some(&1), "{kind}");
+    }
+    assert_eq!(t.d.stats().faults_fired, 3);
+    // A wild buffer address is refused by the DMA layer: no write-back, counted.
+    t.d.faults_mut().dma_wild = 1;
+    assert_eq!(t.d.receive(&f, t.now), RxOutcome::Dropped);
+    assert_eq!(t.d.stats().dma_errors, 1);
+    assert_eq!(t.r(VFRDH), 2, "the head did not move");
+}
+
+#[test]
+fn a_gone_vf_reads_all_ones_drops_writes_and_comes_back() {
+    let mut t = T::new();
+    t.up();
+    let bar = |t: &mut T, off: u64| {
+        let mut b = [0u8; 4];
+        let now = t.now;
+        t.d.bar0_read(off, &mut b, now);
+        u32::from_le_bytes(b)
+    };
+    let before = bar(&mut t, VFRDH);
+    let tail = bar(&mut t, VFRDT);
+    t.d.faults_mut().gone_until = Some(t.now + std::time::Duration::from_millis(10));
+    assert_eq!(bar(&mut t, VFLINKS), u32::MAX);
+    assert_eq!(bar(&mut t, VFRDH), u32::MAX);
+    let now = t.now;
+    t.d.bar0_write(VFRDT, &(tail ^ 1).to_le_bytes(), now);
+    assert_eq!(t.d.receive(&frame_to(MAC, b"x"), t.now), RxOutcome::Dropped);
+    t.later(20_000);
+    assert_eq!(
+        bar(&mut t, VFRDH),
+        before,
+        "registers kept across the absence"
+    );
+    assert_eq!(bar(&mut t, VFRDT), tail, "the write while gone was lost");
+    assert!(t.d.faults_by_kind().get("gone").is_some_and(|n| *n >= 3));
+}

@@ -28,3 +28,8 @@ pub mod tx;
 pub mod vf;
 
 pub use device::{Device, DeviceConfig, Faults, ModelStats, Timing};
+
+/// VF device ids whose drivers talk to the PF over the mailbox (82599, X540, X550, X550EM_x,
+/// X550EM_a, E610): the ids the model serves with the 82599 VF's register model, and what a
+/// `swap` may change to.
+pub const SWAP_IDS: &[u16] = &[0x10ED, 0x1515, 0x1565, 0x15A8, 0x15C5, 0x57AD];

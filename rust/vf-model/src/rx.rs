@@ -56,6 +56,10 @@ impl Device {
     /// Offers a frame arriving from the wire.
     pub fn receive(&mut self, frame: &[u8], now: Instant) -> RxOutcome {
         self.pf_reset_tick(now);
+        if self.playing_dead(now) {
+            self.stats.rx_queue_off += 1;
+            return RxOutcome::Dropped;
+        }
         if frame.len() < 14 {
             self.stats.rx_filtered += 1;
             return RxOutcome::Dropped;
@@ -231,11 +235,41 @@ impl Device {
         if pif {
             status |= sta::PIF;
         }
+        // Injected faults, each for this whole frame.
+        let take = |n: &mut u32| {
+            let fire = *n > 0;
+            *n = n.saturating_sub(1);
+            fire
+        };
+        let bad_len = take(&mut self.faults.rx_bad_len);
+        let no_eop = take(&mut self.faults.rx_no_eop);
+        let dd_unposted = take(&mut self.faults.rx_dd_unposted);
+        let bad_status = take(&mut self.faults.rx_bad_status);
+        let wild = take(&mut self.faults.dma_wild);
+        for (fired, kind) in [
+            (bad_len, "rx_bad_len"),
+            (no_eop, "rx_no_eop"),
+            (dd_unposted, "rx_dd_unposted"),
+            (bad_status, "rx_bad_status"),
+            (wild, "dma_wild"),
+        ] {
+            if fired {
+                self.fault_fired(kind);
+            }
+        }
+        if bad_status {
+            // Checksum results for a frame whose type says it has no IP and no L4, and
+            // error bits without their checks.
+            pkt_info = 0;
+            status |= sta::IPCS | sta::L4CS | sta::TCPE;
+        }
         let chunks: Vec<&[u8]> = frame.chunks(bsize).collect();
         let last = chunks.len() - 1;
         for (i, chunk) in chunks.into_iter().enumerate() {
             let daddr = base.wrapping_add(u64::from(head) * 16);
             let buf = match crate::dma::read_u64(&*self.mem, daddr) {
+                // Past the end of any guest RAM the model is given (52-bit physical).
+                Ok(_) if wild => 1 << 52,
                 Ok(b) => b,
                 Err(e) => {
                     self.stats.dma_errors += 1;
@@ -253,13 +287,17 @@ impl Device {
             let mut st = sta::DD;
             if i == last {
                 st |= sta::EOP | status;
+                if no_eop {
+                    st &= !sta::EOP;
+                }
             }
             let mut wb = [0u8; 16];
             wb[0..2].copy_from_slice(&pkt_info.to_le_bytes());
             wb[4..8].copy_from_slice(&hash.to_le_bytes());
             wb[8..12].copy_from_slice(&st.to_le_bytes());
             // CAST: a chunk is at most one buffer (< 128 KiB) long.
-            wb[12..14].copy_from_slice(&(chunk.len() as u16).to_le_bytes());
+            let len = if bad_len { bsize + 512 } else { chunk.len() } as u16;
+            wb[12..14].copy_from_slice(&len.to_le_bytes());
             wb[14..16].copy_from_slice(&vlan.unwrap_or(0).to_le_bytes());
             if let Err(e) = self.mem.write(daddr, &wb) {
                 self.stats.dma_errors += 1;
@@ -268,6 +306,14 @@ impl Device {
             }
             head = (head + 1) % count;
             self.vf.rxq[q].head = head;
+        }
+        if dd_unposted {
+            // The first descriptor past the tail is software's: a device must not write it.
+            let daddr = base.wrapping_add(u64::from(tail) * 16);
+            let mut wb = [0u8; 16];
+            wb[8..12].copy_from_slice(&(sta::DD | sta::EOP).to_le_bytes());
+            wb[12..14].copy_from_slice(&64u16.to_le_bytes());
+            let _ = self.mem.write(daddr, &wb);
         }
         let multicast = frame[0] & 1 != 0 && frame[0..6] != [0xFF; 6];
         self.vf.counters.rx(wire_len + 4, multicast);

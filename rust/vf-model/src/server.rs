@@ -326,8 +326,10 @@ pub fn spawn_worker(
                 }
                 // TIMEOUT: 2 ms bounds how late a queue whose ENABLE completed in the
                 // meantime is looked at, and how long a held Rx frame waits to be retried.
+                // An interrupt storm fires on every pass: no waiting while it lasts.
+                let wait_ms = if lock(&shared.dev).storming() { 0 } else { 2 };
                 // SAFETY: `fds` is a valid array of pollfd for the duration of the call.
-                unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, 2) };
+                unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, wait_ms) };
                 shared.drain_kick();
                 let sent: Vec<Vec<u8>> = {
                     let mut dev = lock(&shared.dev);
@@ -442,10 +444,29 @@ impl Shared {
     fn doorbell_control(&self, line: &str) -> Option<String> {
         let req: serde_json::Value = serde_json::from_str(line).ok()?;
         let cmd = req.get("cmd")?.as_str()?;
+        let err = |e: String| serde_json::json!({"ok": false, "error": e}).to_string();
+        if cmd == "swap" {
+            // A swap to another VF model changes config space too; the device does the rest.
+            let id = req.get("device_id")?.as_str()?;
+            let Some(id) = u16::from_str_radix(id, 16)
+                .ok()
+                .filter(|id| crate::SWAP_IDS.contains(id))
+            else {
+                return Some(err(format!(
+                    "\"device_id\": {id:?} is not one of {:04x?}",
+                    crate::SWAP_IDS
+                )));
+            };
+            lock(&self.cfg).set_device_id(id);
+            lock(&self.dev).set_device_id(id);
+            return None;
+        }
+        if cmd == "corrupt_record" {
+            return Some(self.corrupt_record());
+        }
         if cmd != "doorbell" && cmd != "doorbell_status" {
             return None;
         }
-        let err = |e: String| serde_json::json!({"ok": false, "error": e}).to_string();
         let mut cfg = lock(&self.cfg);
         let Some(at) = crate::doorbell::find(&cfg) else {
             return Some(err(
@@ -493,6 +514,37 @@ impl Shared {
             })
             .to_string(),
         )
+    }
+}
+
+impl Shared {
+    /// `{"cmd":"corrupt_record"}`: flips one byte in the middle of the saved record the
+    /// guest published (a record damaged between source and destination); again, flips it
+    /// back.
+    fn corrupt_record(&self) -> String {
+        let err = |e: String| serde_json::json!({"ok": false, "error": e}).to_string();
+        let (gpa, len) = {
+            let cfg = lock(&self.cfg);
+            let Some(at) = crate::doorbell::find(&cfg) else {
+                return err("this VF has no doorbell capability".into());
+            };
+            crate::doorbell::status(&cfg, at).record
+        };
+        if len == 0 {
+            return err("the guest published no record".into());
+        }
+        let at = gpa.wrapping_add(u64::from(len / 2));
+        let mut dev = lock(&self.dev);
+        let mut b = [0u8; 1];
+        if let Err(e) = dev.mem.read(at, &mut b) {
+            return err(format!("record byte at {at:#x}: {e}"));
+        }
+        b[0] ^= 0xA5;
+        if let Err(e) = dev.mem.write(at, &b) {
+            return err(format!("record byte at {at:#x}: {e}"));
+        }
+        info!("fault: saved record byte at {at:#x} flipped");
+        serde_json::json!({"ok": true, "gpa": at}).to_string()
     }
 }
 

@@ -47,6 +47,10 @@ impl Device {
     /// Processes every running Tx queue. Returns the number of descriptors consumed.
     pub fn process_tx(&mut self, now: Instant) -> usize {
         self.pf_reset_tick(now);
+        self.storm_tick(now);
+        if self.playing_dead(now) {
+            return 0;
+        }
         let mut done = 0;
         for q in 0..NUM_QUEUES {
             done += self.process_tx_queue(q, now);
@@ -80,6 +84,20 @@ impl Device {
                 "Tx queue {q}: ring of {count} descriptors with head {h} tail {t} not processed"
             ));
             return 0;
+        }
+        // Injected head faults: forward to the tail (every pending descriptor skipped, never
+        // sent nor written back) or back by four (finished descriptors redone).
+        if self.faults.tx_head_jump > 0 {
+            self.faults.tx_head_jump -= 1;
+            self.fault_fired("tx_head_jump");
+            let queue = &mut self.vf.txq[q];
+            queue.head = queue.tail;
+            return 0;
+        } else if self.faults.tx_head_back > 0 {
+            self.faults.tx_head_back -= 1;
+            self.fault_fired("tx_head_back");
+            let queue = &mut self.vf.txq[q];
+            queue.head = (queue.head + count - 4) % count;
         }
         let mut n = 0;
         let mut wrote_back = false;

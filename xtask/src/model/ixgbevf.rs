@@ -3,9 +3,9 @@
 
 use super::chroot::qemu_command;
 use super::rig::{
-    attach_model, build_model, control, control_ok, finish_model, iperf3_udp, json_field,
-    networked_model, peer_result, start_iperf3, start_peer, CHUNK, E2E_BYTES, E2E_MAC, GUEST_IP,
-    GUEST_VLAN_IP, HOST_IP, IPERF_PORT,
+    attach_model, build_model, control, control_ok, e2e_bytes, finish_model, iperf3_udp,
+    json_field, networked_model, peer_result, start_iperf3, start_peer_bytes, CHUNK, E2E_MAC,
+    GUEST_IP, GUEST_VLAN_IP, HOST_IP, IPERF_PORT,
 };
 use super::{clean_run, marker};
 use crate::guest::{self, GuestRun, Hook};
@@ -81,7 +81,7 @@ for f in log pf counters state; do sed "s/^/E2E-DBG-$f /" /sys/kernel/debug/comp
 }
 
 /// The guest's side of the test (run by `/init` with `sh -e`).
-fn plan(drv: &VfDriver) -> String {
+fn plan(drv: &VfDriver, bytes: u64) -> String {
     format!(
         r#"{up}
 echo "E2E-MAC $(cat /sys/class/net/eth0/address)"
@@ -144,7 +144,7 @@ echo "E2E-DMESG-BEGIN"
 dmesg | grep -i {name} || true
 echo "E2E-DMESG-END"
 "#,
-        copies = E2E_BYTES / CHUNK,
+        copies = bytes / CHUNK,
         up = driver_up(drv.name),
         name = drv.name,
         compsc_only = compsc_only(drv),
@@ -319,11 +319,12 @@ pub(super) fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficRepo
     let run = format!("{}-e2e", drv.name.replace('_', "-"));
     let (mut rig, m) = networked_model(&model_bin, "vfm", &run)?;
     let (sock, ctl, model_log) = (m.sock, m.ctl, m.log);
-    let sink = start_peer(&mut rig, &peer_bin, "sink", 5001)?;
-    let source = start_peer(&mut rig, &peer_bin, "source", 5002)?;
+    let bytes = e2e_bytes(kernel);
+    let sink = start_peer_bytes(&mut rig, &peer_bin, "sink", 5001, bytes)?;
+    let source = start_peer_bytes(&mut rig, &peer_bin, "source", 5002, bytes)?;
     let iperf = start_iperf3(&mut rig)?;
 
-    let mut g = GuestRun::new(&run, plan(drv));
+    let mut g = GuestRun::new(&run, plan(drv, bytes));
     g.with_host_program("/usr/sbin/ethtool")?;
     g.with_host_program("/usr/bin/ip")?;
     g.with_host_program("/usr/bin/iperf3")?;
@@ -420,7 +421,7 @@ pub(super) fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficRepo
     eprintln!("    model stats: {stats}");
     out.check_plan()?;
     let vlan_stats = vlan_stats.borrow().clone();
-    let mut r = analyse(&out.console, &tx, &rx, &stats, &vlan_stats, drv)
+    let mut r = analyse(&out.console, &tx, &rx, &stats, &vlan_stats, drv, bytes)
         .with_context(|| where_.clone())?;
     (r.udp_pps, r.cpu_us_per_pkt) =
         udp(&out.console, udp_report).with_context(|| where_.clone())?;
@@ -597,6 +598,7 @@ fn analyse(
     stats: &str,
     vlan_stats: &str,
     drv: &VfDriver,
+    bytes: u64,
 ) -> Result<TrafficReport> {
     // The model counts every access and descriptor it had to refuse; a faithful model
     // driven by the reference driver refuses none.
@@ -628,8 +630,7 @@ fn analyse(
         bail!("guest nc to the sink failed");
     }
     let chunk = marker(console, "E2E-CHUNK").context("the guest printed no chunk CRC")?;
-    if json_field(tx, "error").is_some() || json_field(tx, "bytes") != Some(&E2E_BYTES.to_string())
-    {
+    if json_field(tx, "error").is_some() || json_field(tx, "bytes") != Some(&bytes.to_string()) {
         bail!("guest->host transfer incomplete: sink said {tx}");
     }
     let crcs = json_field(tx, "chunk_crcs").unwrap_or("");
@@ -652,7 +653,10 @@ fn analyse(
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     if rx_pkts < 10_000 {
-        bail!("ethtool -S rx_packets is {rx_pkts} after 100 MiB received");
+        bail!(
+            "ethtool -S rx_packets is {rx_pkts} after {} MiB received",
+            bytes >> 20
+        );
     }
     if marker(console, "E2E-ETHTOOL-RINGMAX") != Some("4096") {
         bail!(
@@ -737,7 +741,7 @@ fn analyse(
         let secs: f64 = json_field(line, "secs")
             .and_then(|s| s.parse().ok())
             .context("no time")?;
-        Ok(E2E_BYTES as f64 * 8.0 / secs.max(1e-6) / 1e6)
+        Ok(bytes as f64 * 8.0 / secs.max(1e-6) / 1e6)
     };
     Ok(TrafficReport {
         tx_mbit_s: mbit(tx)?,

@@ -25,7 +25,7 @@ pub(super) fn ring(ctl: &Path, command: &str) -> Result<u32> {
 
 /// Rings `command` with sequence number `seq`: a destination's hypervisor continues the
 /// source's numbering.
-fn ring_seq(ctl: &Path, command: &str, seq: u32) -> Result<u32> {
+pub(super) fn ring_seq(ctl: &Path, command: &str, seq: u32) -> Result<u32> {
     control_ok(
         ctl,
         &format!(r#"{{"cmd":"doorbell","command":"{command}","seq":{seq}}}"#),
@@ -504,8 +504,8 @@ pub(super) fn migrate(
 
 /// The guest's side of the live-migration test: TCP each way and a ping stream across one
 /// migration, checksums at the end.
-fn migration_plan() -> String {
-    use super::rig::{CHUNK, E2E_BYTES};
+fn migration_plan(bytes: u64) -> String {
+    use super::rig::CHUNK;
     format!(
         r#"{up}
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2E-PING-BEFORE failed
@@ -527,7 +527,7 @@ echo "E2E-PING-DURING $(grep 'packets received' /tmp/ping.txt)"
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER ok || echo E2E-PING-AFTER failed
 {counters}
 "#,
-        copies = E2E_BYTES / CHUNK,
+        copies = bytes / CHUNK,
         up = super::ixgbevf::driver_up("compsc_vf"),
         dirtier = DIRTIER,
         counters = COUNTERS_LINE,
@@ -550,8 +550,9 @@ pub(super) const DIRTIER: &str = "(while [ ! -e /tmp/stop ]; do echo x > /tmp/di
 pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport> {
     let (model_bin, peer_bin) = build_model()?;
     let (mut rig, models) = super::rig::bridged_models_n(&model_bin, "mig", "compsc-migrate", 3)?;
-    let sink = super::rig::start_peer(&mut rig, &peer_bin, "sink", 5001)?;
-    let source = super::rig::start_peer(&mut rig, &peer_bin, "source", 5002)?;
+    let bytes = super::rig::e2e_bytes(kernel);
+    let sink = super::rig::start_peer_bytes(&mut rig, &peer_bin, "sink", 5001, bytes)?;
+    let source = super::rig::start_peer_bytes(&mut rig, &peer_bin, "source", 5002, bytes)?;
     let roles = ["src", "dst", "dst2"];
     let qmps: Vec<PathBuf> = roles
         .iter()
@@ -559,7 +560,7 @@ pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport
         .collect();
     let mut guests = Vec::new();
     for (k, role) in roles.iter().enumerate() {
-        let mut g = GuestRun::new(&format!("compsc-migrate-{role}"), migration_plan());
+        let mut g = GuestRun::new(&format!("compsc-migrate-{role}"), migration_plan(bytes));
         g.files
             .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
         g.with_host_program("/usr/sbin/ethtool")?;
@@ -645,7 +646,7 @@ pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport
     }
     let chunk = marker(c, "E2E-CHUNK").context("the guest printed no chunk CRC")?;
     if json_field(&tx, "error").is_some()
-        || json_field(&tx, "bytes") != Some(&super::rig::E2E_BYTES.to_string())
+        || json_field(&tx, "bytes") != Some(&bytes.to_string())
         || json_field(&tx, "chunk_crcs").unwrap_or("") != format!("[\"{chunk}\"]")
     {
         bail!("guest->host transfer across the migrations incomplete or corrupted: {tx}; {here}");
@@ -685,4 +686,151 @@ pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport
         .into_iter()
         .next()
         .context("the migration hook reported nothing")
+}
+
+/// The doorbell value (command NONE, sequence number 0xABCDEF) the hypervisor side of
+/// [`test_doorbell_hypervisor_faults`] rings when it is done; the guest waits for it in its
+/// config space (the capability sits at 0x40, its doorbell dword at 0x48).
+const HV_DONE: &str = "abcdef00";
+
+/// The guest's side of the hypervisor-fault test: traffic, then wait (reading the doorbell
+/// dword from config space) until the host has finished abusing the doorbell, then traffic.
+fn hv_plan() -> String {
+    format!(
+        r#"{up}
+ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2E-PING-BEFORE failed
+cfg=/sys/class/net/eth0/device/config
+echo E2E-HV-FAULTS
+n=0; until [ "$(od -An -tx4 -j 72 -N 4 $cfg | tr -d ' ')" = "{HV_DONE}" ]; do sleep 1; n=$((n+1)); [ $n -ge 400 ] && break; done
+echo "E2E-HV-WAITED $n"
+n=0; until ping -c 1 -W 1 {HOST_IP} >/dev/null 2>&1; do n=$((n+1)); [ $n -ge 30 ] && break; done
+echo "E2E-HV-BACK $n"
+"#,
+        up = super::ixgbevf::driver_up("compsc_vf"),
+    )
+}
+
+/// Rings `command` and requires the guest to refuse it with `reason` (docs/doorbell.md).
+fn refused(ctl: &Path, command: &str, reason: &str, limit: Duration) -> Result<()> {
+    let seq = ring(ctl, command)?;
+    let (reply, _) = wait_ack(ctl, seq, limit)?;
+    if json_field(&reply, "status") != Some("error") || json_field(&reply, "reason") != Some(reason)
+    {
+        bail!("doorbell {command}: the guest answered {reply}, want error reason {reason}");
+    }
+    Ok(())
+}
+
+/// `cargo xtask test` check: a hostile or broken hypervisor. FREEZE twice, ABORT after
+/// RESTORE, a thousand doorbells a second, a FREEZE left alone for a minute, a record
+/// corrupted between source and destination, destinations of another VF model (one that
+/// cannot take the record, one that can): each refused with its reason or carried out, the
+/// guest never hangs, traffic comes back, and the kernel stays clean.
+pub fn test_doorbell_hypervisor_faults(kernel: &Kernel, ko: &Path) -> Result<()> {
+    let (model_bin, _) = build_model()?;
+    let (mut rig, m) = networked_model(&model_bin, "hvf", "compsc-hv-faults")?;
+    let mut g = GuestRun::new("compsc-hv-faults", hv_plan());
+    g.files
+        .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+    g.timeout = Duration::from_secs(600);
+    attach_model(&mut g, &m.sock)?;
+    let ctl: PathBuf = m.ctl.clone();
+    let report = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
+    let log = report.clone();
+    g.hooks.push(Hook::new("E2E-HV-FAULTS", move || {
+        let r = hv_abuse(&ctl, &mut |s| log.borrow_mut().push(s));
+        // Done, or given up: the guest reads this value from its config space either way.
+        let done = u32::from_str_radix(HV_DONE, 16)? >> 8;
+        let rang = ring_seq(&ctl, "none", done);
+        r.and(rang.map(drop))
+    }));
+    let out = guest::boot(kernel, &mut g)?;
+    let (stats, here) = finish_model(&mut rig, &m, &out);
+    let c = &out.console;
+    out.check_plan().with_context(|| here.clone())?;
+    if marker(c, "E2E-PING-BEFORE") != Some("ok") {
+        bail!("no traffic before the faults; {here}");
+    }
+    let waited: u32 = marker(c, "E2E-HV-WAITED")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u32::MAX);
+    if waited >= 400 {
+        bail!("the guest never saw the host finish; {here}");
+    }
+    let back: u32 = marker(c, "E2E-HV-BACK")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u32::MAX);
+    if back >= 30 {
+        bail!("no traffic within 30 s after the last fault; {here}");
+    }
+    if !c.contains("the destination is a X540 VF") {
+        bail!("no dmesg line naming the X540 VF the guest was restored on; {here}");
+    }
+    clean_run(c, &stats).with_context(|| here.clone())?;
+    for line in report.borrow().iter() {
+        eprintln!("    {line}");
+    }
+    Ok(())
+}
+
+/// The hypervisor's abuse in [`test_doorbell_hypervisor_faults`], in order; `note` gets a
+/// line per step done.
+fn hv_abuse(c: &Path, note: &mut dyn FnMut(String)) -> Result<()> {
+    let limit = Duration::from_secs(10);
+    // FREEZE twice: the second is refused (BAD_STATE), the VF stays frozen.
+    command(c, "prepare", "prepared", limit)?;
+    command(c, "freeze", "frozen", limit)?;
+    refused(c, "freeze", "2", limit).context("FREEZE twice")?;
+    command(c, "abort", "running", limit).context("ABORT after a second FREEZE")?;
+    note("FREEZE twice: BAD_STATE, ABORT works".into());
+    // ABORT after RESTORE: refused, the guest keeps running.
+    command(c, "prepare", "prepared", limit)?;
+    command(c, "freeze", "frozen", limit)?;
+    control_ok(c, r#"{"cmd":"swap"}"#)?;
+    command(c, "restore", "restored", limit)?;
+    refused(c, "abort", "2", limit).context("ABORT after RESTORE")?;
+    note("ABORT after RESTORE: BAD_STATE".into());
+    // A thousand doorbells as fast as the socket takes them; the last is answered.
+    let start = Instant::now();
+    let mut last = 0;
+    for _ in 0..1000 {
+        last = ring(c, "none")?;
+    }
+    let rang = start.elapsed();
+    let (reply, took) = wait_ack(c, last, limit).context("after 1000 doorbells")?;
+    if json_field(&reply, "status") != Some("running") {
+        bail!("after 1000 doorbells the guest answered {reply}");
+    }
+    note(format!(
+        "1000 doorbells in {} ms ({:.0}/s): last answered {} ms later, running",
+        rang.as_millis(),
+        1000.0 / rang.as_secs_f64().max(1e-6),
+        took.as_millis()
+    ));
+    // FREEZE and then nothing for a minute: still frozen, then ABORT works.
+    command(c, "prepare", "prepared", limit)?;
+    command(c, "freeze", "frozen", limit)?;
+    std::thread::sleep(Duration::from_secs(60));
+    command(c, "none", "frozen", limit).context("still frozen after a minute")?;
+    command(c, "abort", "running", limit).context("ABORT after a minute frozen")?;
+    note("FREEZE left alone 60 s: still FROZEN, ABORT works".into());
+    // A record corrupted on its way: BAD_RECORD and still frozen; repaired, RESTORE.
+    command(c, "prepare", "prepared", limit)?;
+    command(c, "freeze", "frozen", limit)?;
+    control_ok(c, r#"{"cmd":"swap"}"#)?;
+    control_ok(c, r#"{"cmd":"corrupt_record"}"#)?;
+    refused(c, "restore", "5", limit).context("RESTORE of a corrupted record")?;
+    control_ok(c, r#"{"cmd":"corrupt_record"}"#)?;
+    command(c, "restore", "restored", limit).context("RESTORE of the repaired record")?;
+    note("corrupted record: BAD_RECORD, repaired: RESTORED".into());
+    // A destination of another model: an X550 VF (RSS its own, two queues in use)
+    // cannot take the record: INCOMPATIBLE, still frozen; an X540 VF can.
+    command(c, "prepare", "prepared", limit)?;
+    command(c, "freeze", "frozen", limit)?;
+    control_ok(c, r#"{"cmd":"swap","device_id":"1565"}"#)?;
+    refused(c, "restore", "6", limit).context("RESTORE on an X550 VF")?;
+    control_ok(c, r#"{"cmd":"swap","device_id":"1515"}"#)?;
+    command(c, "restore", "restored", limit).context("RESTORE on an X540 VF")?;
+    note("X550 destination: INCOMPATIBLE; X540 destination: RESTORED".into());
+    Ok(())
 }

@@ -24,7 +24,7 @@ use vf_model::{Device, DeviceConfig, Timing};
 
 /// VF device ids whose drivers talk to the PF over the mailbox. The register model is the
 /// 82599 VF's for all of them.
-const VF_IDS: &[u16] = &[0x10ED, 0x1515, 0x1565, 0x15A8, 0x15C5, 0x57AD];
+const VF_IDS: &[u16] = vf_model::SWAP_IDS;
 /// The Hyper-V variants: their drivers never use the mailbox and read the MAC from config
 /// space at 0x201 instead; the model publishes the admin MAC there.
 const HV_IDS: &[u16] = &[0x152E, 0x1530, 0x1564, 0x15A9];
