@@ -64,7 +64,7 @@ impl Fault {
 /// Mailbox-vector interrupts per second above which they are a storm. The mailbox explains
 /// a few per exchange (the PF's reply, its ack, a control message): a reset that replays
 /// every request makes a few dozen, far below this.
-pub const STORM_IRQS_PER_SEC: u64 = 1000;
+pub const STORM_IRQS_PER_SEC: u64 = 250;
 
 /// Measures the mailbox vector's interrupt rate over windows of at least a second.
 #[derive(Clone, Copy, Debug, Default)]

@@ -352,10 +352,11 @@ fn run_one(kernel: &Kernel, kos: &Kos, cfg: Config, round: u32, stream: bool) ->
             dst_m.ctl.clone(),
             result.clone(),
         );
+        let limit = super::rig::answer_limit(kernel);
         src.hooks.push(Hook::new("E2E-MIGRATE", move || {
             let started = unix_ms();
             let r = match cfg {
-                Config::CompscVf => migrate(&sq, &dq, &sc, &dc, port).map(|r| Sample {
+                Config::CompscVf => migrate(&sq, &dq, &sc, &dc, port, limit).map(|r| Sample {
                     qemu_downtime_ms: r.qemu_downtime_ms,
                     qemu_total_ms: r.qemu_total_ms,
                     vf_outage_ms: r.vf_outage_ms,

@@ -250,7 +250,7 @@ pub fn test_compsc_vf_recovery(kernel: &Kernel, ko: &Path) -> Result<()> {
             "E2E-BACK-AFTER-RESET",
             "the PF reset or withdrew clear-to-send",
         ),
-        ("VF swap", "E2E-BACK-AFTER-SWAP", "VF reset done (reset 2)"),
+        ("VF swap", "E2E-BACK-AFTER-SWAP", "VF reset done (reset 2,"),
     ] {
         let n: u32 = marker(c, key)
             .and_then(|v| v.parse().ok())

@@ -146,7 +146,7 @@ pub fn test_doorbell(kernel: &Kernel, ko: &Path) -> Result<()> {
         .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
     g.timeout = Duration::from_secs(300);
     attach_model(&mut g, &m.sock)?;
-    let limit = Duration::from_secs(5);
+    let limit = super::rig::answer_limit(kernel);
     let ctl: PathBuf = m.ctl.clone();
     let c1 = ctl.clone();
     g.hooks.push(Hook::new("E2E-DOORBELL-ABORT", move || {
@@ -413,8 +413,8 @@ pub(super) fn migrate(
     src_ctl: &Path,
     dst_ctl: &Path,
     port: u16,
+    limit: Duration,
 ) -> Result<MigrationReport> {
-    let limit = Duration::from_secs(5);
     let mut src = Qmp::connect(src_qmp)?;
     let mut dst = Qmp::connect(dst_qmp)?;
     let uri = format!("tcp:127.0.0.1:{port}");
@@ -484,7 +484,7 @@ pub(super) fn migrate(
     let switchover_ms = t_freeze.elapsed().as_secs_f64() * 1e3;
     let t_restore = Instant::now();
     let seq = ring_seq(dst_ctl, "restore", seq.wrapping_add(1))?;
-    let (reply, _) = wait_ack(dst_ctl, seq, Duration::from_secs(10))?;
+    let (reply, _) = wait_ack(dst_ctl, seq, limit * 2)?;
     if json_field(&reply, "status") != Some("restored") {
         bail!("RESTORE: the guest answered {reply}");
     }
@@ -588,10 +588,18 @@ pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport
         let rep = report.clone();
         // Ports of our own per run: the pid keeps parallel runs apart.
         let port = 20000 + (std::process::id() % 20000) as u16;
+        let limit = super::rig::answer_limit(kernel);
         src.hooks.push(Hook::new("E2E-MIGRATE", move || {
             for hop in 0..2 {
                 let (a, b) = (hop, hop + 1);
-                match migrate(&qmps[a], &qmps[b], &ctls[a], &ctls[b], port + hop as u16) {
+                match migrate(
+                    &qmps[a],
+                    &qmps[b],
+                    &ctls[a],
+                    &ctls[b],
+                    port + hop as u16,
+                    limit,
+                ) {
                     Ok(r) => rep.borrow_mut().push(r),
                     Err(e) => {
                         quit_both(&qmps[a], &qmps[b]);
@@ -735,10 +743,11 @@ pub fn test_doorbell_hypervisor_faults(kernel: &Kernel, ko: &Path) -> Result<()>
     g.timeout = Duration::from_secs(600);
     attach_model(&mut g, &m.sock)?;
     let ctl: PathBuf = m.ctl.clone();
+    let limit = super::rig::answer_limit(kernel) * 2;
     let report = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
     let log = report.clone();
     g.hooks.push(Hook::new("E2E-HV-FAULTS", move || {
-        let r = hv_abuse(&ctl, &mut |s| log.borrow_mut().push(s));
+        let r = hv_abuse(&ctl, limit, &mut |s| log.borrow_mut().push(s));
         // Done, or given up: the guest reads this value from its config space either way.
         let done = u32::from_str_radix(HV_DONE, 16)? >> 8;
         let rang = ring_seq(&ctl, "none", done);
@@ -775,8 +784,7 @@ pub fn test_doorbell_hypervisor_faults(kernel: &Kernel, ko: &Path) -> Result<()>
 
 /// The hypervisor's abuse in [`test_doorbell_hypervisor_faults`], in order; `note` gets a
 /// line per step done.
-fn hv_abuse(c: &Path, note: &mut dyn FnMut(String)) -> Result<()> {
-    let limit = Duration::from_secs(10);
+fn hv_abuse(c: &Path, limit: Duration, note: &mut dyn FnMut(String)) -> Result<()> {
     // FREEZE twice: the second is refused (BAD_STATE), the VF stays frozen.
     command(c, "prepare", "prepared", limit)?;
     command(c, "freeze", "frozen", limit)?;

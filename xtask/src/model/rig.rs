@@ -28,6 +28,15 @@ pub(super) const GUEST_VLAN_IP: &str = "10.77.5.2";
 /// Bytes moved each way: at least 100 MB.
 pub(super) const E2E_BYTES: u64 = 100 << 20;
 
+/// How long the hypervisor's side waits for the guest to answer a doorbell on `kernel`: the
+/// debug kernel's checkers make a RESTORE several times slower.
+pub(super) fn answer_limit(kernel: &crate::kernel::Kernel) -> Duration {
+    match kernel.flavor {
+        crate::kernel::Flavor::Standard => Duration::from_secs(5),
+        crate::kernel::Flavor::Debug => Duration::from_secs(20),
+    }
+}
+
 /// The bytes each way of the end-to-end transfers on `kernel`: [`E2E_BYTES`], or 16 MiB on
 /// the debug kernel, whose checkers make TCP under TCG several times slower (the checks are
 /// about what the driver does, which 16 MiB exercises the same way).
