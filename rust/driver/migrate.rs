@@ -446,8 +446,14 @@ fn save(ctl: &mut Control<'_>, seq: u32, rings: Rings) -> usize {
     };
     bell.saved.seq = seq;
     let saved = &mut *bell.saved;
-    for (q, (tx, rx)) in saved.tx.iter_mut().zip(saved.rx.iter_mut()).enumerate() {
-        let used = u32::try_from(q).is_ok_and(|q| q < rings.pairs);
+    // A bounded range, not `enumerate` (whose counter carries an overflow check).
+    for ((tx, rx), q) in saved
+        .tx
+        .iter_mut()
+        .zip(saved.rx.iter_mut())
+        .zip(0..u32::MAX)
+    {
+        let used = q < rings.pairs;
         let size = |n: u32| {
             if used {
                 u16::try_from(n).unwrap_or(0)

@@ -19,6 +19,7 @@ use crate::compsc_core::faults::{Fault, FaultLog, StormMeter, FAULTS};
 use crate::compsc_core::mac::PciId;
 use crate::compsc_core::mbx::{
     xcast_mode, MacAddr, MbxError, McList, QueueInfo, Reply, Request, XcastMode, MAX_MC_HASHES,
+    PF_RETA_ENTRIES, RSS_KEY_LEN,
 };
 use crate::compsc_core::mbx_vf::{self, Health};
 use crate::compsc_core::pf::PfState;
@@ -275,8 +276,8 @@ pub(crate) struct Adapter<'bound> {
     gone_events: Atomic<u64>,
     /// Interrupts handled per vector (the handlers count; they are freed before the adapter).
     irqs: [Atomic<u64>; MAX_VECTORS as usize],
-    /// Probe time, the clock of the fault log's rate limit.
-    start: kernel::time::Instant<kernel::time::Monotonic>,
+    /// Probe time (monotonic ns), the clock of the fault log's rate limit.
+    start_ns: i64,
     /// Doorbell FREEZEs and RESTOREs carried out.
     freezes: Atomic<u64>,
     restores: Atomic<u64>,
@@ -378,7 +379,7 @@ impl<'bound> Adapter<'bound> {
                 tx_hangs: Atomic::new(0),
                 gone_events: Atomic::new(0),
                 irqs: [Atomic::new(0), Atomic::new(0), Atomic::new(0)],
-                start: kernel::time::Instant::now(),
+                start_ns: kernel::time::Monotonic::ktime_get(),
                 freezes: Atomic::new(0),
                 restores: Atomic::new(0),
                 tx_count: Atomic::new(RING_COUNT),
@@ -405,6 +406,10 @@ impl<'bound> Adapter<'bound> {
             MAX_FRAME - FRAME_OVERHEAD
         };
         a.netdev.set_mtu_range(MIN_MTU, max_mtu);
+        // Each queue pair's NAPI is served by the vector of the same index (VTIVAR).
+        for (v, qv) in (0..MAX_VECTORS).zip(a.qv.iter()) {
+            qv.napi.set_irq(pdev, v);
+        }
         a.netdev.set_queues(a.queue_pairs());
         {
             // The counters count from probe: whatever the VF counted before is the base.
@@ -758,6 +763,80 @@ impl<'bound> Adapter<'bound> {
         v
     }
 
+    /// One queue's counters for the netdev family's qstats, in the shim's order: Rx packets,
+    /// bytes, allocation failures, bad checksums; Tx packets, bytes. `None` for a queue beyond those in use (the shim reports nothing then).
+    fn qstats(&self, idx: u32) -> Option<[u64; QSTATS]> {
+        if idx >= self.queue_pairs() {
+            return None;
+        }
+        let qv = self.qv.get(idx as usize)?;
+        Some(Self::queue_counts(qv))
+    }
+
+    fn queue_counts(qv: &QueueVector) -> [u64; QSTATS] {
+        let (rx, tx) = (&qv.rx_stats, &qv.tx_stats);
+        [
+            RingStats::get(&rx.packets),
+            RingStats::get(&rx.bytes),
+            RingStats::get(&rx.alloc_failed),
+            RingStats::get(&rx.csum_errors),
+            RingStats::get(&tx.packets),
+            RingStats::get(&tx.bytes),
+        ]
+    }
+
+    /// The qstats base: what the queue pairs not in use now (after `ethtool -L`) counted, so
+    /// that base plus the queues in use equals the device's totals (`ip -s link`).
+    fn qstats_base(&self) -> [u64; QSTATS] {
+        let mut v = [0u64; QSTATS];
+        for qv in self.qv.iter().skip(self.queue_pairs() as usize) {
+            for (slot, x) in v.iter_mut().zip(Self::queue_counts(qv)) {
+                *slot = slot.wrapping_add(x);
+            }
+        }
+        v
+    }
+
+    /// The RSS table and key the PF uses for this VF's pool, asked over the mailbox
+    /// (GET_RETA, GET_RSS_KEY: API 1.2 and later, and only if the PF's administrator allows
+    /// the VF to query them). A refusal is EOPNOTSUPP, as ixgbevf answers.
+    fn rss(&self) -> Result<([u8; PF_RETA_ENTRIES], [u8; RSS_KEY_LEN])> {
+        if self.id.hyperv {
+            return Err(EOPNOTSUPP);
+        }
+        let mut ctl = self.ctl.lock();
+        if ctl.frozen() || self.gone.load(Relaxed) {
+            return Err(EBUSY);
+        }
+        let reta = match ctl.request(Request::GetReta) {
+            Ok(Reply::Reta(r)) => r,
+            Ok(_) | Err(MbxError::Nack { .. }) => return Err(EOPNOTSUPP),
+            Err(_) => return Err(EIO),
+        };
+        let key = match ctl.request(Request::GetRssKey) {
+            Ok(Reply::RssKey(k)) => k,
+            Ok(_) | Err(MbxError::Nack { .. }) => return Err(EOPNOTSUPP),
+            Err(_) => return Err(EIO),
+        };
+        Ok((reta, key))
+    }
+
+    /// The IEEE 802.3 MAC statistics ethtool's `eth-mac` group shows, from the VF's own
+    /// counters (continuous across resets and migrations): frames and octets each way, and
+    /// multicast frames received.
+    fn eth_mac_stats(&self) -> [u64; 5] {
+        let mut ctl = self.ctl.lock();
+        self.fold_counters(&mut ctl);
+        let hw = ctl.hw;
+        [
+            hw.get(CounterId::Gptc).value(),
+            hw.get(CounterId::Gprc).value(),
+            hw.get(CounterId::Gotc).value(),
+            hw.get(CounterId::Gorc).value(),
+            hw.get(CounterId::Mprc).value(),
+        ]
+    }
+
     /// The service task: link state from VFLINKS, messages from the PF, PF resets, a Tx
     /// queue that stopped moving, a device that vanished, and the mailbox vector's re-arm.
     /// Reschedules itself until the device is removed.
@@ -894,7 +973,11 @@ impl<'bound> Adapter<'bound> {
     /// Writes a line for each device fault seen since its last line, rate-limited by the
     /// core's [`FaultLog`].
     fn review_faults(&self, ctl: &mut Control<'_>) {
-        let now_ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(0);
+        // Wrapping and a constant divisor: no overflow check, so no panic path.
+        let now_ms = u64::try_from(
+            kernel::time::Monotonic::ktime_get().wrapping_sub(self.start_ns) / 1_000_000,
+        )
+        .unwrap_or(0);
         let irq_mbx = self.irqs[OTHER_VECTOR as usize].load(Relaxed);
         if ctl.storm.observe(now_ms, irq_mbx) {
             ctl.irq_storms = ctl.irq_storms.wrapping_add(1);
@@ -1603,6 +1686,68 @@ const STAT_NAMES: [&str; 37] = [
     "irq_queue",
     "irq_mailbox",
 ];
+
+/// Words of one queue's qstats (`compsc_rs_qstats`): Rx packets, bytes, allocation failures,
+/// bad checksums; Tx packets, bytes.
+const QSTATS: usize = 6;
+
+/// netdev_stat_ops: queue `idx`'s counters into `out` ([`QSTATS`] words); false for a queue
+/// not in use.
+#[no_mangle]
+extern "C" fn compsc_rs_qstats(ctx: *mut c_void, idx: u32, out: *mut u64) -> bool {
+    // SAFETY: called by the shim with the netdev's ctx.
+    let Some(v) = (unsafe { adapter(ctx) }).qstats(idx) else {
+        return false;
+    };
+    for (i, x) in v.iter().enumerate() {
+        // SAFETY: the shim passes an array of QSTATS u64.
+        unsafe { out.add(i).write(*x) };
+    }
+    true
+}
+
+/// netdev_stat_ops: the base, [`QSTATS`] words into `out`.
+#[no_mangle]
+extern "C" fn compsc_rs_qstats_base(ctx: *mut c_void, out: *mut u64) {
+    // SAFETY: called by the shim with the netdev's ctx.
+    let v = unsafe { adapter(ctx) }.qstats_base();
+    for (i, x) in v.iter().enumerate() {
+        // SAFETY: the shim passes an array of QSTATS u64.
+        unsafe { out.add(i).write(*x) };
+    }
+}
+
+/// ethtool get_rxfh: the PF's RSS table into `indir` (128 entries) and key into `key` (40
+/// bytes); 0, or a negative errno.
+#[no_mangle]
+extern "C" fn compsc_rs_rss(ctx: *mut c_void, indir: *mut u32, key: *mut u8) -> i32 {
+    // SAFETY: called by the shim with the netdev's ctx, in process context (RTNL).
+    match unsafe { adapter(ctx) }.rss() {
+        Ok((reta, k)) => {
+            for (i, e) in reta.iter().enumerate() {
+                // SAFETY: the shim passes 128 u32 (PF_RETA_ENTRIES).
+                unsafe { indir.add(i).write(u32::from(*e)) };
+            }
+            for (i, b) in k.iter().enumerate() {
+                // SAFETY: the shim passes 40 bytes (RSS_KEY_LEN).
+                unsafe { key.add(i).write(*b) };
+            }
+            0
+        }
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// ethtool get_eth_mac_stats: five words into `out` (see `Adapter::eth_mac_stats`).
+#[no_mangle]
+extern "C" fn compsc_rs_eth_mac_stats(ctx: *mut c_void, out: *mut u64) {
+    // SAFETY: called by the shim with the netdev's ctx, in process context.
+    let v = unsafe { adapter(ctx) }.eth_mac_stats();
+    for (i, x) in v.iter().enumerate() {
+        // SAFETY: the shim passes an array of five u64.
+        unsafe { out.add(i).write(*x) };
+    }
+}
 
 /// The adapter as the debugfs files see it: the netdev's `ctx` pointer.
 pub(crate) struct AdapterRef(*mut c_void);

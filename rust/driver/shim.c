@@ -17,6 +17,7 @@
 #include <linux/tcp.h>
 #include <linux/udp.h>
 #include <net/checksum.h>
+#include <net/netdev_queues.h>
 #include <net/page_pool/helpers.h>
 #include "shim.h"
 
@@ -224,6 +225,102 @@ static void compsc_self_test(struct net_device *nd, struct ethtool_test *test, u
 		test->flags |= ETH_TEST_FL_FAILED;
 }
 
+static void compsc_get_eth_mac_stats(struct net_device *nd, struct ethtool_eth_mac_stats *mac)
+{
+	u64 v[5];
+
+	compsc_rs_eth_mac_stats(priv(nd)->ctx, v);
+	mac->FramesTransmittedOK = v[0];
+	mac->FramesReceivedOK = v[1];
+	mac->OctetsTransmittedOK = v[2];
+	mac->OctetsReceivedOK = v[3];
+	mac->MulticastFramesReceivedOK = v[4];
+}
+
+/* qstats: the words of compsc_rs_qstats, in its order. */
+static void compsc_qstats_rx_fill(struct netdev_queue_stats_rx *rx, const u64 *v)
+{
+	rx->packets = v[0];
+	rx->bytes = v[1];
+	rx->alloc_fail = v[2];
+	rx->csum_bad = v[3];
+}
+
+static void compsc_qstats_tx_fill(struct netdev_queue_stats_tx *tx, const u64 *v)
+{
+	tx->packets = v[4];
+	tx->bytes = v[5];
+}
+
+static void compsc_get_queue_stats_rx(struct net_device *nd, int idx,
+				      struct netdev_queue_stats_rx *rx)
+{
+	u64 v[6];
+
+	if (idx >= 0 && compsc_rs_qstats(priv(nd)->ctx, idx, v))
+		compsc_qstats_rx_fill(rx, v);
+}
+
+static void compsc_get_queue_stats_tx(struct net_device *nd, int idx,
+				      struct netdev_queue_stats_tx *tx)
+{
+	u64 v[6];
+
+	if (idx >= 0 && compsc_rs_qstats(priv(nd)->ctx, idx, v))
+		compsc_qstats_tx_fill(tx, v);
+}
+
+static void compsc_get_base_stats(struct net_device *nd, struct netdev_queue_stats_rx *rx,
+				  struct netdev_queue_stats_tx *tx)
+{
+	u64 v[6];
+
+	compsc_rs_qstats_base(priv(nd)->ctx, v);
+	compsc_qstats_rx_fill(rx, v);
+	compsc_qstats_tx_fill(tx, v);
+}
+
+static const struct netdev_stat_ops compsc_stat_ops = {
+	.get_queue_stats_rx = compsc_get_queue_stats_rx,
+	.get_queue_stats_tx = compsc_get_queue_stats_tx,
+	.get_base_stats = compsc_get_base_stats,
+};
+
+/* RSS as the PF reports it (GET_RETA, GET_RSS_KEY); the VF cannot change it. */
+#define COMPSC_RETA_ENTRIES 128
+#define COMPSC_RSS_KEY_LEN 40
+
+static u32 compsc_get_rx_ring_count(struct net_device *nd)
+{
+	return nd->real_num_rx_queues;
+}
+
+static u32 compsc_get_rxfh_indir_size(struct net_device *nd)
+{
+	return COMPSC_RETA_ENTRIES;
+}
+
+static u32 compsc_get_rxfh_key_size(struct net_device *nd)
+{
+	return COMPSC_RSS_KEY_LEN;
+}
+
+static int compsc_get_rxfh(struct net_device *nd, struct ethtool_rxfh_param *rxfh)
+{
+	u32 indir[COMPSC_RETA_ENTRIES];
+	u8 key[COMPSC_RSS_KEY_LEN];
+	int err = compsc_rs_rss(priv(nd)->ctx, indir, key);
+
+	if (err)
+		return err;
+	rxfh->hfunc = ETH_RSS_HASH_TOP;
+	if (rxfh->indir)
+		memcpy(rxfh->indir, indir, sizeof(indir));
+	if (rxfh->key)
+		memcpy(rxfh->key, key, sizeof(key));
+	return 0;
+}
+
 static const struct ethtool_ops compsc_ethtool_ops = {
 	.supported_coalesce_params = ETHTOOL_COALESCE_RX_USECS,
 	.get_drvinfo = compsc_get_drvinfo,
@@ -240,6 +337,11 @@ static const struct ethtool_ops compsc_ethtool_ops = {
 	.self_test = compsc_self_test,
 	.get_channels = compsc_get_channels,
 	.set_channels = compsc_set_channels,
+	.get_eth_mac_stats = compsc_get_eth_mac_stats,
+	.get_rx_ring_count = compsc_get_rx_ring_count,
+	.get_rxfh_indir_size = compsc_get_rxfh_indir_size,
+	.get_rxfh_key_size = compsc_get_rxfh_key_size,
+	.get_rxfh = compsc_get_rxfh,
 };
 
 static const struct net_device_ops compsc_netdev_ops = {
@@ -274,6 +376,7 @@ struct net_device *compsc_netdev_alloc(struct device *parent, void *ctx, u32 que
 	INIT_DELAYED_WORK(&priv(nd)->service, compsc_service_fn);
 	nd->netdev_ops = &compsc_netdev_ops;
 	nd->ethtool_ops = &compsc_ethtool_ops;
+	nd->stat_ops = &compsc_stat_ops;
 	nd->watchdog_timeo = 5 * HZ;
 	/* What ixgbevf offers, less IPsec and tunnel offloads. */
 	nd->hw_features = NETIF_F_SG | NETIF_F_IP_CSUM | NETIF_F_IPV6_CSUM | NETIF_F_TSO |
@@ -471,14 +574,29 @@ struct compsc_napi *compsc_napi_add(struct net_device *nd, u32 idx)
 	return n;
 }
 
+/* Enables a queue pair's NAPI and ties the pair's Rx and Tx queues to it, so the netdev
+ * family's queue-get shows the mapping (RTNL held: open, close, reset and the doorbell). */
 void compsc_napi_enable(struct compsc_napi *n)
 {
 	napi_enable(&n->napi);
+	netif_queue_set_napi(n->napi.dev, n->idx, NETDEV_QUEUE_TYPE_RX, &n->napi);
+	netif_queue_set_napi(n->napi.dev, n->idx, NETDEV_QUEUE_TYPE_TX, &n->napi);
 }
 
 void compsc_napi_disable(struct compsc_napi *n)
 {
+	netif_queue_set_napi(n->napi.dev, n->idx, NETDEV_QUEUE_TYPE_RX, NULL);
+	netif_queue_set_napi(n->napi.dev, n->idx, NETDEV_QUEUE_TYPE_TX, NULL);
 	napi_disable(&n->napi);
+}
+
+/* Ties NAPI instance `n` to its MSI-X vector `v` of `pdev` (napi-get's irq). */
+void compsc_napi_set_irq(struct compsc_napi *n, struct pci_dev *pdev, u32 v)
+{
+	int irq = pci_irq_vector(pdev, v);
+
+	if (irq > 0)
+		netif_napi_set_irq(&n->napi, irq);
 }
 
 void compsc_napi_schedule_irq(struct compsc_napi *n)

@@ -39,6 +39,10 @@ u32 compsc_rs_regs_len(u32 *version);
 void compsc_rs_regs(void *ctx, u32 *out);
 bool compsc_rs_self_test(void *ctx, bool offline, u64 *out);
 void compsc_rs_tx_timeout(void *ctx, u32 queue);
+bool compsc_rs_qstats(void *ctx, u32 idx, u64 *out);
+void compsc_rs_qstats_base(void *ctx, u64 *out);
+void compsc_rs_eth_mac_stats(void *ctx, u64 *out);
+int compsc_rs_rss(void *ctx, u32 *indir, u8 *key);
 int compsc_rs_change_mtu(void *ctx, u32 mtu);
 int compsc_rs_vlan(void *ctx, u16 vid, bool add);
 void compsc_rs_rx_mode(void *ctx, u32 flags, const u8 *addrs, u32 count);
@@ -97,6 +101,7 @@ void compsc_txq_reset(struct net_device *nd, u32 q);
 
 struct pci_dev;
 void compsc_pci_save_state(struct pci_dev *pdev);
+void compsc_napi_set_irq(struct compsc_napi *n, struct pci_dev *pdev, u32 v);
 void compsc_pci_restore_state(struct pci_dev *pdev);
 u64 compsc_virt_to_phys(const void *p);
 void compsc_page_touch(struct page *page);

@@ -76,6 +76,7 @@ extern "C" {
     fn compsc_txq_completed(nd: *mut NetDevice, q: u32, pkts: u32, bytes: u32);
     fn compsc_txq_reset(nd: *mut NetDevice, q: u32);
     fn compsc_pci_save_state(pdev: *mut PciDevRaw);
+    fn compsc_napi_set_irq(n: *mut NapiRaw, pdev: *mut PciDevRaw, v: u32);
     fn compsc_pci_restore_state(pdev: *mut PciDevRaw);
     fn compsc_virt_to_phys(p: *const u8) -> u64;
     fn compsc_page_touch(page: *mut Page);
@@ -506,6 +507,13 @@ impl Napi {
     pub(crate) fn enable(self) {
         // SAFETY: the instance is alive (netdev not freed) and disabled.
         unsafe { compsc_napi_enable(self.0.as_ptr()) }
+    }
+
+    /// Ties the instance to MSI-X vector `v` of `pdev`, for the netdev family's napi-get.
+    pub(crate) fn set_irq(self, pdev: &kernel::pci::Device<kernel::device::Bound>, v: u32) {
+        // SAFETY: the instance is alive (added, netdev not freed); `pdev` is bound, so its
+        // vectors are allocated; process context without the netdev lock held.
+        unsafe { compsc_napi_set_irq(self.0.as_ptr(), pci_raw(pdev), v) }
     }
 
     /// Disables polling and waits for a running poll.

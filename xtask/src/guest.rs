@@ -67,12 +67,17 @@ impl GuestRun {
     /// guest at the same path, with the shared libraries and loader `ldd` names, so the guest
     /// runs the real tool rather than a stand-in.
     pub fn with_host_program(&mut self, program: &str) -> Result<()> {
-        if !Path::new(program).is_file() {
-            bail!("{program} not found: run `cargo xtask setup`");
+        self.with_program_at(Path::new(program), program)
+    }
+
+    /// [`Self::with_host_program`] for a program built here (`program`), put at `guest_path`.
+    pub fn with_program_at(&mut self, program: &Path, guest_path: &str) -> Result<()> {
+        if !program.is_file() {
+            bail!("{} not found: run `cargo xtask setup`", program.display());
         }
         let libs = crate::util::output(Command::new("ldd").arg(program))
-            .with_context(|| format!("ldd {program}"))?;
-        self.files.push((program.into(), program.to_owned()));
+            .with_context(|| format!("ldd {}", program.display()))?;
+        self.files.push((program.into(), guest_path.to_owned()));
         for line in libs.lines() {
             // `libm.so.6 => /lib/x86_64-linux-gnu/libm.so.6 (0x...)` or `/lib64/ld-linux... (0x...)`
             let path = line

@@ -117,6 +117,30 @@ fn source_version() -> Result<String> {
     Ok(v.trim().to_owned())
 }
 
+/// The kernel's own netdev-family client, `tools/net/ynl/ynltool` (qstats, page-pool stats),
+/// built from the guest kernel's source once (the same source, so the netlink attributes
+/// match the guest kernel). Needs Python 3 with PyYAML for ynl's code generator.
+pub fn ynltool(kernel: &Kernel) -> Result<PathBuf> {
+    let dir = kernel.source.join("tools/net/ynl");
+    let bin = dir.join("ynltool/ynltool");
+    let _lock = lock(&dir.join(".compsc-ynltool.lock"))?;
+    if !bin.is_file() {
+        step(
+            "build ynltool (tools/net/ynl) from the kernel source",
+            || {
+                run_logged(
+                    Command::new("make").arg("-C").arg(&dir).arg("ynltool"),
+                    &dir.join("compsc-ynltool-build.log"),
+                )
+            },
+        )?;
+    }
+    if !bin.is_file() {
+        bail!("the ynl build wrote no {}", bin.display());
+    }
+    Ok(bin)
+}
+
 /// Checks every tool the kernel build needs and says how to get what is missing.
 fn check_tools(flavor: Flavor) -> Result<()> {
     check_rustc()?;

@@ -41,6 +41,7 @@ const HOST_PKGS: &[&str] = &[
     "iputils-ping",
     "libclang-19-dev",
     "python3",
+    "python3-yaml",
     "iproute2",
     "debootstrap",
 ];

@@ -9,6 +9,7 @@
 //! | `link` | `up`: bool | PF physical link; VFLINKS follows, the PF pings the VF |
 //! | `vf_link` | `enable`: bool | administrative VF link state (PF withdraws CTS and pings) |
 //! | `trust` | `on`: bool | VF trust (PF withdraws CTS and pings) |
+//! | `query_rss` | `on`: bool | whether the PF answers GET_RETA and GET_RSS_KEY (`ip link set PF vf N query_rss on`) |
 //! | `stats` | | guest-visible counters, model statistics, PF state |
 //! | `fault` | `kind`, `count` or `ms` | the PF: `lose_msgs`, `ping_race`, `mbx_wrong_id`, `mbx_garbage` (count of messages), `ping_flood` (count of pings, sent at once), `hold_rsti` (ms, on the next VFCTRL.RST); the wire: `drop_rx`, `drop_tx`; the device: `rx_bad_len`, `rx_no_eop`, `rx_dd_unposted`, `rx_bad_status`, `dma_wild` (count of frames), `tx_head_jump`, `tx_head_back` (count of Tx passes), `msix_storm` (ms of every vector firing on every pass of the worker), `gone` (ms of all-ones reads) |
 //! | `pf_ping` | | PF control message to the VF |
@@ -113,6 +114,10 @@ fn handle(dev: &mut Device, req: &Value, now: Instant) -> Result<Value, Value> {
         "trust" => {
             let on = arg_bool(req, "on")?;
             dev.admin_change(now, |a| a.trusted = on);
+        }
+        "query_rss" => {
+            // `ip link set PF vf N query_rss on|off`: the PF only records it, no message.
+            dev.set_rss_query(arg_bool(req, "on")?);
         }
         "stats" => {
             out.insert("stats".into(), stats(dev));

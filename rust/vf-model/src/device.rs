@@ -238,6 +238,12 @@ impl Device {
         self.device_id
     }
 
+    /// Whether the PF lets the VF read its RSS key and table (the Linux PF's per-VF
+    /// `query_rss` setting, which takes effect without telling the VF).
+    pub fn set_rss_query(&mut self, on: bool) {
+        self.admin.rss_query = on;
+    }
+
     /// Presents another 82599-family VF model from the next swap on (the register model
     /// is the same for all of them; the id is what a driver tells them apart by).
     pub fn set_device_id(&mut self, device_id: u16) {

@@ -76,6 +76,21 @@ echo "E2E-CHANNELS-NOW $(ethtool -l eth0 | sed -n 's/^Combined:[[:space:]]*//p' 
 ping -c 3 -i 0.2 -W 5 10.77.0.1 >/dev/null && echo E2E-PING-ONE-QUEUE ok || echo E2E-PING-ONE-QUEUE failed
 ethtool -L eth0 combined 3 2>/dev/null && echo E2E-CHANNELS-BAD accepted || echo E2E-CHANNELS-BAD refused
 ethtool -L eth0 combined 2
+ethtool -x eth0 >/tmp/x 2>&1 && echo "E2E-RSS-OFF shown" || echo "E2E-RSS-OFF $(tail -n 1 /tmp/x)"
+echo E2E-QUERY-RSS
+sleep 1
+ethtool -x eth0 >/tmp/x 2>&1 || true
+echo "E2E-RSS-KEY $(sed -n '/RSS hash key/{n;p}' /tmp/x)"
+echo "E2E-RSS-TABLE $(sed -n 's/^ *0: *//p' /tmp/x | tr -s ' ')"
+n=0; until ping -c 1 -W 1 10.77.0.1 >/dev/null 2>&1; do n=$((n+1)); [ $n -ge 15 ] && break; done
+s0=$(cat /sys/class/net/eth0/statistics/rx_packets)
+echo "E2E-QSTATS-DEV $(/usr/bin/ynltool -j qstats show | tr -d '\n')"
+echo "E2E-QSTATS-Q $(/usr/bin/ynltool -j qstats show scope queue | tr -d '\n')"
+echo "E2E-SYSFS-RX $s0 $(cat /sys/class/net/eth0/statistics/rx_packets) $(cat /sys/class/net/eth0/ifindex)"
+echo "E2E-PP $(/usr/bin/ynltool -j page-pool stats group-by page-pool | tr -d '\n')"
+echo 1 > /sys/class/net/eth0/threaded && echo "E2E-THREADED $(ps | grep -c '\[napi/eth0-[0-9]')" || echo "E2E-THREADED refused"
+ping -c 3 -i 0.2 -W 5 10.77.0.1 >/dev/null && echo E2E-PING-THREADED ok || echo E2E-PING-THREADED failed
+echo 0 > /sys/class/net/eth0/threaded
 for f in log pf counters state; do sed "s/^/E2E-DBG-$f /" /sys/kernel/debug/compsc_vf/*/$f; done
 "#
 }
@@ -111,6 +126,7 @@ echo "E2E-COALESCE-NOW $(ethtool -c eth0 | sed -n 's/^rx-usecs:[[:space:]]*//p')
 n=0; until ping -c 1 -W 1 {HOST_IP} >/dev/null 2>&1; do n=$((n+1)); [ $n -ge 15 ] && break; done
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER-RING ok || echo E2E-PING-AFTER-RING failed
 ethtool -S eth0 | sed -n 's/^ *\(hw_[rt]x_packets\|hw_rx_multicast\): /E2E-HW-\1 /p'
+echo "E2E-ETHMAC $(ethtool -S eth0 --groups eth-mac 2>&1 | sed -n 's/^ *\(eth-mac-\)\{{0,1\}}\([A-Za-z]*\): \([0-9]*\)$/\2=\3/p' | tr '\n' ' ')"
 echo E2E-RING-SNAP
 sleep 1
 echo "E2E-REGS-BYTES $(ethtool -d eth0 raw on | wc -c)"
@@ -328,6 +344,9 @@ pub(super) fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficRepo
     g.with_host_program("/usr/sbin/ethtool")?;
     g.with_host_program("/usr/bin/ip")?;
     g.with_host_program("/usr/bin/iperf3")?;
+    if drv.name == "compsc_vf" {
+        g.with_program_at(&crate::kernel::ynltool(kernel)?, "/usr/bin/ynltool")?;
+    }
     g.files
         .push((drv.ko.clone(), format!("/modules/{}.ko", drv.name)));
     g.qemu = qemu;
@@ -384,6 +403,14 @@ pub(super) fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficRepo
         g.hooks.push(Hook::new("E2E-RING-SNAP", move || {
             *snap.borrow_mut() = control(&ctl, r#"{"cmd":"stats"}"#)?;
             Ok(())
+        }));
+    }
+    // RSS reporting: the PF's administrator lets the VF read the key and table (compsc_vf's
+    // part of the plan; ixgbevf's plan has no such line).
+    if drv.name == "compsc_vf" {
+        let ctl = ctl.clone();
+        g.hooks.push(Hook::new("E2E-QUERY-RSS", move || {
+            control_ok(&ctl, r#"{"cmd":"query_rss","on":true}"#).map(drop)
         }));
     }
     // The PF's view right after the guest set up VLAN 5 and sent on it (before the link
@@ -522,6 +549,7 @@ fn surfaces(console: &str, mcast: &str, ring_stats: &str, drv: &VfDriver) -> Res
             (g, m) => bail!("ethtool -S {ours} is {g:?}, the device counted {theirs} {m:?}"),
         }
     }
+    netdev_interfaces(console, ring_stats)?;
     // ethtool -l/-L: two pairs granted and used; one works; three are refused.
     if marker(console, "E2E-CHANNELS") != Some("2 2")
         || marker(console, "E2E-CHANNELS-SET") != Some("ok")
@@ -574,6 +602,123 @@ fn surfaces(console: &str, mcast: &str, ring_stats: &str, drv: &VfDriver) -> Res
             "debugfs counters/state incomplete: {:?} {:?}",
             dbg("counters"),
             dbg("state")
+        );
+    }
+    Ok(())
+}
+
+/// The interfaces current drivers offer beyond ixgbevf's, read with the kernel's own tools:
+/// queue statistics and page pools through the netdev netlink family (tools/net/ynl's
+/// ynltool), ethtool's standard eth-mac group, threaded NAPI.
+fn netdev_interfaces(console: &str, ring_stats: &str) -> Result<()> {
+    let json = |key: &str| -> Result<serde_json::Value> {
+        let text = marker(console, key).with_context(|| format!("no {key} line"))?;
+        serde_json::from_str(text).with_context(|| format!("{key}: not JSON: {text}"))
+    };
+    let sysfs: Vec<u64> = marker(console, "E2E-SYSFS-RX")
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let [before, after, ifindex] = sysfs[..] else {
+        bail!("no E2E-SYSFS-RX line with rx_packets before, after and the ifindex");
+    };
+    let ours = |v: &&serde_json::Value| v["ifindex"].as_u64() == Some(ifindex);
+    // qstats, device scope: the queues in use plus the base equal the device's totals
+    // (ip -s link's rx_packets, read just before and after).
+    let dev = json("E2E-QSTATS-DEV")?;
+    let rx_dev = dev
+        .as_array()
+        .and_then(|a| a.iter().find(ours))
+        .and_then(|d| d["rx"]["packets"].as_u64())
+        .with_context(|| format!("qstats has no rx packets for ifindex {ifindex}: {dev}"))?;
+    if !(before..=after).contains(&rx_dev) {
+        bail!("qstats rx packets {rx_dev} outside ip -s link's {before}..={after}");
+    }
+    // Per queue: both Rx queues carried traffic (the RSS pings), Tx queue 0 too.
+    let q = json("E2E-QSTATS-Q")?;
+    let per_queue = |kind: &str, id: u64| -> Option<u64> {
+        q.as_array()?
+            .iter()
+            .filter(ours)
+            .find(|e| e["queue-type"] == kind && e["queue-id"].as_u64() == Some(id))
+            .and_then(|e| e[kind]["packets"].as_u64())
+    };
+    for (kind, id) in [("rx", 0), ("rx", 1), ("tx", 0)] {
+        if per_queue(kind, id).unwrap_or(0) == 0 {
+            bail!("qstats shows no packets on {kind}-{id}: {q}");
+        }
+    }
+    // Page pools: one per queue pair in use, tied to its NAPI, with allocations counted.
+    let pp = json("E2E-PP")?;
+    let pools: Vec<&serde_json::Value> = pp
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(ours)
+                .filter(|p| p.get("detach_time").is_none())
+                .collect()
+        })
+        .unwrap_or_default();
+    let live = pools
+        .iter()
+        .filter(|p| {
+            p["napi_id"].as_u64().is_some()
+                && p["alloc"]["fast"].as_u64().unwrap_or(0)
+                    + p["alloc"]["slow"].as_u64().unwrap_or(0)
+                    > 0
+        })
+        .count();
+    if live < 2 {
+        bail!(
+            "page-pool stats: {live} live pools of eth0 with a NAPI and allocations, want 2: {pp}"
+        );
+    }
+    // ethtool's eth-mac group comes from the VF's counters: the device's own counts.
+    let mac: Vec<(&str, i64)> = marker(console, "E2E-ETHMAC")
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            Some((k, v.parse().ok()?))
+        })
+        .collect();
+    let model = |k: &str| json_field(ring_stats, k).and_then(|v| v.parse::<i64>().ok());
+    for (name, theirs) in [
+        ("FramesReceivedOK", "gprc"),
+        ("FramesTransmittedOK", "gptc"),
+        ("MulticastFramesReceivedOK", "mprc"),
+    ] {
+        let got = mac.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        match (got, model(theirs)) {
+            (Some(g), Some(m)) if (g - m).abs() <= 8 && m > 0 => {}
+            (g, m) => bail!("ethtool eth-mac {name} is {g:?}, the device counted {theirs} {m:?}"),
+        }
+    }
+    // RSS reporting: refused while the PF does not allow the query, then the PF's key (the
+    // model's: the standard Microsoft key) and its table over both queues.
+    let off = marker(console, "E2E-RSS-OFF").unwrap_or("");
+    if !off.contains("Operation not supported") {
+        bail!("ethtool -x before query_rss was allowed: {off:?}, want Operation not supported");
+    }
+    let key = marker(console, "E2E-RSS-KEY").unwrap_or("");
+    if !key.starts_with("6d:5a:56:da:25:5b:0e:c2") || key.split(':').count() != 40 {
+        bail!("ethtool -x key {key:?}, want the PF's 40-byte key 6d:5a:56:da:25:5b:0e:c2...");
+    }
+    if marker(console, "E2E-RSS-TABLE") != Some("0 1 0 1 0 1 0 1") {
+        bail!(
+            "ethtool -x table row 0 {:?}, want the PF's round robin over two queues",
+            marker(console, "E2E-RSS-TABLE")
+        );
+    }
+    // Threaded NAPI: one kernel thread per queue pair, and traffic flows through them.
+    if marker(console, "E2E-THREADED") != Some("2")
+        || marker(console, "E2E-PING-THREADED") != Some("ok")
+    {
+        bail!(
+            "threaded NAPI: {:?} napi/eth0 threads (want 2), ping {:?}",
+            marker(console, "E2E-THREADED"),
+            marker(console, "E2E-PING-THREADED")
         );
     }
     Ok(())

@@ -66,7 +66,7 @@ struct Args {
 }
 
 const USAGE: &str = "usage: vf-model --socket PATH [--control PATH] [--device-id HEX] [--mac MAC] \
-[--trusted] [--tap NAME] [--netns NAME] [--queues N] [--pf-mtu N] [--no-doorbell] [--linger] [--verbose]\n\
+[--trusted] [--query-rss] [--tap NAME] [--netns NAME] [--queues N] [--pf-mtu N] [--no-doorbell] [--linger] [--verbose]\n\
 --no-doorbell leaves out the migration doorbell capability (a hypervisor without it).\n\
 --linger keeps the control socket up after QEMU disconnects, until SIGTERM, so a harness can \
 read the final statistics.";
@@ -109,6 +109,7 @@ fn parse_args() -> Result<Args, String> {
                 );
             }
             "--trusted" => a.admin.trusted = true,
+            "--query-rss" => a.admin.rss_query = true,
             "--tap" => a.tap = Some(val("--tap")?),
             "--netns" => a.netns = Some(val("--netns")?),
             "--queues" => {
