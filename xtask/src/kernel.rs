@@ -301,7 +301,7 @@ fn build(kernel: &Kernel, stamp_text: &str) -> Result<()> {
     )?;
     let minutes = match kernel.flavor {
         Flavor::Standard => 6,
-        Flavor::Debug => 12,
+        Flavor::Debug => 10,
     };
     step(
         &format!(
