@@ -612,28 +612,42 @@ impl<'bound> Adapter<'bound> {
 
     /// Waits up to 10 ms for a queue's ENABLE to read back (ixgbevf polls 10 × 1-2 ms).
     fn wait_enabled(&self, emul: &mut Emul<BarIo<'bound, 'bound>>, reg: Reg, q: u32) -> Result {
+        self.wait_dctl(emul, reg, q, true)
+    }
+
+    /// Waits until queue `q`'s descriptor control `reg` reads ENABLE as `enabled`.
+    fn wait_dctl(
+        &self,
+        emul: &mut Emul<BarIo<'bound, 'bound>>,
+        reg: Reg,
+        q: u32,
+        enabled: bool,
+    ) -> Result {
         // The datasheet allows the enable some hundred microseconds: poll in 50 µs steps
-        // (a restore's outage pays for every step), for at most 10 ms of measured time.
+        // (a restore's outage pays for every step), for at most 10 ms of measured time;
+        // disabling is quicker (10 µs steps).
+        let step_us = if enabled { 50 } else { 10 };
         let start = kernel::time::Monotonic::ktime_get();
         loop {
             let v = emul.read(reg, q)?;
             if v == u32::MAX {
                 return Err(ENODEV);
             }
-            if v & bits::DCTL_ENABLE != 0 {
+            if (v & bits::DCTL_ENABLE != 0) == enabled {
                 return Ok(());
             }
             let waited_ns = kernel::time::Monotonic::ktime_get().wrapping_sub(start);
             if waited_ns > 10_000_000 {
                 break;
             }
-            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(50));
+            kernel::time::delay::fsleep(kernel::time::Delta::from_micros(step_us));
         }
         dev_err!(
             self.dev,
-            "{:?} queue {} did not enable within 10 ms\n",
+            "{:?} queue {} did not {} within 10 ms\n",
             reg,
-            q
+            q,
+            if enabled { "enable" } else { "stop" }
         );
         Err(ETIMEDOUT)
     }
@@ -669,6 +683,14 @@ impl<'bound> Adapter<'bound> {
             for (q, _) in self.queues() {
                 let _ = emul.write(Reg::VFTXDCTL, q, bits::TXDCTL_SWFLSH);
                 let _ = emul.write(Reg::VFRXDCTL, q, 0);
+            }
+            // The queues stop some microseconds after the write (ixgbevf_disable_rx_queue
+            // polls for it): until ENABLE reads clear the device may still write a frame
+            // into a buffer, and the buffers are freed below.
+            for (q, _) in self.queues() {
+                for reg in [Reg::VFRXDCTL, Reg::VFTXDCTL] {
+                    let _ = self.wait_dctl(emul, reg, q, false);
+                }
             }
         }
         for (_, qv) in self.queues() {

@@ -1,8 +1,8 @@
 //! compsc_vf against the model: it binds each VF generation, and survives a hostile PF.
 
 use super::rig::{
-    attach_model, boot_with_model, build_model, control_ok, finish_model, json_field,
-    networked_model, E2E_MAC, HOST_IP,
+    attach_model, boot_with_model, build_model, control_ok, finish_model, json_field, E2E_MAC,
+    HOST_IP,
 };
 use super::{clean_run, marker};
 use crate::guest::{self, GuestRun, Hook};
@@ -215,13 +215,13 @@ wait
 /// (reset, PF session renegotiated, VLAN filter and max frame replayed from the core's
 /// record, traffic back), and unloads cleanly with traffic running.
 pub fn test_compsc_vf_recovery(kernel: &Kernel, ko: &Path) -> Result<()> {
-    let (model_bin, _) = build_model()?;
-    let (mut rig, m) = networked_model(&model_bin, "rcv", "compsc-recovery")?;
-    let mut g = GuestRun::new("compsc-recovery", recovery_plan());
-    g.files
-        .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
-    g.timeout = Duration::from_secs(300);
-    attach_model(&mut g, &m.sock)?;
+    let (mut rig, m, mut g) = super::rig::compsc_guest(
+        ko,
+        "rcv",
+        "compsc-recovery",
+        recovery_plan(),
+        Duration::from_secs(300),
+    )?;
     let after_swap = Rc::new(RefCell::new(String::new()));
     for (mark, cmd) in [
         ("E2E-PF-RESET", r#"{"cmd":"pf_reset","ms":20}"#),
@@ -237,13 +237,8 @@ pub fn test_compsc_vf_recovery(kernel: &Kernel, ko: &Path) -> Result<()> {
             Ok(())
         }));
     }
-    let out = guest::boot(kernel, &mut g)?;
-    let (stats, here) = finish_model(&mut rig, &m, &out);
+    let (out, stats, here) = super::rig::boot_checked(kernel, g, &mut rig, &m)?;
     let c = &out.console;
-    out.check_plan().with_context(|| here.clone())?;
-    if marker(c, "E2E-PING-BEFORE") != Some("ok") {
-        bail!("no traffic before the faults; {here}");
-    }
     for (what, key, line) in [
         (
             "PF reset",

@@ -5,10 +5,8 @@
 //! kernel log and an rmmod under traffic (followed, on the debug kernel, by a kmemleak scan).
 
 use super::marker;
-use super::rig::{
-    attach_model, build_model, control_ok, finish_model, json_field, networked_model, HOST_IP,
-};
-use crate::guest::{self, GuestRun, Hook};
+use super::rig::{boot_checked, compsc_guest, control_ok, json_field, HOST_IP};
+use crate::guest::Hook;
 use crate::kernel::Kernel;
 use anyhow::{bail, Context, Result};
 use std::cell::RefCell;
@@ -203,16 +201,11 @@ fn stats_of(console: &str, case: &str) -> Option<BTreeMap<String, u64>> {
 
 /// `cargo xtask test` check: the device-fault matrix (see the module doc).
 pub fn test_device_faults(kernel: &Kernel, ko: &Path) -> Result<()> {
-    let (model_bin, _) = build_model()?;
-    let (mut rig, m) = networked_model(&model_bin, "flt", "compsc-faults")?;
-    let mut g = GuestRun::new("compsc-faults", plan());
-    g.files
-        .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
-    g.timeout = Duration::from_secs(400);
+    let (mut rig, m, mut g) =
+        compsc_guest(ko, "flt", "compsc-faults", plan(), Duration::from_secs(400))?;
     g.with_host_program("/usr/sbin/ethtool")?;
     g.with_host_program("/usr/bin/ping")?;
     g.with_host_program("/usr/bin/ip")?;
-    attach_model(&mut g, &m.sock)?;
     // The model's statistics at the end of each case.
     let after: Rc<RefCell<BTreeMap<&'static str, String>>> = Rc::default();
     for c in CASES {
@@ -230,13 +223,8 @@ pub fn test_device_faults(kernel: &Kernel, ko: &Path) -> Result<()> {
                 Ok(())
             }));
     }
-    let out = guest::boot(kernel, &mut g)?;
-    let (stats, here) = finish_model(&mut rig, &m, &out);
+    let (out, stats, here) = boot_checked(kernel, g, &mut rig, &m)?;
     let c = &out.console;
-    out.check_plan().with_context(|| here.clone())?;
-    if marker(c, "E2E-PING-BEFORE") != Some("ok") {
-        bail!("no traffic before the faults; {here}");
-    }
     let after = after.borrow();
     let mut prev =
         stats_of(c, "start").with_context(|| format!("no ethtool -S before the faults; {here}"))?;

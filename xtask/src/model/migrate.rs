@@ -2,8 +2,7 @@
 //! through vf-model's control socket.
 
 use super::rig::{
-    attach_model, build_model, control, control_ok, finish_model, json_field, networked_model,
-    HOST_IP,
+    attach_model, build_model, control, control_ok, finish_model, json_field, HOST_IP,
 };
 use super::{clean_run, marker};
 use crate::guest::{self, GuestRun, Hook};
@@ -142,13 +141,13 @@ ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER-SWAPS ok || ec
 /// command, a stale sequence number, a reserved command) is refused with the reason the
 /// specification gives, and traffic goes on.
 pub fn test_doorbell(kernel: &Kernel, ko: &Path) -> Result<()> {
-    let (model_bin, _) = build_model()?;
-    let (mut rig, m) = networked_model(&model_bin, "dbl", "compsc-doorbell")?;
-    let mut g = GuestRun::new("compsc-doorbell", plan());
-    g.files
-        .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
-    g.timeout = Duration::from_secs(300);
-    attach_model(&mut g, &m.sock)?;
+    let (mut rig, m, mut g) = super::rig::compsc_guest(
+        ko,
+        "dbl",
+        "compsc-doorbell",
+        plan(),
+        Duration::from_secs(300),
+    )?;
     let limit = super::rig::answer_limit(kernel);
     let ctl: PathBuf = m.ctl.clone();
     let c1 = ctl.clone();
@@ -750,13 +749,13 @@ fn refused(ctl: &Path, command: &str, reason: &str, limit: Duration) -> Result<(
 /// cannot take the record, one that can): each refused with its reason or carried out, the
 /// guest never hangs, traffic comes back, and the kernel stays clean.
 pub fn test_doorbell_hypervisor_faults(kernel: &Kernel, ko: &Path) -> Result<()> {
-    let (model_bin, _) = build_model()?;
-    let (mut rig, m) = networked_model(&model_bin, "hvf", "compsc-hv-faults")?;
-    let mut g = GuestRun::new("compsc-hv-faults", hv_plan());
-    g.files
-        .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
-    g.timeout = Duration::from_secs(600);
-    attach_model(&mut g, &m.sock)?;
+    let (mut rig, m, mut g) = super::rig::compsc_guest(
+        ko,
+        "hvf",
+        "compsc-hv-faults",
+        hv_plan(),
+        Duration::from_secs(600),
+    )?;
     let ctl: PathBuf = m.ctl.clone();
     let limit = super::rig::answer_limit(kernel) * 2;
     let report = std::rc::Rc::new(std::cell::RefCell::new(Vec::<String>::new()));
@@ -768,13 +767,8 @@ pub fn test_doorbell_hypervisor_faults(kernel: &Kernel, ko: &Path) -> Result<()>
         let rang = ring_seq(&ctl, "none", done);
         r.and(rang.map(drop))
     }));
-    let out = guest::boot(kernel, &mut g)?;
-    let (stats, here) = finish_model(&mut rig, &m, &out);
+    let (out, stats, here) = super::rig::boot_checked(kernel, g, &mut rig, &m)?;
     let c = &out.console;
-    out.check_plan().with_context(|| here.clone())?;
-    if marker(c, "E2E-PING-BEFORE") != Some("ok") {
-        bail!("no traffic before the faults; {here}");
-    }
     let waited: u32 = marker(c, "E2E-HV-WAITED")
         .and_then(|v| v.parse().ok())
         .unwrap_or(u32::MAX);

@@ -562,3 +562,41 @@ mod tests {
         assert_eq!(stale_pid("other-vfm-1234"), None);
     }
 }
+
+/// A compsc_vf guest on a networked vf-model: the rig, the model, and a guest run named
+/// `name` with `plan`, the module at `/modules/compsc_vf.ko`, the model attached and a
+/// `timeout`; the caller adds hooks and programs, then calls [`boot_checked`].
+pub(super) fn compsc_guest(
+    ko: &Path,
+    tag: &str,
+    name: &str,
+    plan: String,
+    timeout: Duration,
+) -> Result<(Rig, ModelProc, GuestRun)> {
+    let (model_bin, _) = build_model()?;
+    let (rig, m) = networked_model(&model_bin, tag, name)?;
+    let mut g = GuestRun::new(name, plan);
+    g.files
+        .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+    g.timeout = timeout;
+    attach_model(&mut g, &m.sock)?;
+    Ok((rig, m, g))
+}
+
+/// Boots `g`, stops the model, and requires the plan to have run and its first pings
+/// (`E2E-PING-BEFORE ok`) to have been answered; returns the guest's output, the model's
+/// final statistics and where the logs are.
+pub(super) fn boot_checked(
+    kernel: &Kernel,
+    mut g: GuestRun,
+    rig: &mut Rig,
+    m: &ModelProc,
+) -> Result<(GuestOutput, String, String)> {
+    let out = guest::boot(kernel, &mut g)?;
+    let (stats, here) = finish_model(rig, m, &out);
+    out.check_plan().with_context(|| here.clone())?;
+    if super::marker(&out.console, "E2E-PING-BEFORE") != Some("ok") {
+        bail!("no traffic before the faults; {here}");
+    }
+    Ok((out, stats, here))
+}
