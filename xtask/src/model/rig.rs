@@ -549,20 +549,6 @@ pub fn boot_with_model(
     Ok((out, stats))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::stale_pid;
-
-    #[test]
-    fn only_rig_names_are_swept() {
-        assert_eq!(stale_pid("compsc-vfm-1234"), Some(1234));
-        assert_eq!(stale_pid("compsc-vfm-12x"), None);
-        assert_eq!(stale_pid("compsc--1234"), None);
-        assert_eq!(stale_pid("compsc-a-b-1234"), None);
-        assert_eq!(stale_pid("other-vfm-1234"), None);
-    }
-}
-
 /// A compsc_vf guest on a networked vf-model: the rig, the model, and a guest run named
 /// `name` with `plan`, the module at `/modules/compsc_vf.ko`, the model attached and a
 /// `timeout`; the caller adds hooks and programs, then calls [`boot_checked`].
@@ -599,4 +585,18 @@ pub(super) fn boot_checked(
         bail!("no traffic before the faults; {here}");
     }
     Ok((out, stats, here))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::stale_pid;
+
+    #[test]
+    fn only_rig_names_are_swept() {
+        assert_eq!(stale_pid("compsc-vfm-1234"), Some(1234));
+        assert_eq!(stale_pid("compsc-vfm-12x"), None);
+        assert_eq!(stale_pid("compsc--1234"), None);
+        assert_eq!(stale_pid("compsc-a-b-1234"), None);
+        assert_eq!(stale_pid("other-vfm-1234"), None);
+    }
 }
