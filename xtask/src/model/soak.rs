@@ -145,7 +145,15 @@ fn serve(
     std::thread::spawn(move || {
         while !stop.load(Ordering::Relaxed) {
             match peer_once(&ns, &peer, mode, port, &stop_file) {
-                Ok(line) if line.contains("listening") || line.is_empty() => {}
+                // A peer that never got a connection (the soak ending, a guest between
+                // rounds) carried no round.
+                Ok(line)
+                    if line.contains("listening")
+                        || line.is_empty()
+                        || line.contains("no connection") =>
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
                 Ok(line) => rounds
                     .lock()
                     .map(|mut r| r.results.push(line))

@@ -205,6 +205,9 @@ fn run(a: &Args) -> Result<String, String> {
                 if Instant::now() > deadline {
                     return Err(format!("no connection within {:?}", a.timeout));
                 }
+                if a.stop_file.as_ref().is_some_and(|f| f.exists()) {
+                    return Err("no connection before the stop file".into());
+                }
                 std::thread::sleep(Duration::from_millis(20));
             }
             Err(e) => return Err(format!("accept: {e}")),
