@@ -10,7 +10,7 @@
 //! (`cargo xtask traffic migrate` and the bench do real QEMU migrations).
 
 use super::marker;
-use super::migrate::{command, ring_seq};
+use super::migrate::{command, prepare_and_freeze, ring_seq};
 use super::rig::{
     attach_model, build_model, control_ok, finish_model, json_field, networked_model, CHUNK,
     HOST_IP,
@@ -190,8 +190,7 @@ fn disrupt(ctl: &Path, until: Instant) -> BTreeMap<&'static str, (u32, Vec<Strin
             0 => (
                 "move to a fresh VF (FREEZE, swap, RESTORE)",
                 (|| {
-                    command(ctl, "prepare", "prepared", limit)?;
-                    command(ctl, "freeze", "frozen", limit)?;
+                    prepare_and_freeze(ctl, limit)?;
                     control_ok(ctl, r#"{"cmd":"swap"}"#)?;
                     command(ctl, "restore", "restored", limit).map(drop)
                 })(),
@@ -199,8 +198,7 @@ fn disrupt(ctl: &Path, until: Instant) -> BTreeMap<&'static str, (u32, Vec<Strin
             1 => (
                 "FREEZE then ABORT",
                 (|| {
-                    command(ctl, "prepare", "prepared", limit)?;
-                    command(ctl, "freeze", "frozen", limit)?;
+                    prepare_and_freeze(ctl, limit)?;
                     std::thread::sleep(Duration::from_millis(rnd(2000)));
                     command(ctl, "abort", "running", limit).map(drop)
                 })(),
