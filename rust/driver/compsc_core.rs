@@ -49,6 +49,9 @@ pub mod record;
 #[path = "../core/src/plan.rs"]
 pub mod plan;
 
+#[path = "../core/src/xdp.rs"]
+pub mod xdp;
+
 /// The core's allocation-free logic checks, only in the KUnit variant of the module.
 #[cfg(compsc_kunit)]
 #[path = "../core/src/selftest.rs"]

@@ -25,13 +25,15 @@ use crate::compsc_core::mbx_vf::{self, Health};
 use crate::compsc_core::pf::PfState;
 use crate::compsc_core::regs::{vfmailbox, vteitr, Reg};
 use crate::compsc_core::report;
+use crate::compsc_core::xdp;
 use crate::fmt::{Api, Mac};
 use crate::hw::{Bar0, BarIo};
 use crate::init;
-use crate::rings::{RingStats, RxRing, TxRing};
-use crate::shim::{self, DmaDev, IfName, Kicker, Napi, Netdev, SkBuff, Skb};
+use crate::rings::{RingStats, RxRing, TxRing, Xdp};
+use crate::shim::{self, DmaDev, IfName, Kicker, Napi, Netdev, SkBuff, Skb, XdpFrame, XdpFrameRaw};
 use core::cell::UnsafeCell;
 use core::ffi::c_void;
+use core::ptr::NonNull;
 use kernel::device::{Bound, Device};
 use kernel::prelude::*;
 use kernel::sync::atomic::{Acquire, Atomic, Full, Relaxed, Release};
@@ -159,7 +161,8 @@ struct RxModeReq {
 /// A queue pair's rings and the handles its NAPI uses; present while the interface is up.
 struct Rings {
     tx: TxRing,
-    rx: RxRing,
+    /// The vector's NAPI poll's alone (see [`QueueVector::rx_mut`]).
+    rx: UnsafeCell<RxRing>,
     rearm: HotReg,
 }
 
@@ -194,25 +197,27 @@ impl QueueVector {
     ///
     /// # Safety
     ///
-    /// Only from xmit or the NAPI poll of this vector, or with `ctl` or RTNL held: open
-    /// installs the rings before it enables NAPI and starts Tx, and close stops Tx and
-    /// disables NAPI (which waits for a running poll) before it removes them, under RTNL and
-    /// `ctl` both, so the value does not change under the caller.
+    /// Only from xmit or the NAPI poll of this vector, or with `ctl` or RTNL held, or with
+    /// this queue's Tx lock held and the adapter's `up` read true under it (ndo_xdp_xmit):
+    /// open installs the rings before it enables NAPI, sets `up` and starts Tx, and close
+    /// clears `up`, stops Tx (taking every Tx lock) and disables NAPI (which waits for a
+    /// running poll) before it removes them, under RTNL and `ctl` both, so the value does not
+    /// change under the caller.
     unsafe fn rings(&self) -> Option<&Rings> {
         // SAFETY: per the contract above, no writer runs concurrently.
         unsafe { (*self.rings.get()).as_ref() }
     }
 
-    /// The rings, for the Rx half of NAPI, which is this vector's alone.
+    /// The Rx ring of `rings`, for the Rx half of NAPI, which is this vector's alone.
     ///
     /// # Safety
     ///
-    /// Only from this vector's NAPI poll (one at a time by NAPI's guarantee), and the Rx ring
-    /// only (xmit touches the Tx ring, through shared references and atomics).
+    /// Only from this vector's NAPI poll (one at a time by NAPI's guarantee), or from close
+    /// with NAPI disabled; nobody else forms a reference to the Rx ring.
     #[allow(clippy::mut_from_ref)]
-    unsafe fn rx_mut(&self) -> Option<&mut RxRing> {
-        // SAFETY: per the contract above; xmit never forms a reference to `rx`.
-        unsafe { (*self.rings.get()).as_mut().map(|r| &mut r.rx) }
+    unsafe fn rx_mut(rings: &Rings) -> &mut RxRing {
+        // SAFETY: per the contract above, this is the only reference.
+        unsafe { &mut *rings.rx.get() }
     }
 
     /// Installs or removes the rings.
@@ -566,7 +571,13 @@ impl<'bound> Adapter<'bound> {
             };
             rx.refill(&self.io, &qv.rx_stats);
             // SAFETY: NAPI is disabled and Tx stopped until the lines below.
-            unsafe { qv.set_rings(Some(Rings { tx, rx, rearm })) };
+            unsafe {
+                qv.set_rings(Some(Rings {
+                    tx,
+                    rx: UnsafeCell::new(rx),
+                    rearm,
+                }))
+            };
         }
         self.up.store(true, Release);
         for (_, qv) in self.queues() {
@@ -701,9 +712,10 @@ impl<'bound> Adapter<'bound> {
                 // task's hang check, which reads the rings under it, out while they go.
                 unsafe { qv.set_rings(None) }
             };
-            if let Some(mut rings) = rings {
+            if let Some(rings) = rings {
+                // Tx first: XDP_TX frames in it return their pages to the Rx ring's pool.
                 rings.tx.drain(&self.netdev);
-                rings.rx.drain();
+                rings.rx.into_inner().drain();
             }
         }
     }
@@ -722,17 +734,22 @@ impl<'bound> Adapter<'bound> {
         let rearm = rings.rearm;
         rings.tx.clean(&self.netdev, budget, &qv.tx_stats);
         let want = u32::try_from(budget).unwrap_or(0);
-        // SAFETY: this is the vector's NAPI poll; only the Rx ring is borrowed mutably.
-        let done = match unsafe { qv.rx_mut() } {
-            Some(rx) => rx.poll(
-                napi,
-                &self.io,
-                want,
-                &qv.rx_stats,
-                self.dirtying.load(Relaxed),
-            ),
-            None => 0,
-        };
+        let xdp = napi.xdp_prog().map(|prog| Xdp {
+            prog,
+            tx: &rings.tx,
+            tx_dma: DmaDev::new(self.dev),
+            nd: &self.netdev,
+        });
+        // SAFETY: this is the vector's NAPI poll.
+        let rx = unsafe { QueueVector::rx_mut(rings) };
+        let done = rx.poll(
+            napi,
+            &self.io,
+            want,
+            &qv.rx_stats,
+            self.dirtying.load(Relaxed),
+            xdp,
+        );
         if done >= want {
             return budget;
         }
@@ -1195,6 +1212,17 @@ impl<'bound> Adapter<'bound> {
     /// ndo_change_mtu (RTNL): tell the PF the new max frame while up; Rx buffers chain, so
     /// the rings stay as they are.
     fn change_mtu(&self, mtu: u32) -> Result {
+        if self.netdev.xdp_attached() && !xdp::fits(mtu, RX_BUF_LEN) {
+            dev_err!(
+                self.dev,
+                "{}: MTU {} refused: an XDP program is attached and frames must fit one {}-byte Rx buffer (MTU {} at most); detach it first\n",
+                self.name(),
+                mtu,
+                RX_BUF_LEN,
+                xdp::max_mtu(RX_BUF_LEN)
+            );
+            return Err(EINVAL);
+        }
         if self.up.load(Acquire) && !self.id.hyperv {
             let max_frame = mtu.saturating_add(FRAME_OVERHEAD);
             let mut ctl = self.ctl.lock();
@@ -1221,6 +1249,67 @@ impl<'bound> Adapter<'bound> {
         }
         self.mtu.store(mtu, Relaxed);
         Ok(())
+    }
+
+    /// ndo_bpf XDP_SETUP_PROG (RTNL): whether a program (`attach`; `frags` its multi-buffer
+    /// flag) may run here. The shim swaps the program in; the rings need no change.
+    fn xdp_check(
+        &self,
+        attach: bool,
+        frags: bool,
+    ) -> core::result::Result<(), (Error, &'static CStr)> {
+        match xdp::check(attach, frags, self.mtu.load(Relaxed), RX_BUF_LEN) {
+            Ok(()) => Ok(()),
+            Err(xdp::Refusal::Frags) => Err((
+                EOPNOTSUPP,
+                c"compsc_vf: multi-buffer XDP (xdp.frags) is not supported: load a single-buffer program",
+            )),
+            Err(xdp::Refusal::Mtu) => Err((
+                EINVAL,
+                c"compsc_vf: XDP needs each frame in one 2 KiB Rx buffer: set the MTU to 2030 or less first",
+            )),
+        }
+    }
+
+    /// ndo_xdp_xmit: sends a prefix of `frames` (redirected here by XDP elsewhere) on the
+    /// queue of this CPU; returns how many, or an errno. The caller frees the rest.
+    fn xdp_xmit(&self, frames: &[*mut XdpFrameRaw], flush: bool) -> Result<u32> {
+        let nq = self.queue_pairs().max(1);
+        let q = shim::cpu() % nq;
+        let qv = self.qv.get(q as usize).ok_or(ENETDOWN)?;
+        let _lock = self.netdev.txq_lock(q);
+        if !self.up.load(Acquire) {
+            return Err(ENETDOWN);
+        }
+        // SAFETY: the Tx lock is held and `up` was read true under it.
+        let rings = unsafe { qv.rings() }.ok_or(ENETDOWN)?;
+        let dev = DmaDev::new(self.dev);
+        let mut sent = 0u32;
+        for &raw in frames {
+            let Some(f) = NonNull::new(raw) else { break };
+            // SAFETY: ndo_xdp_xmit passes valid frames; ownership is ours until we give it
+            // back (into_raw) for the caller to free.
+            let f = unsafe { XdpFrame::from_raw(f) };
+            let Some((dma, len)) = dev.xdp_map(&f) else {
+                f.into_raw();
+                break;
+            };
+            if let Err(f) = rings.tx.post_frame(f, dma, len, true) {
+                dev.unmap_single(dma, len);
+                f.into_raw();
+                break;
+            }
+            sent = sent.saturating_add(1);
+        }
+        if sent != 0 && flush {
+            rings.tx.kick(&self.io);
+        }
+        let stats = &qv.tx_stats;
+        RingStats::add(&stats.xdp_xmit, u64::from(sent));
+        // CAST: at most the frames' count, an i32 from the caller.
+        let refused = (frames.len() as u64).saturating_sub(u64::from(sent));
+        RingStats::add(&stats.xdp_xmit_errors, refused);
+        Ok(sent)
     }
 
     /// ndo_vlan_rx_add_vid / kill_vid (RTNL).
@@ -1269,6 +1358,7 @@ impl<'bound> Adapter<'bound> {
         // Per queue: rx packets, rx bytes, tx packets, tx bytes; then the sums.
         let mut per_q = [[0u64; 4]; MAX_QP];
         let mut errs = [0u64; 5];
+        let mut xdp = [0u64; 8];
         for (qv, pq) in self.qv.iter().zip(per_q.iter_mut()) {
             let (rx, tx) = (&qv.rx_stats, &qv.tx_stats);
             *pq = [
@@ -1285,6 +1375,18 @@ impl<'bound> Adapter<'bound> {
                 qv.tx_timeouts.load(Relaxed),
             ]) {
                 *e = e.wrapping_add(x);
+            }
+            for (c, x) in xdp.iter_mut().zip([
+                &rx.xdp_pass,
+                &rx.xdp_drop,
+                &rx.xdp_tx,
+                &rx.xdp_redirect,
+                &rx.xdp_aborted,
+                &rx.xdp_tx_errors,
+                &tx.xdp_xmit,
+                &tx.xdp_xmit_errors,
+            ]) {
+                *c = c.wrapping_add(RingStats::get(x));
             }
         }
         let sum = |i: usize| per_q.iter().fold(0u64, |a, q| a.wrapping_add(q[i]));
@@ -1327,6 +1429,14 @@ impl<'bound> Adapter<'bound> {
             irq_storms,
             irq_queue,
             self.irqs[OTHER_VECTOR as usize].load(Relaxed),
+            xdp[0],
+            xdp[1],
+            xdp[2],
+            xdp[3],
+            xdp[4],
+            xdp[5],
+            xdp[6],
+            xdp[7],
         ]
     }
 
@@ -1668,7 +1778,7 @@ extern "C" fn compsc_rs_stats(ctx: *mut c_void, out: *mut u64, n: u32) {
 /// ethtool -S names: totals, queue 0 (the only queue pair), errors, the VF's own counters
 /// (continuous across resets and migrations), resets and doorbell commands, and the
 /// self-emulation layer's accesses.
-const STAT_NAMES: [&str; 37] = [
+const STAT_NAMES: [&str; 45] = [
     "rx_packets",
     "rx_bytes",
     "tx_packets",
@@ -1707,6 +1817,15 @@ const STAT_NAMES: [&str; 37] = [
     Fault::IrqStorm.stat_name(),
     "irq_queue",
     "irq_mailbox",
+    // XDP verdicts on Rx, and frames redirected here for Tx.
+    "rx_xdp_pass",
+    "rx_xdp_drop",
+    "rx_xdp_tx",
+    "rx_xdp_redirect",
+    "rx_xdp_aborted",
+    "rx_xdp_tx_errors",
+    "tx_xdp_xmit",
+    "tx_xdp_xmit_errors",
 ];
 
 /// Words of one queue's qstats (`compsc_rs_qstats`): Rx packets, bytes, allocation failures,
@@ -1977,6 +2096,42 @@ extern "C" fn compsc_rs_change_mtu(ctx: *mut c_void, mtu: u32) -> i32 {
     // SAFETY: called by the shim with the netdev's ctx.
     match unsafe { adapter(ctx) }.change_mtu(mtu) {
         Ok(()) => 0,
+        Err(e) => e.to_errno(),
+    }
+}
+
+/// ndo_bpf XDP_SETUP_PROG; on refusal `*msg` is the extack message.
+#[no_mangle]
+extern "C" fn compsc_rs_xdp_check(
+    ctx: *mut c_void,
+    attach: bool,
+    frags: bool,
+    msg: *mut *const u8,
+) -> i32 {
+    // SAFETY: called by the shim with the netdev's ctx.
+    refused(unsafe { adapter(ctx) }.xdp_check(attach, frags), msg)
+}
+
+/// ndo_xdp_xmit: `n` frames at `frames`; returns how many were sent, or a negative errno.
+#[no_mangle]
+extern "C" fn compsc_rs_xdp_xmit(
+    ctx: *mut c_void,
+    frames: *mut *mut XdpFrameRaw,
+    n: i32,
+    flush: bool,
+) -> i32 {
+    let Ok(n) = usize::try_from(n) else {
+        return EINVAL.to_errno();
+    };
+    if frames.is_null() {
+        return EINVAL.to_errno();
+    }
+    // SAFETY: the stack passes an array of `n` frame pointers.
+    let frames = unsafe { core::slice::from_raw_parts(frames, n) };
+    // SAFETY: called by the shim with the netdev's ctx.
+    match unsafe { adapter(ctx) }.xdp_xmit(frames, flush) {
+        // CAST: at most `n`, an i32.
+        Ok(sent) => sent as i32,
         Err(e) => e.to_errno(),
     }
 }

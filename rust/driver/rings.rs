@@ -17,8 +17,11 @@
 
 use crate::compsc_core::desc::{self, RingSize, RxCsum, RxWriteback};
 use crate::compsc_core::emul::HotReg;
+use crate::compsc_core::xdp::Verdict;
 use crate::hw::BarIo;
-use crate::shim::{self, DmaDev, Napi, Netdev, PagePool, PageRef, Skb};
+use crate::shim::{
+    self, DmaDev, Napi, Netdev, PagePool, PageRef, Skb, XdpFrame, XdpProg, XdpRun, XdpRxq,
+};
 use core::cell::UnsafeCell;
 use kernel::alloc::VBox;
 use kernel::dma::Coherent;
@@ -108,6 +111,18 @@ pub(crate) struct RingStats {
     pub(crate) bad_len: Atomic<u64>,
     pub(crate) bad_status: Atomic<u64>,
     pub(crate) chain_overflow: Atomic<u64>,
+    /// XDP verdicts (Rx, written by NAPI): frames passed, dropped, sent back, redirected,
+    /// aborted (or an invalid verdict), and XDP_TX frames the Tx ring had no room for.
+    pub(crate) xdp_pass: Atomic<u64>,
+    pub(crate) xdp_drop: Atomic<u64>,
+    pub(crate) xdp_tx: Atomic<u64>,
+    pub(crate) xdp_redirect: Atomic<u64>,
+    pub(crate) xdp_aborted: Atomic<u64>,
+    pub(crate) xdp_tx_errors: Atomic<u64>,
+    /// Frames other devices redirected here (Tx, written under the Tx queue's lock): sent,
+    /// and refused (no room, not mapped).
+    pub(crate) xdp_xmit: Atomic<u64>,
+    pub(crate) xdp_xmit_errors: Atomic<u64>,
 }
 
 impl RingStats {
@@ -123,6 +138,14 @@ impl RingStats {
             bad_len: Atomic::new(0),
             bad_status: Atomic::new(0),
             chain_overflow: Atomic::new(0),
+            xdp_pass: Atomic::new(0),
+            xdp_drop: Atomic::new(0),
+            xdp_tx: Atomic::new(0),
+            xdp_redirect: Atomic::new(0),
+            xdp_aborted: Atomic::new(0),
+            xdp_tx_errors: Atomic::new(0),
+            xdp_xmit: Atomic::new(0),
+            xdp_xmit_errors: Atomic::new(0),
         }
     }
 
@@ -131,7 +154,7 @@ impl RingStats {
         c.load(Relaxed)
     }
 
-    fn add(c: &Atomic<u64>, v: u64) {
+    pub(crate) fn add(c: &Atomic<u64>, v: u64) {
         // One writer per counter: a relaxed read-modify-store is exact.
         c.store(c.load(Relaxed).wrapping_add(v), Relaxed);
     }
@@ -141,6 +164,8 @@ impl RingStats {
 struct TxSlot {
     /// The frame, on the first descriptor of a frame.
     skb: Option<Skb>,
+    /// Or an XDP frame (one descriptor, not counted by BQL).
+    xdpf: Option<XdpFrame>,
     /// The frame's last descriptor (valid with `skb`).
     eop: u32,
     /// Bytes of the frame on the wire (valid with `skb`).
@@ -154,8 +179,8 @@ struct TxSlot {
     head: bool,
 }
 
-// SAFETY: all zeroes is a valid empty slot: no frame (`Skb` is a non-null pointer, so its
-// `None` is zero), no mapping, zero counts.
+// SAFETY: all zeroes is a valid empty slot: no frame (`Skb` and `XdpFrame` are non-null
+// pointers, so their `None` is zero), no mapping, zero counts.
 unsafe impl Zeroable for TxSlot {}
 
 /// Slots for the largest ring, allocated once per ring with vmalloc (no size arithmetic on
@@ -357,6 +382,47 @@ impl TxRing {
         }
         s.len = 0;
         s.skb = None;
+        s.xdpf = None;
+    }
+
+    /// Queues one XDP frame at `dma`: its page-pool mapping (XDP_TX; `mapped` false) or a
+    /// mapping of its own (a frame redirected here; unmapped on completion). The caller holds
+    /// the Tx queue's lock, which makes it the ring's one producer, as xmit is. Returns the
+    /// frame back when it cannot be described or the ring is full.
+    pub(crate) fn post_frame(
+        &self,
+        f: XdpFrame,
+        dma: u64,
+        len: u32,
+        mapped: bool,
+    ) -> Result<(), XdpFrame> {
+        let Ok(len16) = u16::try_from(len) else {
+            return Err(f);
+        };
+        if len < TX_MIN_LEN || self.unused() < 1 {
+            return Err(f);
+        }
+        let i = self.next_to_use.load(Relaxed);
+        let Some(slot) = self.slot(i) else {
+            return Err(f);
+        };
+        // SAFETY: slot `i` is at next_to_use, so the producer (holding the queue lock) owns it.
+        let s = unsafe { &mut *slot };
+        s.dma = dma;
+        s.len = if mapped { len } else { 0 };
+        s.head = true;
+        s.eop = i;
+        s.bytes = len;
+        s.pkts = 1;
+        s.xdpf = Some(f);
+        self.desc.write(i, desc::tx_data(dma, len16, true, len));
+        self.next_to_use.store(self.desc.size.next(i), Release);
+        Ok(())
+    }
+
+    /// Writes the tail after [`Self::post_frame`] (under the Tx queue's lock).
+    pub(crate) fn kick(&self, io: &BarIo<'_, '_>) {
+        self.tail.write_tail(io, self.next_to_use.load(Relaxed));
     }
 
     /// Reclaims completed frames (from NAPI); returns how many.
@@ -364,11 +430,13 @@ impl TxRing {
         let ntu = self.next_to_use.load(Acquire);
         let mut i = self.next_to_clean.load(Relaxed);
         let (mut frames, mut pkts, mut bytes) = (0u32, 0u32, 0u32);
+        // What BQL counted: frames from xmit only.
+        let (mut bql_frames, mut bql_bytes) = (0u32, 0u32);
         while i != ntu {
             let Some(slot) = self.slot(i) else { break };
             // SAFETY: slot `i` is between next_to_clean and next_to_use: NAPI owns it.
             let s = unsafe { &mut *slot };
-            let Some(eop) = s.skb.as_ref().map(|_| s.eop) else {
+            let Some(eop) = (s.skb.is_some() || s.xdpf.is_some()).then_some(s.eop) else {
                 // Not the head of a frame: nothing was published here.
                 break;
             };
@@ -389,6 +457,8 @@ impl TxRing {
             }
             if let Some(skb) = skb {
                 skb.consume(budget);
+                bql_frames = bql_frames.saturating_add(1);
+                bql_bytes = bql_bytes.saturating_add(frame_bytes);
             }
             frames = frames.saturating_add(1);
             pkts = pkts.saturating_add(frame_pkts);
@@ -399,7 +469,9 @@ impl TxRing {
         if frames != 0 {
             RingStats::add(&stats.packets, u64::from(pkts));
             RingStats::add(&stats.bytes, u64::from(bytes));
-            nd.txq_completed(self.q, frames, bytes);
+            if bql_frames != 0 {
+                nd.txq_completed(self.q, bql_frames, bql_bytes);
+            }
             smp_mb(Full);
             if nd.txq_stopped(self.q) && self.unused() >= TX_WORST_CASE.saturating_mul(2) {
                 nd.txq_wake(self.q);
@@ -444,9 +516,25 @@ pub(crate) struct RxRing {
     partial: Option<Skb>,
     partial_frags: u32,
     partial_bad: bool,
+    /// Declared before `pool`, so dropped first: it holds a user of the pool.
+    xdp_rxq: XdpRxq,
     pool: PagePool,
     tail: HotReg,
     buf_len: u32,
+    /// Bytes before each buffer in its page (the pool's offset).
+    headroom: u32,
+    /// This poll sent XDP_TX frames (the Tx tail is written once, at its end) or redirected.
+    xdp_sent: bool,
+    xdp_redirected: bool,
+}
+
+/// What a NAPI poll needs to run an XDP program: the program and, for XDP_TX, the queue
+/// pair's Tx ring.
+pub(crate) struct Xdp<'a> {
+    pub(crate) prog: XdpProg,
+    pub(crate) tx: &'a TxRing,
+    pub(crate) tx_dma: DmaDev,
+    pub(crate) nd: &'a Netdev,
 }
 
 impl RxRing {
@@ -470,6 +558,7 @@ impl RxRing {
         {
             return Err(EINVAL);
         }
+        let pool = nd.page_pool(DmaDev::new(dev), napi, q, size.count(), buf_len)?;
         Ok(RxRing {
             q,
             desc: DescMem::new(dev, size)?,
@@ -479,9 +568,13 @@ impl RxRing {
             partial: None,
             partial_frags: 0,
             partial_bad: false,
-            pool: nd.page_pool(DmaDev::new(dev), napi, q, size.count(), buf_len)?,
+            xdp_rxq: napi.xdp_rxq(q, &pool)?,
+            pool,
             tail,
             buf_len,
+            headroom: shim::rx_headroom(),
+            xdp_sent: false,
+            xdp_redirected: false,
         })
     }
 
@@ -521,7 +614,66 @@ impl RxRing {
         }
     }
 
-    /// Receives up to `budget` frames (from NAPI); returns how many reached the stack.
+    /// Runs the XDP program on a whole frame of `len` bytes in `page` (from NAPI). Returns
+    /// the skb to deliver for XDP_PASS; every other verdict consumes the frame here, and
+    /// counts it as received (XDP_PASS frames are counted when delivered).
+    fn run_xdp(
+        &mut self,
+        x: &Xdp<'_>,
+        napi: Napi,
+        page: PageRef,
+        len: u32,
+        stats: &RingStats,
+    ) -> Option<Skb> {
+        let run = napi.xdp_run(x.prog, &self.xdp_rxq, page, self.headroom, len);
+        let (counter, act) = match run {
+            XdpRun::Tx(f) => {
+                let (dma, flen) = x.tx_dma.xdp_tx_dma(&f);
+                let _lock = x.nd.txq_lock(self.q);
+                match x.tx.post_frame(f, dma, flen, false) {
+                    Ok(()) => {
+                        self.xdp_sent = true;
+                        (&stats.xdp_tx, None)
+                    }
+                    // Dropping the frame returns its page to the pool.
+                    Err(_) => (&stats.xdp_tx_errors, None),
+                }
+            }
+            XdpRun::Done(act, off, out_len) => match Verdict::decode(act) {
+                Verdict::Pass => {
+                    RingStats::add(&stats.xdp_pass, 1);
+                    let skb = napi.build_skb(page, off, out_len);
+                    if skb.is_none() {
+                        self.pool.put(page);
+                        RingStats::add(&stats.alloc_failed, 1);
+                    }
+                    return skb;
+                }
+                Verdict::Redirect => {
+                    self.xdp_redirected = true;
+                    (&stats.xdp_redirect, None)
+                }
+                Verdict::Drop => {
+                    self.pool.put(page);
+                    (&stats.xdp_drop, None)
+                }
+                Verdict::Tx | Verdict::Aborted | Verdict::Invalid => {
+                    self.pool.put(page);
+                    (&stats.xdp_aborted, Some(act))
+                }
+            },
+        };
+        RingStats::add(counter, 1);
+        RingStats::add(&stats.packets, 1);
+        RingStats::add(&stats.bytes, u64::from(len));
+        if let Some(act) = act {
+            x.nd.xdp_exception(x.prog, act);
+        }
+        None
+    }
+
+    /// Receives up to `budget` frames (from NAPI); returns how many it handled. With an
+    /// XDP program (`xdp`), each single-buffer frame goes through it first.
     pub(crate) fn poll(
         &mut self,
         napi: Napi,
@@ -529,6 +681,7 @@ impl RxRing {
         budget: u32,
         stats: &RingStats,
         dirtying: bool,
+        xdp: Option<Xdp<'_>>,
     ) -> u32 {
         let mut done = 0u32;
         while done < budget && self.next_to_clean != self.next_to_use {
@@ -559,17 +712,36 @@ impl RxRing {
                             self.partial_bad = true;
                             RingStats::add(&stats.chain_overflow, 1);
                         }
-                        None => match napi.build_skb(page, len) {
-                            Some(skb) => {
-                                self.partial = Some(skb);
-                                self.partial_frags = 0;
+                        None if xdp.is_some() && (!wb.eop() || wb.frame_error()) => {
+                            // XDP sees whole single-buffer frames only; a frame in several
+                            // buffers (or a bad one) cannot go to the program or around it.
+                            self.pool.put(page);
+                            self.partial_bad = true;
+                        }
+                        None => {
+                            let skb = match xdp.as_ref() {
+                                Some(x) => match self.run_xdp(x, napi, page, len, stats) {
+                                    Some(skb) => Some(skb),
+                                    None => {
+                                        done = done.saturating_add(1);
+                                        continue;
+                                    }
+                                },
+                                None => napi.build_skb(page, self.headroom, len),
+                            };
+                            match skb {
+                                Some(skb) => {
+                                    self.partial = Some(skb);
+                                    self.partial_frags = 0;
+                                }
+                                None if xdp.is_some() => self.partial_bad = true,
+                                None => {
+                                    self.pool.put(page);
+                                    RingStats::add(&stats.alloc_failed, 1);
+                                    self.partial_bad = true;
+                                }
                             }
-                            None => {
-                                self.pool.put(page);
-                                RingStats::add(&stats.alloc_failed, 1);
-                                self.partial_bad = true;
-                            }
-                        },
+                        }
                     }
                 }
                 Some(_) => self.pool.put(page),
@@ -599,10 +771,22 @@ impl RxRing {
                     napi.deliver(skb, self.q, csum == RxCsum::Good, wb.vlan(), wb.hash());
                     done = done.saturating_add(1);
                 }
-                _ => RingStats::add(&stats.errors, 1),
+                _ => {
+                    RingStats::add(&stats.errors, 1);
+                    done = done.saturating_add(1);
+                }
             }
         }
         self.refill(io, stats);
+        if let Some(x) = xdp {
+            if core::mem::replace(&mut self.xdp_sent, false) {
+                let _lock = x.nd.txq_lock(self.q);
+                x.tx.kick(io);
+            }
+            if core::mem::replace(&mut self.xdp_redirected, false) {
+                shim::xdp_flush();
+            }
+        }
         done
     }
 

@@ -19,6 +19,10 @@
 #include <net/checksum.h>
 #include <net/netdev_queues.h>
 #include <net/page_pool/helpers.h>
+#include <net/xdp.h>
+#include <linux/bpf.h>
+#include <linux/bpf_trace.h>
+#include <linux/filter.h>
 #include "shim.h"
 
 struct compsc_napi {
@@ -31,6 +35,7 @@ struct compsc_priv {
 	void *ctx;
 	struct compsc_napi napi[COMPSC_MAX_VECTORS];
 	struct delayed_work service;
+	struct bpf_prog *xdp_prog;	/* read by NAPI with READ_ONCE; freed after an RCU grace period */
 };
 
 static struct compsc_priv *priv(struct net_device *nd)
@@ -110,6 +115,35 @@ static void compsc_ndo_set_rx_mode(struct net_device *nd)
 		ether_addr_copy(&addrs[n++ * ETH_ALEN], ha->addr);
 	}
 	compsc_rs_rx_mode(priv(nd)->ctx, flags, addrs, n);
+}
+
+/* XDP_SETUP_PROG: Rust decides whether the program may run here; the swap is one pointer. */
+static int compsc_ndo_bpf(struct net_device *nd, struct netdev_bpf *bpf)
+{
+	struct bpf_prog *prog = bpf->prog, *old;
+	const char *msg = NULL;
+	int err;
+
+	if (bpf->command != XDP_SETUP_PROG)
+		return -EINVAL;
+	err = compsc_rs_xdp_check(priv(nd)->ctx, prog != NULL, prog && prog->aux->xdp_has_frags, &msg);
+	if (err) {
+		if (msg && bpf->extack)
+			bpf->extack->_msg = msg;	/* a static string from Rust */
+		return err;
+	}
+	old = xchg(&priv(nd)->xdp_prog, prog);
+	if (old)
+		bpf_prog_put(old);
+	return 0;
+}
+
+/* XDP_REDIRECT into this device: Rust sends a prefix of the frames; the caller frees the rest. */
+static int compsc_ndo_xdp_xmit(struct net_device *nd, int n, struct xdp_frame **frames, u32 flags)
+{
+	if (flags & ~XDP_XMIT_FLAGS_MASK)
+		return -EINVAL;
+	return compsc_rs_xdp_xmit(priv(nd)->ctx, frames, n, flags & XDP_XMIT_FLUSH);
 }
 
 static_assert(ETH_SS_TEST == COMPSC_SS_TEST && ETH_SS_STATS == COMPSC_SS_STATS);
@@ -356,6 +390,8 @@ static const struct net_device_ops compsc_netdev_ops = {
 	.ndo_vlan_rx_kill_vid = compsc_ndo_vlan_kill,
 	.ndo_set_rx_mode = compsc_ndo_set_rx_mode,
 	.ndo_features_check = passthru_features_check,
+	.ndo_bpf = compsc_ndo_bpf,
+	.ndo_xdp_xmit = compsc_ndo_xdp_xmit,
 };
 
 static void compsc_service_fn(struct work_struct *w)
@@ -385,6 +421,7 @@ struct net_device *compsc_netdev_alloc(struct device *parent, void *ctx, u32 que
 		       NETIF_F_HW_VLAN_CTAG_FILTER | NETIF_F_HIGHDMA;
 	nd->vlan_features |= nd->hw_features | NETIF_F_HIGHDMA;
 	nd->priv_flags |= IFF_UNICAST_FLT;
+	nd->xdp_features = NETDEV_XDP_ACT_BASIC | NETDEV_XDP_ACT_REDIRECT | NETDEV_XDP_ACT_NDO_XMIT;
 	return nd;
 }
 
@@ -728,9 +765,10 @@ u32 compsc_page_size(void)
 	return PAGE_SIZE;
 }
 
+/* Always XDP's headroom, so a program can be attached without rebuilding the rings. */
 u32 compsc_rx_headroom(void)
 {
-	return NET_SKB_PAD + NET_IP_ALIGN;
+	return XDP_PACKET_HEADROOM;
 }
 
 struct page_pool *compsc_pp_create(struct device *dev, struct compsc_napi *n,
@@ -745,8 +783,8 @@ struct page_pool *compsc_pp_create(struct device *dev, struct compsc_napi *n,
 		.napi = &n->napi,
 		.netdev = nd,
 		.queue_idx = q,
-		.dma_dir = DMA_FROM_DEVICE,
-		.offset = NET_SKB_PAD + NET_IP_ALIGN,
+		.dma_dir = DMA_BIDIRECTIONAL,	/* XDP_TX sends from the page */
+		.offset = XDP_PACKET_HEADROOM,
 		.max_len = max_len,
 	};
 	struct page_pool *p = page_pool_create(&pp);
@@ -778,13 +816,13 @@ void compsc_pp_sync_for_cpu(struct page_pool *pp, struct page *page, u32 len)
 	page_pool_dma_sync_for_cpu(pp, page, 0, len);
 }
 
-struct sk_buff *compsc_rx_build_skb(struct compsc_napi *n, struct page *page, u32 len)
+struct sk_buff *compsc_rx_build_skb(struct compsc_napi *n, struct page *page, u32 off, u32 len)
 {
 	struct sk_buff *skb = napi_build_skb(page_address(page), PAGE_SIZE);
 
 	if (!skb)
 		return NULL;
-	skb_reserve(skb, NET_SKB_PAD + NET_IP_ALIGN);
+	skb_reserve(skb, off);
 	__skb_put(skb, len);
 	skb_mark_for_recycle(skb);
 	return skb;
@@ -792,7 +830,7 @@ struct sk_buff *compsc_rx_build_skb(struct compsc_napi *n, struct page *page, u3
 
 void compsc_rx_add_frag(struct sk_buff *skb, struct page *page, u32 len)
 {
-	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags, page, NET_SKB_PAD + NET_IP_ALIGN, len,
+	skb_add_rx_frag(skb, skb_shinfo(skb)->nr_frags, page, XDP_PACKET_HEADROOM, len,
 			PAGE_SIZE);
 }
 
@@ -810,4 +848,116 @@ void compsc_rx_deliver(struct compsc_napi *n, struct sk_buff *skb, u32 q, u32 cs
 	skb->protocol = eth_type_trans(skb, nd);
 	skb_record_rx_queue(skb, q);
 	napi_gro_receive(&n->napi, skb);
+}
+
+/* XDP */
+struct xdp_rxq_info *compsc_xdp_rxq_new(struct compsc_napi *n, u32 q, struct page_pool *pp)
+{
+	struct xdp_rxq_info *rxq = kzalloc(sizeof(*rxq), GFP_KERNEL);
+
+	if (!rxq)
+		return NULL;
+	if (xdp_rxq_info_reg(rxq, n->napi.dev, q, n->napi.napi_id) ||
+	    xdp_rxq_info_reg_mem_model(rxq, MEM_TYPE_PAGE_POOL, pp)) {
+		xdp_rxq_info_unreg(rxq);
+		kfree(rxq);
+		return NULL;
+	}
+	return rxq;
+}
+
+/* Before the pool is destroyed: unregistering drops the pool user the mem model added. */
+void compsc_xdp_rxq_free(struct xdp_rxq_info *rxq)
+{
+	xdp_rxq_info_unreg(rxq);
+	kfree(rxq);
+}
+
+bool compsc_xdp_attached(struct net_device *nd)
+{
+	return READ_ONCE(priv(nd)->xdp_prog);
+}
+
+struct bpf_prog *compsc_xdp_prog(struct compsc_napi *n)
+{
+	return READ_ONCE(priv(n->napi.dev)->xdp_prog);
+}
+
+/*
+ * Runs prog on the frame at *off in page (from NAPI). Returns the verdict; *off and *len
+ * are the frame as the program left it. XDP_TX hands back the frame to send in *tx;
+ * XDP_REDIRECT is carried out here (a failure turns into XDP_ABORTED, the page still ours).
+ */
+u32 compsc_xdp_run(struct bpf_prog *prog, struct xdp_rxq_info *rxq, struct page *page,
+		   u32 *off, u32 *len, struct xdp_frame **tx)
+{
+	struct xdp_buff xdp;
+	u32 act;
+
+	xdp_init_buff(&xdp, PAGE_SIZE, rxq);
+	xdp_prepare_buff(&xdp, page_address(page), *off, *len, false);
+	act = bpf_prog_run_xdp(prog, &xdp);
+	*off = xdp.data - xdp.data_hard_start;
+	*len = xdp.data_end - xdp.data;
+	if (act == XDP_TX) {
+		*tx = xdp_convert_buff_to_frame(&xdp);
+		if (!*tx)
+			act = XDP_ABORTED;
+	} else if (act == XDP_REDIRECT && xdp_do_redirect(rxq->dev, &xdp, prog)) {
+		act = XDP_ABORTED;
+	}
+	return act;
+}
+
+void compsc_xdp_flush(void)
+{
+	xdp_do_flush();
+}
+
+/* A program that aborted or answered what no XDP program may: the tracepoint and warning. */
+void compsc_xdp_exception(struct net_device *nd, struct bpf_prog *prog, u32 act)
+{
+	if (act > XDP_REDIRECT)
+		bpf_warn_invalid_xdp_action(nd, prog, act);
+	trace_xdp_exception(nd, prog, act);
+}
+
+void compsc_xdp_return(struct xdp_frame *f)
+{
+	xdp_return_frame(f);
+}
+
+/* XDP_TX: the frame is still in its page-pool page, mapped both ways; sync it for the device. */
+u64 compsc_xdp_tx_dma(struct device *dev, struct xdp_frame *f, u32 *len)
+{
+	struct page *page = virt_to_page(f->data);
+	u64 dma = page_pool_get_dma_addr(page) + (f->data - page_address(page));
+
+	dma_sync_single_for_device(dev, dma, f->len, DMA_BIDIRECTIONAL);
+	*len = f->len;
+	return dma;
+}
+
+/* ndo_xdp_xmit: a frame from another device, mapped for this one. */
+int compsc_xdp_map(struct device *dev, struct xdp_frame *f, u64 *dma, u32 *len)
+{
+	*dma = dma_map_single(dev, f->data, f->len, DMA_TO_DEVICE);
+	*len = f->len;
+	return dma_mapping_error(dev, *dma);
+}
+
+/* XDP senders (NAPI's XDP_TX, ndo_xdp_xmit) share a queue with xmit, under its lock. */
+void compsc_txq_lock(struct net_device *nd, u32 q)
+{
+	__netif_tx_lock(netdev_get_tx_queue(nd, q), smp_processor_id());
+}
+
+void compsc_txq_unlock(struct net_device *nd, u32 q)
+{
+	__netif_tx_unlock(netdev_get_tx_queue(nd, q));
+}
+
+u32 compsc_cpu(void)
+{
+	return smp_processor_id();
 }

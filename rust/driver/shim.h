@@ -15,6 +15,9 @@ struct sk_buff;
 struct page;
 struct page_pool;
 struct compsc_napi;
+struct bpf_prog;
+struct xdp_frame;
+struct xdp_rxq_info;
 
 /* Most interrupt vectors a compsc_vf netdev uses: queue vectors plus the mailbox one. */
 #define COMPSC_MAX_VECTORS 3
@@ -46,6 +49,8 @@ int compsc_rs_rss(void *ctx, u32 *indir, u8 *key);
 int compsc_rs_change_mtu(void *ctx, u32 mtu);
 int compsc_rs_vlan(void *ctx, u16 vid, bool add);
 void compsc_rs_rx_mode(void *ctx, u32 flags, const u8 *addrs, u32 count);
+int compsc_rs_xdp_check(void *ctx, bool attach, bool frags, const char **msg);
+int compsc_rs_xdp_xmit(void *ctx, struct xdp_frame **frames, int n, bool flush);
 
 /* compsc_rs_rx_mode flags */
 #define COMPSC_RX_PROMISC 1
@@ -143,11 +148,27 @@ void compsc_pp_destroy(struct page_pool *pp);
 struct page *compsc_pp_alloc(struct page_pool *pp, u64 *dma);
 void compsc_pp_put(struct page_pool *pp, struct page *page);
 void compsc_pp_sync_for_cpu(struct page_pool *pp, struct page *page, u32 len);
-struct sk_buff *compsc_rx_build_skb(struct compsc_napi *n, struct page *page, u32 len);
+struct sk_buff *compsc_rx_build_skb(struct compsc_napi *n, struct page *page, u32 off, u32 len);
 void compsc_rx_add_frag(struct sk_buff *skb, struct page *page, u32 len);
 void compsc_rx_deliver(struct compsc_napi *n, struct sk_buff *skb, u32 q, u32 csum_ok,
 		       u32 vlan, u32 hash, u32 hash_type);
 /* compsc_rx_deliver: vlan is the tag | COMPSC_RX_VLAN_PRESENT; hash_type 0 none, 3 L3, 4 L4 */
 #define COMPSC_RX_VLAN_PRESENT 0x10000
+
+/* XDP (verdicts are the UAPI's XDP_ABORTED..XDP_REDIRECT, 0..4) */
+struct xdp_rxq_info *compsc_xdp_rxq_new(struct compsc_napi *n, u32 q, struct page_pool *pp);
+void compsc_xdp_rxq_free(struct xdp_rxq_info *rxq);
+struct bpf_prog *compsc_xdp_prog(struct compsc_napi *n);
+bool compsc_xdp_attached(struct net_device *nd);
+u32 compsc_xdp_run(struct bpf_prog *prog, struct xdp_rxq_info *rxq, struct page *page,
+		   u32 *off, u32 *len, struct xdp_frame **tx);
+void compsc_xdp_flush(void);
+void compsc_xdp_exception(struct net_device *nd, struct bpf_prog *prog, u32 act);
+void compsc_xdp_return(struct xdp_frame *f);
+u64 compsc_xdp_tx_dma(struct device *dev, struct xdp_frame *f, u32 *len);
+int compsc_xdp_map(struct device *dev, struct xdp_frame *f, u64 *dma, u32 *len);
+void compsc_txq_lock(struct net_device *nd, u32 q);
+void compsc_txq_unlock(struct net_device *nd, u32 q);
+u32 compsc_cpu(void);
 
 #endif

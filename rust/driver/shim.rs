@@ -50,6 +50,21 @@ pub(crate) struct PagePoolRaw {
 pub(crate) struct NapiRaw {
     _opaque: [u8; 0],
 }
+/// `struct bpf_prog`, opaque.
+#[repr(C)]
+pub(crate) struct BpfProg {
+    _opaque: [u8; 0],
+}
+/// `struct xdp_frame`, opaque.
+#[repr(C)]
+pub(crate) struct XdpFrameRaw {
+    _opaque: [u8; 0],
+}
+/// `struct xdp_rxq_info`, opaque.
+#[repr(C)]
+pub(crate) struct XdpRxqRaw {
+    _opaque: [u8; 0],
+}
 
 extern "C" {
     fn compsc_netdev_alloc(parent: *mut DeviceRaw, ctx: *mut c_void, queues: u32)
@@ -122,7 +137,7 @@ extern "C" {
     fn compsc_pp_alloc(pp: *mut PagePoolRaw, dma: *mut u64) -> *mut Page;
     fn compsc_pp_put(pp: *mut PagePoolRaw, page: *mut Page);
     fn compsc_pp_sync_for_cpu(pp: *mut PagePoolRaw, page: *mut Page, len: u32);
-    fn compsc_rx_build_skb(n: *mut NapiRaw, page: *mut Page, len: u32) -> *mut SkBuff;
+    fn compsc_rx_build_skb(n: *mut NapiRaw, page: *mut Page, off: u32, len: u32) -> *mut SkBuff;
     fn compsc_rx_add_frag(skb: *mut SkBuff, page: *mut Page, len: u32);
     fn compsc_rx_deliver(
         n: *mut NapiRaw,
@@ -133,6 +148,31 @@ extern "C" {
         hash: u32,
         hash_type: u32,
     );
+    fn compsc_xdp_rxq_new(n: *mut NapiRaw, q: u32, pp: *mut PagePoolRaw) -> *mut XdpRxqRaw;
+    fn compsc_xdp_rxq_free(rxq: *mut XdpRxqRaw);
+    fn compsc_xdp_prog(n: *mut NapiRaw) -> *mut BpfProg;
+    fn compsc_xdp_run(
+        prog: *mut BpfProg,
+        rxq: *mut XdpRxqRaw,
+        page: *mut Page,
+        off: *mut u32,
+        len: *mut u32,
+        tx: *mut *mut XdpFrameRaw,
+    ) -> u32;
+    fn compsc_xdp_flush();
+    fn compsc_xdp_exception(nd: *mut NetDevice, prog: *mut BpfProg, act: u32);
+    fn compsc_xdp_return(f: *mut XdpFrameRaw);
+    fn compsc_xdp_tx_dma(dev: *mut DeviceRaw, f: *mut XdpFrameRaw, len: *mut u32) -> u64;
+    fn compsc_xdp_map(
+        dev: *mut DeviceRaw,
+        f: *mut XdpFrameRaw,
+        dma: *mut u64,
+        len: *mut u32,
+    ) -> c_int;
+    fn compsc_txq_lock(nd: *mut NetDevice, q: u32);
+    fn compsc_txq_unlock(nd: *mut NetDevice, q: u32);
+    fn compsc_cpu() -> u32;
+    fn compsc_xdp_attached(nd: *mut NetDevice) -> bool;
 }
 
 /// The shim's `struct compsc_tx_info`: seven `u32`, so its layout is the same in C and Rust.
@@ -158,6 +198,8 @@ mod tx_flags {
     pub(super) const VLAN: u32 = 32;
 }
 
+/// `XDP_TX` of the UAPI's `enum xdp_action`.
+const XDP_TX: u32 = 3;
 /// `COMPSC_RX_VLAN_PRESENT` of shim.h.
 const RX_VLAN_PRESENT: u32 = 0x1_0000;
 
@@ -199,6 +241,23 @@ impl DmaDev {
         // SAFETY: `dma`/`len` are a live mapping made by `compsc_skb_map_head` on this
         // device (the Tx ring records each mapping once and unmaps it once).
         unsafe { compsc_dma_unmap_single(self.raw(), dma, len) }
+    }
+
+    /// XDP_TX: the bus address and length of a frame still in its page-pool page, synced
+    /// for the device.
+    pub(crate) fn xdp_tx_dma(self, f: &XdpFrame) -> (u64, u32) {
+        let mut len = 0u32;
+        // SAFETY: the frame is ours and lies in a page of a pool mapped for this device.
+        let dma = unsafe { compsc_xdp_tx_dma(self.raw(), f.0.as_ptr(), &mut len) };
+        (dma, len)
+    }
+
+    /// A frame from another device, mapped for this one (unmapped with `unmap_single`).
+    pub(crate) fn xdp_map(self, f: &XdpFrame) -> Option<(u64, u32)> {
+        let (mut dma, mut len) = (0u64, 0u32);
+        // SAFETY: the frame is ours; the out-pointers are locals.
+        let err = unsafe { compsc_xdp_map(self.raw(), f.0.as_ptr(), &mut dma, &mut len) };
+        (err == 0).then_some((dma, len))
     }
 
     /// Unmaps a Tx buffer mapped with [`Skb::map_frag`].
@@ -449,6 +508,28 @@ impl Netdev {
         Ok(Napi(NonNull::new(n).ok_or(EINVAL)?))
     }
 
+    /// Takes Tx queue `q`'s lock (the one the stack holds around xmit), for the XDP senders
+    /// that share the queue; from softirq context or with BH disabled.
+    pub(crate) fn txq_lock(&self, q: u32) -> TxqGuard<'_> {
+        // SAFETY: the netdev is alive; `q` is below the netdev's queue count (the callers
+        // use queues in use); unlocked by the guard's drop on this CPU.
+        unsafe { compsc_txq_lock(self.raw(), q) };
+        TxqGuard { nd: self, q }
+    }
+
+    /// Whether an XDP program is attached.
+    pub(crate) fn xdp_attached(&self) -> bool {
+        // SAFETY: the netdev is alive; reads one pointer.
+        unsafe { compsc_xdp_attached(self.raw()) }
+    }
+
+    /// The XDP tracepoint (and, for a verdict no program may return, the warning) for a
+    /// program that failed on a frame.
+    pub(crate) fn xdp_exception(&self, prog: XdpProg, act: u32) {
+        // SAFETY: the netdev is alive; the program is the one NAPI ran (RCU keeps it).
+        unsafe { compsc_xdp_exception(self.raw(), prog.0.as_ptr(), act) }
+    }
+
     /// A page pool for Rx queue `q`, served by `napi`.
     pub(crate) fn page_pool(
         &self,
@@ -464,6 +545,94 @@ impl Netdev {
             unsafe { compsc_pp_create(dev.raw(), napi.0.as_ptr(), self.raw(), q, size, max_len) };
         Ok(PagePool(NonNull::new(pp).ok_or(ENOMEM)?))
     }
+}
+
+/// A held Tx queue lock; released on drop.
+pub(crate) struct TxqGuard<'a> {
+    nd: &'a Netdev,
+    q: u32,
+}
+
+impl Drop for TxqGuard<'_> {
+    fn drop(&mut self) {
+        // SAFETY: taken by `txq_lock` on this queue and not released since.
+        unsafe { compsc_txq_unlock(self.nd.raw(), self.q) }
+    }
+}
+
+/// The CPU this runs on (with preemption off: softirq, or under a spinlock).
+pub(crate) fn cpu() -> u32 {
+    // SAFETY: reads the CPU number; callers run where it cannot change.
+    unsafe { compsc_cpu() }
+}
+
+/// Sends the frames XDP_REDIRECT queued during this NAPI poll (`xdp_do_flush`).
+pub(crate) fn xdp_flush() {
+    // SAFETY: called at the end of a NAPI poll that redirected.
+    unsafe { compsc_xdp_flush() }
+}
+
+/// The attached XDP program, as NAPI read it for one poll. Copyable: the program is freed
+/// only after an RCU grace period, and a NAPI poll is an RCU read-side section.
+#[derive(Clone, Copy)]
+pub(crate) struct XdpProg(NonNull<BpfProg>);
+
+/// An `xdp_frame` the driver owns (XDP_TX, or a frame redirected to this device); returned
+/// to its memory allocator on drop.
+pub(crate) struct XdpFrame(NonNull<XdpFrameRaw>);
+
+// SAFETY: a frame may move from the context that sent it to the Tx completion in NAPI.
+unsafe impl Send for XdpFrame {}
+
+impl XdpFrame {
+    /// Takes ownership of a frame.
+    ///
+    /// # Safety
+    ///
+    /// `f` must be a valid frame whose ownership passes to the driver.
+    pub(crate) unsafe fn from_raw(f: NonNull<XdpFrameRaw>) -> Self {
+        XdpFrame(f)
+    }
+
+    /// Gives ownership back (to ndo_xdp_xmit's caller, which frees what was not sent).
+    pub(crate) fn into_raw(self) -> *mut XdpFrameRaw {
+        let p = self.0.as_ptr();
+        core::mem::forget(self);
+        p
+    }
+}
+
+impl Drop for XdpFrame {
+    fn drop(&mut self) {
+        // SAFETY: the frame is ours and no descriptor points at it any more.
+        unsafe { compsc_xdp_return(self.0.as_ptr()) }
+    }
+}
+
+/// An Rx queue's registration with XDP (`xdp_rxq_info`, its memory model the queue's page
+/// pool); dropped before the pool, whose last user it releases.
+pub(crate) struct XdpRxq(NonNull<XdpRxqRaw>);
+
+// SAFETY: used by the queue's NAPI; created and freed at open and close.
+unsafe impl Send for XdpRxq {}
+// SAFETY: as above.
+unsafe impl Sync for XdpRxq {}
+
+impl Drop for XdpRxq {
+    fn drop(&mut self) {
+        // SAFETY: registered by `Napi::xdp_rxq`; the pool it names is still alive (the
+        // ring drops this first).
+        unsafe { compsc_xdp_rxq_free(self.0.as_ptr()) }
+    }
+}
+
+/// What an XDP program made of a frame.
+pub(crate) enum XdpRun {
+    /// The verdict other than XDP_TX, and the frame as the program left it: offset from
+    /// the page start and length.
+    Done(u32, u32, u32),
+    /// XDP_TX: the frame to send.
+    Tx(XdpFrame),
 }
 
 impl Drop for Netdev {
@@ -570,11 +739,62 @@ impl Napi {
         }
     }
 
-    /// Builds an skb around a page-pool page holding `len` bytes at the pool's offset.
-    pub(crate) fn build_skb(self, page: PageRef, len: u32) -> Option<Skb> {
-        // SAFETY: the page is a pool page the device finished with; the skb takes it over.
-        let skb = unsafe { compsc_rx_build_skb(self.0.as_ptr(), page.0.as_ptr(), len) };
+    /// Builds an skb around a page-pool page holding `len` bytes at `off` from its start.
+    pub(crate) fn build_skb(self, page: PageRef, off: u32, len: u32) -> Option<Skb> {
+        if off.saturating_add(len) > page_size() {
+            return None;
+        }
+        // SAFETY: the page is a pool page the device finished with; the skb takes it over;
+        // the frame lies within the page (checked above).
+        let skb = unsafe { compsc_rx_build_skb(self.0.as_ptr(), page.0.as_ptr(), off, len) };
         NonNull::new(skb).map(Skb)
+    }
+
+    /// The attached XDP program, if any (read once per poll).
+    pub(crate) fn xdp_prog(self) -> Option<XdpProg> {
+        // SAFETY: the instance is alive; reads one pointer (READ_ONCE).
+        NonNull::new(unsafe { compsc_xdp_prog(self.0.as_ptr()) }).map(XdpProg)
+    }
+
+    /// Registers Rx queue `q`, whose buffers come from `pool`, with XDP.
+    pub(crate) fn xdp_rxq(self, q: u32, pool: &PagePool) -> Result<XdpRxq> {
+        // SAFETY: the instance and the pool are alive; the pool outlives the registration
+        // (the ring drops the registration first).
+        let r = unsafe { compsc_xdp_rxq_new(self.0.as_ptr(), q, pool.0.as_ptr()) };
+        Ok(XdpRxq(NonNull::new(r).ok_or(ENOMEM)?))
+    }
+
+    /// Runs `prog` on the `len`-byte frame at `off` in `page` (from this instance's poll).
+    /// The page is the frame's: on [`XdpRun::Tx`] and on a `Done` redirect it is gone, on
+    /// any other verdict it is still the caller's.
+    pub(crate) fn xdp_run(
+        self,
+        prog: XdpProg,
+        rxq: &XdpRxq,
+        page: PageRef,
+        off: u32,
+        len: u32,
+    ) -> XdpRun {
+        let (mut off, mut len) = (off, len);
+        let mut tx: *mut XdpFrameRaw = core::ptr::null_mut();
+        // SAFETY: called from NAPI (an RCU read-side section keeping `prog`); the page is a
+        // pool page holding `len` bytes at `off`, synced for the CPU; the out-pointers are
+        // locals.
+        let act = unsafe {
+            compsc_xdp_run(
+                prog.0.as_ptr(),
+                rxq.0.as_ptr(),
+                page.0.as_ptr(),
+                &mut off,
+                &mut len,
+                &mut tx,
+            )
+        };
+        match NonNull::new(tx) {
+            // SAFETY: XDP_TX converted the buffer into a frame that is now ours.
+            Some(f) if act == XDP_TX => XdpRun::Tx(unsafe { XdpFrame::from_raw(f) }),
+            _ => XdpRun::Done(act, off, len),
+        }
     }
 }
 

@@ -85,6 +85,10 @@ pub fn pass(t: &mut Tally) {
         crate::model::test_device_faults(&k, &ko),
     );
     t.check(
+        "debug kernel: compsc_vf XDP pass, drop, tx, redirect and refusals, then kmemleak",
+        crate::model::test_xdp(&k, &ko),
+    );
+    t.check(
         "debug kernel: compsc_vf doorbell (freeze+abort, swap+restore, abuse), then kmemleak",
         crate::model::test_doorbell(&k, &ko),
     );

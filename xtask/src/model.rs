@@ -16,6 +16,7 @@ mod ixgbevf;
 mod migrate;
 mod rig;
 mod soak;
+mod xdp;
 
 pub use bench_datapath::bench_datapath;
 pub use bench_migration::bench_migration;
@@ -29,6 +30,7 @@ pub use ixgbevf::{test_ixgbevf_swap, test_ixgbevf_traffic, test_traffic, VfDrive
 pub use migrate::{test_doorbell, test_doorbell_hypervisor_faults, test_live_migration};
 pub use rig::boot_with_model;
 pub use soak::soak;
+pub use xdp::test_xdp;
 
 use anyhow::{bail, Result};
 use rig::json_field;

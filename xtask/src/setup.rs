@@ -163,9 +163,10 @@ pub fn setup() -> Result<()> {
         )
     })?;
     // The debug guest kernel is built with clang: the kernel allows KASAN with Rust only then.
-    // clang 19 is the LLVM of the libclang bindgen already uses.
+    // clang 19 is the LLVM of the libclang bindgen already uses. The XDP check's programs
+    // are built with it too (the BPF target).
     step(
-        "clang, lld and llvm 19 for the debug guest kernel (bookworm)",
+        "clang, lld and llvm 19 for the debug guest kernel and the XDP programs (bookworm)",
         || {
             apt_install(
                 DEBUG_KERNEL_PKGS,

@@ -147,6 +147,10 @@ pub fn test() -> Result<()> {
                 crate::model::test_device_faults(k, ko),
             );
             t.check(
+                "compsc_vf XDP: pass, drop, tx and redirect (ndo_xdp_xmit) in native mode; a multi-buffer program and a too-large MTU refused with extack",
+                crate::model::test_xdp(k, ko),
+            );
+            t.check(
                 "compsc_vf doorbell on one VF: freeze+abort, freeze+swap+restore with PF state replayed, abuse refused",
                 crate::model::test_doorbell(k, ko),
             );

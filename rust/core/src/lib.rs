@@ -39,3 +39,4 @@ pub mod record;
 pub mod regs;
 pub mod report;
 pub mod selftest;
+pub mod xdp;
