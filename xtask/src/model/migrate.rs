@@ -506,11 +506,15 @@ pub(super) fn migrate(
 }
 
 /// The guest's side of the live-migration test: TCP each way and a ping stream across one
-/// migration, checksums at the end.
+/// migration, checksums at the end. The interface runs one of its two queue pairs (`ethtool
+/// -L`) and an XDP_PASS program, both of which must still be so after the moves.
 fn migration_plan(bytes: u64) -> String {
     use super::rig::CHUNK;
     format!(
         r#"{up}
+ethtool -L eth0 combined 1 && echo E2E-CHANNELS-SET ok || echo E2E-CHANNELS-SET failed
+/usr/bin/ip link set dev eth0 xdpdrv obj /xdp/pass.o sec xdp && echo E2E-XDP-SET ok || echo E2E-XDP-SET failed
+n=0; until ping -c 1 -W 1 {HOST_IP} >/dev/null 2>&1; do n=$((n+1)); [ $n -ge 15 ] && break; done
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2E-PING-BEFORE failed
 head -c {CHUNK} /dev/urandom > /tmp/chunk
 echo "E2E-CHUNK $(crc32 < /tmp/chunk)"
@@ -529,6 +533,8 @@ wait
 echo "E2E-PING-DURING $(grep 'packets received' /tmp/ping.txt)"
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER ok || echo E2E-PING-AFTER failed
 {counters}
+echo "E2E-CHANNELS-AFTER $(ethtool -l eth0 | sed -n 's/^Combined:[[:space:]]*//p' | tr '\n' ' ')"
+echo "E2E-XDP-AFTER $(/usr/bin/ip link show eth0 | grep -c 'prog/xdp') $(ethtool -S eth0 | sed -n 's/^ *rx_xdp_pass: //p')"
 "#,
         copies = bytes / CHUNK,
         up = super::ixgbevf::driver_up("compsc_vf"),
@@ -561,12 +567,15 @@ pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport
         .iter()
         .map(|r| rig.dir().join(format!("{r}.qmp")))
         .collect();
+    let xdp = super::xdp::build_programs()?;
     let mut guests = Vec::new();
     for (k, role) in roles.iter().enumerate() {
         let mut g = GuestRun::new(&format!("compsc-migrate-{role}"), migration_plan(bytes));
         g.files
             .push((ko.to_path_buf(), "/modules/compsc_vf.ko".into()));
+        g.files.push((xdp.join("pass.o"), "/xdp/pass.o".into()));
         g.with_host_program("/usr/sbin/ethtool")?;
+        g.with_host_program("/usr/bin/ip")?;
         g.timeout = Duration::from_secs(600);
         g.cmdline.push(crate::guest::MIGRATED_CLOCK.into());
         attach_model(&mut g, &models[k].sock)?;
@@ -650,11 +659,33 @@ pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport
     last.check_plan().with_context(|| here.clone())?;
     let console = format!("{}\n{}\n{}", src_out.console, outs[0].console, last.console);
     let c = &console;
-    for key in ["E2E-PING-BEFORE", "E2E-PING-AFTER"] {
+    for key in [
+        "E2E-CHANNELS-SET",
+        "E2E-XDP-SET",
+        "E2E-PING-BEFORE",
+        "E2E-PING-AFTER",
+    ] {
         if marker(c, key) != Some("ok") {
-            bail!("{key}: no traffic; {here}");
+            bail!("{key}: not ok; {here}");
         }
     }
+    // The configuration the user made survives both moves: one queue pair of the two each
+    // destination PF grants, and the XDP program every received frame went through.
+    if marker(c, "E2E-CHANNELS-AFTER") != Some("2 1") {
+        bail!(
+            "after the migrations ethtool -l says {:?}, want 2 granted and 1 in use; {here}",
+            marker(c, "E2E-CHANNELS-AFTER")
+        );
+    }
+    let xdp_after: Vec<u64> = marker(c, "E2E-XDP-AFTER")
+        .unwrap_or("")
+        .split_whitespace()
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let passed = match xdp_after[..] {
+        [1, passed] if passed >= bytes / 1500 => passed,
+        _ => bail!("after the migrations: XDP program attached and rx_xdp_pass {xdp_after:?}, want attached and every frame of the transfer passed; {here}"),
+    };
     let chunk = marker(c, "E2E-CHUNK").context("the guest printed no chunk CRC")?;
     if json_field(&tx, "error").is_some()
         || json_field(&tx, "bytes") != Some(&bytes.to_string())
@@ -684,7 +715,7 @@ pub fn test_live_migration(kernel: &Kernel, ko: &Path) -> Result<MigrationReport
         );
     }
     eprintln!(
-        "    ping across the migrations: {}; counters rx {rx_sw}/{rx_hw} tx {tx_sw}/{tx_hw} (driver/VF)",
+        "    ping across the migrations: {}; counters rx {rx_sw}/{rx_hw} tx {tx_sw}/{tx_hw} (driver/VF); one queue pair and XDP_PASS throughout ({passed} frames passed)",
         marker(c, "E2E-PING-DURING").unwrap_or("(none)")
     );
     for l in c

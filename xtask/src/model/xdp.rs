@@ -36,7 +36,7 @@ const PASS_BYTES: u64 = 8 * CHUNK;
 const PINGS: u64 = 20;
 
 /// Builds the XDP programs into `target/xdp/`; returns the directory.
-fn build_programs() -> Result<PathBuf> {
+pub(super) fn build_programs() -> Result<PathBuf> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bpf/xdp_check.c");
     let dir = target_dir().join("xdp");
     std::fs::create_dir_all(&dir)?;
