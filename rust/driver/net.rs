@@ -178,6 +178,9 @@ struct QueueVector {
     /// Tx hang check: next_to_clean at the last look, and looks without progress.
     last_clean: Atomic<u32>,
     stalls: Atomic<u32>,
+    /// Rx allocation failures at the service task's last look (see
+    /// [`Adapter::retry_refills`]).
+    alloc_failed_seen: Atomic<u64>,
 }
 
 impl QueueVector {
@@ -190,6 +193,7 @@ impl QueueVector {
             tx_timeouts: Atomic::new(0),
             last_clean: Atomic::new(0),
             stalls: Atomic::new(0),
+            alloc_failed_seen: Atomic::new(0),
         }
     }
 
@@ -956,6 +960,9 @@ impl<'bound> Adapter<'bound> {
                     ctl.link_up = link;
                 }
                 drop(ctl);
+                if up {
+                    self.retry_refills();
+                }
                 if changed {
                     self.netdev.set_carrier(link);
                     if link {
@@ -989,6 +996,19 @@ impl<'bound> Adapter<'bound> {
                 self.netdev.service_schedule(next);
             } else if bell {
                 self.netdev.service_schedule(SERVICE_GONE_MS);
+            }
+        }
+    }
+
+    /// A ring whose refill could not allocate may be left with no buffer posted, and then
+    /// no Rx interrupt ever comes to refill it. Each period, any ring whose allocation
+    /// failures grew since the last look gets a NAPI poll, which refills it (as ixgbevf's
+    /// watchdog fires the queues' interrupts). Nothing here touches the device.
+    fn retry_refills(&self) {
+        for (_, qv) in self.queues() {
+            let failed = RingStats::get(&qv.rx_stats.alloc_failed);
+            if qv.alloc_failed_seen.xchg(failed, Relaxed) != failed {
+                qv.napi.schedule();
             }
         }
     }

@@ -941,6 +941,9 @@ u64 compsc_xdp_tx_dma(struct device *dev, struct xdp_frame *f, u32 *len)
 /* ndo_xdp_xmit: a frame from another device, mapped for this one. */
 int compsc_xdp_map(struct device *dev, struct xdp_frame *f, u64 *dma, u32 *len)
 {
+	/* One descriptor per frame: a multi-buffer frame redirected in is refused, not cut. */
+	if (unlikely(xdp_frame_has_frags(f)))
+		return -EOPNOTSUPP;
 	*dma = dma_map_single(dev, f->data, f->len, DMA_TO_DEVICE);
 	*len = f->len;
 	return dma_mapping_error(dev, *dma);

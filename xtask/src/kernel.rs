@@ -141,6 +141,41 @@ pub fn ynltool(kernel: &Kernel) -> Result<PathBuf> {
     Ok(bin)
 }
 
+/// `netdev-map` (xtask/ynl/netdev_map.c): the queue -> NAPI -> IRQ mapping of one
+/// interface from the netdev family's queue-get and napi-get dumps, which ynltool has no
+/// command for. Built with the ynl library and generated netdev code [`ynltool`] builds, so
+/// it speaks the guest kernel's attributes; a second to build, so built every time.
+pub fn netdev_map(kernel: &Kernel) -> Result<PathBuf> {
+    ynltool(kernel)?;
+    let ynl = kernel.source.join("tools/net/ynl");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("ynl/netdev_map.c");
+    let dir = target_dir().join("ynl");
+    std::fs::create_dir_all(&dir)?;
+    let bin = dir.join("netdev-map");
+    let status = Command::new("gcc")
+        .args(["-Wall", "-Wextra", "-Werror", "-O2"])
+        .arg("-I")
+        .arg(ynl.join("lib"))
+        .arg("-I")
+        .arg(ynl.join("generated"))
+        .arg("-I")
+        .arg(kernel.source.join("tools/include/uapi"))
+        .arg("-o")
+        .arg(&bin)
+        .arg(&src)
+        .arg(ynl.join("libynl.a"))
+        .status()
+        .context("gcc not found: run `cargo xtask setup`")?;
+    if !status.success() {
+        bail!(
+            "gcc could not build {} against {}",
+            src.display(),
+            ynl.display()
+        );
+    }
+    Ok(bin)
+}
+
 /// Checks every tool the kernel build needs and says how to get what is missing.
 fn check_tools(flavor: Flavor) -> Result<()> {
     check_rustc()?;

@@ -31,14 +31,15 @@ tasks:
   test     run every test layer: host, module build, KUnit in the guest, end to end
   demo     boot the guest and load compsc_vf
   dkms     build the DKMS source package as a Debian package (target/dkms/)
-  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|mtu|install|recovery|faults|hypervisor|xdp|doorbell|migrate|debug]`
+  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|mtu|install|recovery|faults|alloc|hypervisor|xdp|doorbell|migrate|debug]`
            (default compsc_vf): ping, 100 MiB TCP each way and a link flap through vf-model;
            `mtu`: both drivers against a PF that refuses jumbo frames;
            `install`: make install, binding over ixgbevf, the DKMS package;
            `recovery`: compsc_vf through a PF reset, a VF swap and rmmod under traffic;
            `faults`: the device-fault matrix (vf-model misbehaves under traffic) and the
            hypervisor faults; `hypervisor`: those alone (doorbell abuse, a corrupted
-           record, other VF models); `xdp`: XDP programs of each verdict, and refusals;
+           record, other VF models); `alloc`: every Rx page allocation failing and the
+           rings refilling after; `xdp`: XDP programs of each verdict, and refusals;
            `doorbell`: the migration doorbell on one VF (abort, swap and restore, abuse);
            `migrate`: a live migration between two QEMUs under TCP traffic;
            `debug`: compsc_vf's end-to-end checks on the debug kernel (KASAN, lockdep,
@@ -191,6 +192,12 @@ fn try_main() -> Result<()> {
                     eprintln!("faults passed");
                     return Ok(());
                 }
+                Some("alloc") => {
+                    let ko = module::build(&k, module::Variant::Release)?;
+                    model::test_alloc_failure(&k, &ko)?;
+                    eprintln!("alloc passed");
+                    return Ok(());
+                }
                 Some("xdp") => {
                     let ko = module::build(&k, module::Variant::Release)?;
                     model::test_xdp(&k, &ko)?;
@@ -215,7 +222,7 @@ fn try_main() -> Result<()> {
                     return Ok(());
                 }
                 Some(other) => {
-                    bail!("unknown `{other}` (compsc_vf, ixgbevf, mtu, install, recovery, faults, hypervisor, xdp, doorbell, migrate or debug)")
+                    bail!("unknown `{other}` (compsc_vf, ixgbevf, mtu, install, recovery, faults, alloc, hypervisor, xdp, doorbell, migrate or debug)")
                 }
             };
             model::test_traffic(&k, &drv)?;

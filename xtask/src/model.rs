@@ -25,7 +25,7 @@ pub use compsc::{
     test_compsc_vf_faults, test_compsc_vf_ids, test_compsc_vf_probe, test_compsc_vf_recovery,
     test_mtu_refused,
 };
-pub use faults::test_device_faults;
+pub use faults::{test_alloc_failure, test_device_faults};
 pub use ixgbevf::{test_ixgbevf_swap, test_ixgbevf_traffic, test_traffic, VfDriver};
 pub use migrate::{test_doorbell, test_doorbell_hypervisor_faults, test_live_migration};
 pub use rig::boot_with_model;

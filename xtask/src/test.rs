@@ -147,6 +147,10 @@ pub fn test() -> Result<()> {
                 crate::model::test_device_faults(k, ko),
             );
             t.check(
+                "compsc_vf with every Rx page allocation failing (fail_page_alloc on its call stacks): counted in ethtool -S and qstats, nothing received, rings refilled by the service task once pages come back",
+                crate::model::test_alloc_failure(k, ko),
+            );
+            t.check(
                 "compsc_vf XDP: pass, drop, tx and redirect (ndo_xdp_xmit) in native mode; a multi-buffer program and a too-large MTU refused with extack",
                 crate::model::test_xdp(k, ko),
             );

@@ -5,7 +5,7 @@
 //! kernel log and an rmmod under traffic (followed, on the debug kernel, by a kmemleak scan).
 
 use super::marker;
-use super::rig::{boot_checked, compsc_guest, control_ok, json_field, HOST_IP};
+use super::rig::{boot_checked, compsc_guest, control_ok, json_field, GUEST_IP, HOST_IP};
 use crate::guest::Hook;
 use crate::kernel::Kernel;
 use anyhow::{bail, Context, Result};
@@ -186,17 +186,19 @@ wait
     p
 }
 
+/// The numeric `name=value` pairs in `text` (other words are skipped).
+pub(super) fn pairs(text: &str) -> BTreeMap<String, u64> {
+    text.split_whitespace()
+        .filter_map(|kv| {
+            let (k, v) = kv.split_once('=')?;
+            Some((k.to_owned(), v.parse().ok()?))
+        })
+        .collect()
+}
+
 /// `name=value` pairs of one `E2E-STATS <case>` line.
 fn stats_of(console: &str, case: &str) -> Option<BTreeMap<String, u64>> {
-    let line = marker(console, &format!("E2E-STATS {case} "))?;
-    Some(
-        line.split_whitespace()
-            .filter_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                Some((k.to_owned(), v.parse().ok()?))
-            })
-            .collect(),
-    )
+    marker(console, &format!("E2E-STATS {case} ")).map(pairs)
 }
 
 /// `cargo xtask test` check: the device-fault matrix (see the module doc).
@@ -335,5 +337,201 @@ pub fn test_device_faults(kernel: &Kernel, ko: &Path) -> Result<()> {
     for line in report {
         eprintln!("    {line}");
     }
+    Ok(())
+}
+
+/// Allocations the kernel's fail_page_alloc may fail while the Rx rings are starved: far
+/// more than the run makes, so the rings stay empty until the plan turns it off.
+const ALLOC_FAILURES: u64 = 100_000;
+
+/// The guest's side of the allocation-failure check.
+fn alloc_plan() -> String {
+    format!(
+        r#"{up}
+ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2E-PING-BEFORE failed
+stats() {{ echo "E2E-STATS $1 $(ethtool -S eth0 | sed -n 's/^ *\([a-z0-9_]*\): \([0-9]*\)$/\1=\2/p' | tr '\n' ' ')"; }}
+stats before
+# fail_page_alloc, for call stacks through compsc_vf only: a frame at or above the module's
+# text (the guest loads no module after it). Order-0 pages, every time, no console noise.
+F=/sys/kernel/debug/fail_page_alloc
+base=$(sed -n 's/^compsc_vf .* \(0x[0-9a-f]*\).*$/\1/p' /proc/modules)
+echo "E2E-MODULE-BASE $base"
+echo "$base" > $F/require-start
+echo 0 > $F/min-order
+echo 0 > $F/verbose
+echo 1 > $F/interval
+echo {ALLOC_FAILURES} > $F/times
+echo 100 > $F/probability
+echo E2E-ARMED
+# Down and up: fresh page pools, so the rings must be filled from the page allocator.
+/usr/bin/ip link set eth0 down
+/usr/bin/ip link set eth0 up
+sleep 5
+/usr/bin/ping -c 10 -i 0.2 -W 1 {HOST_IP} >/tmp/p 2>&1 || true
+echo "E2E-STARVED $(sed -n 's/.* \([0-9]*\) \(packets \)\{{0,1\}}received.*/\1/p' /tmp/p)"
+stats starved
+echo E2E-STARVED-END
+sleep 1
+echo 0 > $F/probability
+echo "E2E-LEFT $(cat $F/times)"
+# Pages are back, but the rings are empty and the guest sends nothing, so no interrupt
+# comes: only the service task's refill retry (every 2 s) can let the peer's pings in.
+sleep 4
+echo E2E-PEER-PING
+sleep 6
+n=0; until ping -c 1 -W 1 {HOST_IP} >/dev/null 2>&1; do n=$((n+1)); [ $n -ge 30 ] && break; done
+echo "E2E-BACK $n"
+ping -c 20 -i 0.1 -W 2 {HOST_IP} >/tmp/p 2>&1 || true
+echo "E2E-AFTER $(sed -n 's/.* \([0-9]*\) \(packets \)\{{0,1\}}received.*/\1/p' /tmp/p)"
+stats after
+echo "E2E-QSTATS $(/usr/bin/ynltool -j qstats show | tr -d '\n')"
+echo "E2E-IFINDEX $(cat /sys/class/net/eth0/ifindex)"
+ping -f -c 3000 {HOST_IP} >/dev/null 2>&1 &
+sleep 1
+rmmod compsc_vf
+echo "E2E-UNLOADED $(grep -c compsc_vf /proc/modules)"
+wait
+"#,
+        up = super::ixgbevf::driver_up("compsc_vf")
+    )
+}
+
+/// `cargo xtask test` check: Rx buffer allocation failure is counted, not fatal. The
+/// kernel's fail_page_alloc (limited to compsc_vf's call stacks) fails every page the driver
+/// asks for while the interface comes up, so its Rx rings come up empty; the device then has
+/// no descriptor for what arrives (the model counts it) and nothing is received. The driver
+/// counts each failed refill (ethtool -S and the netdev family's qstats), and once
+/// allocations succeed again its service task refills the rings and traffic comes back by
+/// itself, with no interrupt to trigger it.
+pub fn test_alloc_failure(kernel: &Kernel, ko: &Path) -> Result<()> {
+    let (mut rig, m, mut g) = compsc_guest(
+        ko,
+        "alc",
+        "compsc-alloc",
+        alloc_plan(),
+        Duration::from_secs(300),
+    )?;
+    g.with_host_program("/usr/sbin/ethtool")?;
+    g.with_host_program("/usr/bin/ping")?;
+    g.with_host_program("/usr/bin/ip")?;
+    g.with_program_at(&crate::kernel::ynltool(kernel)?, "/usr/bin/ynltool")?;
+    let model: Rc<RefCell<BTreeMap<&'static str, String>>> = Rc::default();
+    for at in ["E2E-ARMED", "E2E-STARVED-END"] {
+        let (ctl, model) = (m.ctl.clone(), model.clone());
+        g.hooks.push(Hook::new(at, move || {
+            let s = control_ok(&ctl, r#"{"cmd":"stats"}"#)?;
+            model.borrow_mut().insert(at, s);
+            Ok(())
+        }));
+    }
+    let peer_ping: Rc<RefCell<String>> = Rc::default();
+    let (ns, got) = (rig.ns().to_owned(), peer_ping.clone());
+    g.hooks.push(Hook::new("E2E-PEER-PING", move || {
+        let o = std::process::Command::new("ip")
+            .args([
+                "netns", "exec", &ns, "ping", "-c", "5", "-i", "0.2", "-W", "2",
+            ])
+            .arg(GUEST_IP)
+            .output()?;
+        *got.borrow_mut() = String::from_utf8_lossy(&o.stdout).into_owned();
+        Ok(())
+    }));
+    let (out, stats, here) = boot_checked(kernel, g, &mut rig, &m)?;
+    let c = &out.console;
+    let snap =
+        |case: &str| stats_of(c, case).with_context(|| format!("no ethtool -S {case}; {here}"));
+    let (before, starved, after) = (snap("before")?, snap("starved")?, snap("after")?);
+    let counter = |m: &BTreeMap<String, u64>| -> Result<u64> {
+        m.get("rx_alloc_failed")
+            .copied()
+            .with_context(|| format!("ethtool -S has no rx_alloc_failed; {here}"))
+    };
+    // The fault fired: fail_page_alloc used some of its budget, and the device found no
+    // descriptor for frames that arrived while the rings were empty.
+    let left: u64 = marker(c, "E2E-LEFT")
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no fail_page_alloc count (E2E-LEFT); {here}"))?;
+    let injected = ALLOC_FAILURES.saturating_sub(left);
+    if injected == 0 {
+        bail!(
+            "fail_page_alloc failed no allocation (module base {:?}); {here}",
+            marker(c, "E2E-MODULE-BASE")
+        );
+    }
+    let model = model.borrow();
+    let no_desc = |at: &str| -> Result<u64> {
+        model
+            .get(at)
+            .and_then(|s| json_field(s, "rx_no_desc"))
+            .and_then(|v| v.parse().ok())
+            .with_context(|| format!("no model rx_no_desc at {at}; {here}"))
+    };
+    let missed = no_desc("E2E-STARVED-END")?.wrapping_sub(no_desc("E2E-ARMED")?);
+    if missed == 0 {
+        bail!("the model never lacked an Rx descriptor: the rings were not starved; {here}");
+    }
+    if marker(c, "E2E-STARVED") != Some("0") {
+        bail!(
+            "{:?} of 10 pings answered with no Rx buffer to receive into; {here}",
+            marker(c, "E2E-STARVED")
+        );
+    }
+    // The driver counted it, and it was not fatal.
+    let failed = counter(&starved)?.wrapping_sub(counter(&before)?);
+    if failed == 0 {
+        bail!("{injected} page allocations failed, rx_alloc_failed did not grow; {here}");
+    }
+    // Refilled with no help from the guest: the peer's pings answered.
+    let peer = peer_ping.borrow();
+    let answered = super::xdp::received(&peer).unwrap_or(0);
+    if answered < 3 {
+        bail!("{answered} of the peer's 5 pings answered once pages came back: the empty rings were not refilled by the service task ({peer:?}); {here}");
+    }
+    let back: u32 = marker(c, "E2E-BACK")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(u32::MAX);
+    if back >= 30 {
+        bail!("no traffic within 30 s after allocations succeeded again: the rings were never refilled; {here}");
+    }
+    if marker(c, "E2E-AFTER") != Some("20") {
+        bail!(
+            "after the refill {:?} of 20 pings answered; {here}",
+            marker(c, "E2E-AFTER")
+        );
+    }
+    // The netdev family's qstats carry the same count.
+    let ifindex: u64 = marker(c, "E2E-IFINDEX")
+        .and_then(|v| v.parse().ok())
+        .with_context(|| format!("no ifindex; {here}"))?;
+    let qstats: serde_json::Value = serde_json::from_str(marker(c, "E2E-QSTATS").unwrap_or(""))
+        .with_context(|| format!("qstats is not JSON; {here}"))?;
+    let qs_fail = qstats
+        .as_array()
+        .and_then(|a| a.iter().find(|d| d["ifindex"].as_u64() == Some(ifindex)))
+        .and_then(|d| d["rx"]["alloc-fail"].as_u64())
+        .with_context(|| {
+            format!("qstats has no rx alloc-fail for ifindex {ifindex}: {qstats}; {here}")
+        })?;
+    // Read after ethtool's last look, so at least as large (and counters never go back).
+    let last = counter(&after)?;
+    if last < counter(&starved)? || qs_fail < last {
+        bail!(
+            "rx_alloc_failed {} while starved, {last} after, qstats rx alloc-fail {qs_fail} later still; {here}",
+            counter(&starved)?
+        );
+    }
+    if marker(c, "E2E-UNLOADED") != Some("0") {
+        bail!("compsc_vf still loaded after rmmod under traffic; {here}");
+    }
+    let trouble = crate::test::kernel_trouble(c);
+    if !trouble.is_empty() {
+        bail!("kernel trouble: {}; {here}", trouble.join(" | "));
+    }
+    if json_field(&stats, "bad_accesses") != Some("0") {
+        bail!("the model refused guest register accesses: {stats}; {here}");
+    }
+    eprintln!(
+        "    alloc failure: {injected} pages refused, rx_alloc_failed +{failed}, model found no descriptor {missed} times, the peer's pings answered {answered} of 5, the guest's back after {back} failed"
+    );
     Ok(())
 }

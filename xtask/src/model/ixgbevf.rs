@@ -11,6 +11,7 @@ use super::{clean_run, marker};
 use crate::guest::{self, GuestRun, Hook};
 use crate::kernel::Kernel;
 use anyhow::{bail, Context, Result};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -74,7 +75,8 @@ echo "E2E-CHANNELS $(ethtool -l eth0 | sed -n 's/^Combined:[[:space:]]*//p' | tr
 ethtool -L eth0 combined 1 && echo E2E-CHANNELS-SET ok || echo E2E-CHANNELS-SET failed
 echo "E2E-CHANNELS-NOW $(ethtool -l eth0 | sed -n 's/^Combined:[[:space:]]*//p' | tr '\n' ' ')"
 ping -c 3 -i 0.2 -W 5 10.77.0.1 >/dev/null && echo E2E-PING-ONE-QUEUE ok || echo E2E-PING-ONE-QUEUE failed
-ethtool -L eth0 combined 3 2>/dev/null && echo E2E-CHANNELS-BAD accepted || echo E2E-CHANNELS-BAD refused
+ethtool -L eth0 combined 3 2>/tmp/l && echo E2E-CHANNELS-BAD accepted || echo "E2E-CHANNELS-BAD refused $(tr '\n' ' ' </tmp/l)"
+echo "E2E-CHANNELS-AFTER-BAD $(ethtool -l eth0 | sed -n 's/^Combined:[[:space:]]*//p' | tr '\n' ' ')"
 ethtool -L eth0 combined 2
 ethtool -x eth0 >/tmp/x 2>&1 && echo "E2E-RSS-OFF shown" || echo "E2E-RSS-OFF $(tail -n 1 /tmp/x)"
 echo E2E-QUERY-RSS
@@ -88,7 +90,10 @@ echo "E2E-QSTATS-DEV $(/usr/bin/ynltool -j qstats show | tr -d '\n')"
 echo "E2E-QSTATS-Q $(/usr/bin/ynltool -j qstats show scope queue | tr -d '\n')"
 echo "E2E-SYSFS-RX $s0 $(cat /sys/class/net/eth0/statistics/rx_packets) $(cat /sys/class/net/eth0/ifindex)"
 echo "E2E-PP $(/usr/bin/ynltool -j page-pool stats group-by page-pool | tr -d '\n')"
+/usr/bin/netdev-map $(cat /sys/class/net/eth0/ifindex) | sed 's/^/E2E-NAPIMAP /'
+grep compsc_vf /proc/interrupts | sed 's/^ *\([0-9]*\):.* \([^ ]*\)$/E2E-IRQ \1 \2/'
 echo 1 > /sys/class/net/eth0/threaded && echo "E2E-THREADED $(ps | grep -c '\[napi/eth0-[0-9]')" || echo "E2E-THREADED refused"
+/usr/bin/netdev-map $(cat /sys/class/net/eth0/ifindex) | sed 's/^/E2E-NAPIMAP-THREADED /'
 ping -c 3 -i 0.2 -W 5 10.77.0.1 >/dev/null && echo E2E-PING-THREADED ok || echo E2E-PING-THREADED failed
 echo 0 > /sys/class/net/eth0/threaded
 for f in log pf counters state; do sed "s/^/E2E-DBG-$f /" /sys/kernel/debug/compsc_vf/*/$f; done
@@ -346,6 +351,7 @@ pub(super) fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficRepo
     g.with_host_program("/usr/bin/iperf3")?;
     if drv.name == "compsc_vf" {
         g.with_program_at(&crate::kernel::ynltool(kernel)?, "/usr/bin/ynltool")?;
+        g.with_program_at(&crate::kernel::netdev_map(kernel)?, "/usr/bin/netdev-map")?;
     }
     g.files
         .push((drv.ko.clone(), format!("/modules/{}.ko", drv.name)));
@@ -555,15 +561,18 @@ fn surfaces(console: &str, mcast: &str, ring_stats: &str, drv: &VfDriver) -> Res
         || marker(console, "E2E-CHANNELS-SET") != Some("ok")
         || marker(console, "E2E-CHANNELS-NOW") != Some("2 1")
         || marker(console, "E2E-PING-ONE-QUEUE") != Some("ok")
-        || marker(console, "E2E-CHANNELS-BAD") != Some("refused")
+        || !marker(console, "E2E-CHANNELS-BAD")
+            .is_some_and(|m| m.starts_with("refused") && m.contains("exceeds maximum"))
+        || marker(console, "E2E-CHANNELS-AFTER-BAD") != Some("2 1")
     {
         bail!(
-            "ethtool -l/-L: granted/used {:?}, set 1 {:?} -> {:?}, ping {:?}, 3 {:?}",
+            "ethtool -l/-L: granted/used {:?}, set 1 {:?} -> {:?}, ping {:?}, 3 {:?} (want refused with the kernel's `exceeds maximum`) -> {:?}",
             marker(console, "E2E-CHANNELS"),
             marker(console, "E2E-CHANNELS-SET"),
             marker(console, "E2E-CHANNELS-NOW"),
             marker(console, "E2E-PING-ONE-QUEUE"),
-            marker(console, "E2E-CHANNELS-BAD")
+            marker(console, "E2E-CHANNELS-BAD"),
+            marker(console, "E2E-CHANNELS-AFTER-BAD")
         );
     }
     let bad = marker(console, "E2E-RING-BAD").unwrap_or("");
@@ -711,6 +720,7 @@ fn netdev_interfaces(console: &str, ring_stats: &str) -> Result<()> {
             marker(console, "E2E-RSS-TABLE")
         );
     }
+    napi_links(console)?;
     // Threaded NAPI: one kernel thread per queue pair, and traffic flows through them.
     if marker(console, "E2E-THREADED") != Some("2")
         || marker(console, "E2E-PING-THREADED") != Some("ok")
@@ -720,6 +730,74 @@ fn netdev_interfaces(console: &str, ring_stats: &str) -> Result<()> {
             marker(console, "E2E-THREADED"),
             marker(console, "E2E-PING-THREADED")
         );
+    }
+    Ok(())
+}
+
+/// One `netdev-map` listing (lines after `key`): each queue's NAPI id by (kind, queue id),
+/// and each NAPI's IRQ and thread pid by NAPI id.
+#[allow(clippy::type_complexity)]
+fn napi_map(console: &str, key: &str) -> (BTreeMap<(String, u32), u32>, BTreeMap<u32, (i64, u32)>) {
+    let (mut queues, mut napis) = (BTreeMap::new(), BTreeMap::new());
+    for l in console.lines().filter_map(|l| l.trim().strip_prefix(key)) {
+        let w: Vec<&str> = l.split_whitespace().collect();
+        match w[..] {
+            ["queue", kind, id, "napi", napi] => {
+                if let (Ok(id), Ok(napi)) = (id.parse(), napi.parse()) {
+                    queues.insert((kind.to_owned(), id), napi);
+                }
+            }
+            ["napi", id, "irq", irq, "pid", pid] => {
+                if let (Ok(id), Ok(irq), Ok(pid)) = (id.parse(), irq.parse(), pid.parse()) {
+                    napis.insert(id, (irq, pid));
+                }
+            }
+            _ => {}
+        }
+    }
+    (queues, napis)
+}
+
+/// NAPI and IRQ links through the netdev family (queue-get, napi-get): each queue pair's Rx
+/// and Tx queue share one NAPI, the pairs' NAPIs differ, each NAPI names the IRQ
+/// /proc/interrupts shows for its vector (compsc_vf-TxRx-N), and in threaded mode each NAPI
+/// names its thread.
+fn napi_links(console: &str) -> Result<()> {
+    let irqs: BTreeMap<String, i64> = console
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("E2E-IRQ "))
+        .filter_map(|l| {
+            let (irq, name) = l.split_once(' ')?;
+            Some((name.trim().to_owned(), irq.parse().ok()?))
+        })
+        .collect();
+    let (queues, napis) = napi_map(console, "E2E-NAPIMAP ");
+    let (_, threaded) = napi_map(console, "E2E-NAPIMAP-THREADED ");
+    let mut seen = Vec::new();
+    for q in 0..2u32 {
+        let napi = |kind: &str| queues.get(&(kind.to_owned(), q)).copied().unwrap_or(0);
+        let (rx, tx) = (napi("rx"), napi("tx"));
+        if rx == 0 || rx != tx {
+            bail!("queue pair {q}: rx NAPI {rx}, tx NAPI {tx}: want one NAPI for both (queue-get: {queues:?})");
+        }
+        if seen.contains(&rx) {
+            bail!("queue pairs share NAPI {rx}: want one per pair ({queues:?})");
+        }
+        seen.push(rx);
+        let vector = format!("compsc_vf-TxRx-{q}");
+        let want = irqs
+            .get(&vector)
+            .with_context(|| format!("/proc/interrupts has no {vector}: {irqs:?}"))?;
+        match napis.get(&rx) {
+            Some((irq, pid)) if irq == want && *pid == 0 => {}
+            other => {
+                bail!("napi-get for NAPI {rx}: {other:?}, want irq {want} ({vector}) and no thread")
+            }
+        }
+        match threaded.get(&rx) {
+            Some((irq, pid)) if irq == want && *pid > 0 => {}
+            other => bail!("napi-get in threaded mode for NAPI {rx}: {other:?}, want irq {want} and a thread pid"),
+        }
     }
     Ok(())
 }
@@ -896,4 +974,34 @@ fn analyse(
         udp_pps: 0.0,
         cpu_us_per_pkt: 0.0,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::napi_links;
+
+    const IRQS: &str =
+        "E2E-IRQ 24 compsc_vf-TxRx-0\nE2E-IRQ 25 compsc_vf-TxRx-1\nE2E-IRQ 26 compsc_vf-mbx\n";
+
+    fn map(q1_tx_napi: u32, threaded_pid: u32) -> String {
+        let mut c = IRQS.to_owned();
+        for (key, pid) in [("E2E-NAPIMAP", 0), ("E2E-NAPIMAP-THREADED", threaded_pid)] {
+            c += &format!(
+                "{key} queue rx 0 napi 8193\n{key} queue rx 1 napi 8194\n{key} queue tx 0 napi 8193\n{key} queue tx 1 napi {q1_tx_napi}\n{key} napi 8193 irq 24 pid {pid}\n{key} napi 8194 irq 25 pid {pid}\n"
+            );
+        }
+        c
+    }
+
+    #[test]
+    fn napi_links_want_pairs_irqs_and_threads() {
+        assert!(napi_links(&map(8194, 77)).is_ok());
+        // Tx queue 1 on the other pair's NAPI, or no thread in threaded mode: refused.
+        assert!(napi_links(&map(8193, 77)).is_err());
+        assert!(napi_links(&map(8194, 0)).is_err());
+        // The IRQ of another vector: refused.
+        let swapped = map(8194, 77).replace("irq 24", "irq 26");
+        assert!(napi_links(&swapped).is_err());
+        assert!(napi_links(IRQS).is_err());
+    }
 }

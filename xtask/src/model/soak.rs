@@ -46,10 +46,10 @@ echo E2E-SOAK-GO
 (
   r=0
   while ! over; do
-    if (i=0; while [ $i -lt {copies} ]; do cat /tmp/chunk; i=$((i+1)); done) | nc {HOST_IP} 5001; then
+    if (i=0; while [ $i -lt {copies} ]; do cat /tmp/chunk; i=$((i+1)); done) | nc {HOST_IP} 5001 2>/tmp/nce; then
       echo "E2E-TX-ROUND $r ok"
     else
-      echo "E2E-TX-ROUND $r refused-or-broken"
+      echo "E2E-TX-ROUND $r refused-or-broken $(head -c 120 /tmp/nce | tr '\n' ' ')"
     fi
     r=$((r+1)); sleep 1
   done
@@ -167,9 +167,21 @@ fn serve(
     })
 }
 
-/// The host's disruptions, one every 5 to 20 s, until `until`; per kind: done, failed.
-fn disrupt(ctl: &Path, until: Instant) -> BTreeMap<&'static str, (u32, Vec<String>)> {
+/// What the host did, in order: when each disruption started (ms since the Unix epoch, the
+/// clock vf-peer stamps its rounds with) and its kind.
+type Timeline = Vec<(u128, &'static str)>;
+
+fn unix_ms() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis())
+}
+
+/// The host's disruptions, one every 5 to 20 s, until `until`; per kind: done, failed; and
+/// the timeline.
+fn disrupt(ctl: &Path, until: Instant) -> (BTreeMap<&'static str, (u32, Vec<String>)>, Timeline) {
     let mut done: BTreeMap<&'static str, (u32, Vec<String>)> = BTreeMap::new();
+    let mut timeline = Timeline::new();
     let mut seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64)
@@ -186,6 +198,7 @@ fn disrupt(ctl: &Path, until: Instant) -> BTreeMap<&'static str, (u32, Vec<Strin
         if Instant::now() >= until {
             break;
         }
+        let at = unix_ms();
         let (kind, r): (&'static str, Result<()>) = match rnd(4) {
             0 => (
                 "move to a fresh VF (FREEZE, swap, RESTORE)",
@@ -216,6 +229,7 @@ fn disrupt(ctl: &Path, until: Instant) -> BTreeMap<&'static str, (u32, Vec<Strin
                 })(),
             ),
         };
+        timeline.push((at, kind));
         let e = done.entry(kind).or_default();
         e.0 += 1;
         if let Err(err) = r {
@@ -225,7 +239,37 @@ fn disrupt(ctl: &Path, until: Instant) -> BTreeMap<&'static str, (u32, Vec<Strin
             let _ = command(ctl, "restore", "restored", limit);
         }
     }
-    done
+    (done, timeline)
+}
+
+/// One line on a round the peer did not get whole: what it got, how the stream ended, when
+/// (seconds into the soak) and the disruptions in the 40 s before.
+fn explain_round(result: &str, start_ms: u128, timeline: &Timeline) -> String {
+    let Some(t0) = json_field(result, "t0_unix_ms").and_then(|v| v.parse::<u128>().ok()) else {
+        return format!("  {}", result.chars().take(200).collect::<String>());
+    };
+    let secs = json_field(result, "secs")
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0);
+    let end = t0.saturating_add((secs * 1000.0) as u128);
+    let before: Vec<String> = timeline
+        .iter()
+        .filter(|(at, _)| *at + 40_000 >= t0 && *at <= end)
+        .map(|(at, k)| {
+            format!(
+                "{k} at {:.1} s",
+                at.saturating_sub(start_ms) as f64 / 1000.0
+            )
+        })
+        .collect();
+    format!(
+        "  round at {:.1} s for {secs:.1} s: {} bytes, ended {}, chunk CRCs {}; disruptions then: {}",
+        t0.saturating_sub(start_ms) as f64 / 1000.0,
+        json_field(result, "bytes").unwrap_or("?"),
+        json_field(result, "ended").unwrap_or("?"),
+        json_field(result, "chunk_crcs").unwrap_or("?"),
+        if before.is_empty() { "none".to_owned() } else { before.join(", ") }
+    )
 }
 
 /// Runs the soak for `minutes`; the report, or an error when something was lost.
@@ -268,7 +312,8 @@ pub fn soak(kernel: &Kernel, ko: &Path, minutes: u32) -> Result<String> {
     g.timeout = Duration::from_secs(u64::from(minutes) * 60 + 600);
     attach_model(&mut g, &m.sock)?;
     let ctl = m.ctl.clone();
-    let disruptions = Arc::new(Mutex::new(BTreeMap::new()));
+    let disruptions = Arc::new(Mutex::new((BTreeMap::new(), Timeline::new())));
+    let start_ms = unix_ms();
     let d = disruptions.clone();
     let started = Instant::now();
     let (stops, stopfiles) = (stop.clone(), [sink_stop.clone(), source_stop.clone()]);
@@ -348,9 +393,15 @@ pub fn soak(kernel: &Kernel, ko: &Path, minutes: u32) -> Result<String> {
         .count();
     let ring_failures = c.lines().filter(|l| l.contains("E2E-RING-FAILED")).count();
     let trouble = crate::test::kernel_trouble(c);
-    let disruptions = disruptions
+    let guard = disruptions
         .lock()
         .map_err(|_| anyhow::anyhow!("poisoned"))?;
+    let (disruptions, timeline) = (&guard.0, &guard.1);
+    let guest_failed: Vec<&str> = c
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("E2E-TX-ROUND "))
+        .filter(|l| !l.ends_with(" ok"))
+        .collect();
 
     let mut r = String::new();
     use std::fmt::Write as _;
@@ -364,6 +415,12 @@ pub fn soak(kernel: &Kernel, ko: &Path, minutes: u32) -> Result<String> {
         tx.results.len(), ROUND_BYTES >> 20, tx.results.len() - tx_bad.len(), tx_bad.len(), tx_ok);
     let _ = writeln!(r, "host -> guest: {} rounds sent by the peer, {} whole in the guest, {} of them corrupted, {} partial",
         rx.results.len(), rx_whole.len(), rx_corrupt, rx_partial);
+    for bad in &tx_bad {
+        let _ = writeln!(r, "{}", explain_round(bad, start_ms, timeline));
+    }
+    for l in &guest_failed {
+        let _ = writeln!(r, "  guest round {l}");
+    }
     for (kind, (n, errs)) in disruptions.iter() {
         let _ = writeln!(
             r,

@@ -1,8 +1,10 @@
-//! XDP on compsc_vf, end to end: programs for each verdict (xtask/bpf/xdp_check.c, built
+//! BPF on compsc_vf, end to end: XDP programs for each verdict (xtask/bpf/checks.c, built
 //! with clang for the BPF target) attached in native mode with the guest's iproute2, frames
 //! from the peer through them, and the driver's counters, the stack's ICMP counters and the
 //! peer's replies as the evidence. Refusals (a multi-buffer program, an MTU too large for
-//! one buffer) must come back with the driver's extack message and change nothing.
+//! one buffer) must come back with the driver's extack message and change nothing. First,
+//! the Rx hash: a tc classifier that drops echo replies reaching the stack without one, so
+//! pings pass with `rxhash` on and fail with it off.
 
 use super::ixgbevf::driver_up;
 use super::marker;
@@ -21,13 +23,14 @@ use std::process::Command;
 use std::rc::Rc;
 use std::time::Duration;
 
-/// The programs: object name and the `VERDICT_*` it is built with.
-const PROGRAMS: [(&str, &str); 5] = [
+/// The programs: object name and the macro it is built with.
+const PROGRAMS: [(&str, &str); 6] = [
     ("pass", "VERDICT_PASS"),
     ("drop", "VERDICT_DROP"),
     ("tx", "VERDICT_TX"),
     ("redirect", "VERDICT_REDIRECT"),
     ("frags", "VERDICT_FRAGS"),
+    ("rxhash", "RXHASH_REQUIRED"),
 ];
 
 /// Bytes the peer sends through the XDP_PASS program.
@@ -35,9 +38,9 @@ const PASS_BYTES: u64 = 8 * CHUNK;
 /// Pings each way per case.
 const PINGS: u64 = 20;
 
-/// Builds the XDP programs into `target/xdp/`; returns the directory.
+/// Builds the BPF programs into `target/xdp/`; returns the directory.
 pub(super) fn build_programs() -> Result<PathBuf> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bpf/xdp_check.c");
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("bpf/checks.c");
     let dir = target_dir().join("xdp");
     std::fs::create_dir_all(&dir)?;
     for (name, verdict) in PROGRAMS {
@@ -71,6 +74,15 @@ ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2
 snap() {{ echo "E2E-STATS $1 $(ethtool -S eth0 | sed -n 's/^ *\([a-z_0-9]*\): \([0-9]*\)$/\1=\2/p' | tr '\n' ' ') $(grep '^Icmp:' /proc/net/snmp | tr '\n' ' ')"; }}
 attach() {{ /usr/bin/ip link set dev eth0 xdpdrv off; /usr/bin/ip link set dev eth0 xdpdrv obj /xdp/$1.o sec $2 2>/tmp/e; }}
 pings() {{ ping -c {PINGS} -i 0.1 -W 2 {HOST_IP} >/tmp/p 2>&1 || true; echo "E2E-PINGS $1 $(sed -n 's/.* \([0-9]*\) packets received.*/\1/p' /tmp/p)"; }}
+/usr/sbin/tc qdisc add dev eth0 clsact
+/usr/sbin/tc filter add dev eth0 ingress bpf direct-action obj /xdp/rxhash.o sec tc 2>/tmp/e && echo E2E-TC ok || echo "E2E-TC $(tr '\n' ' ' </tmp/e)"
+pings hash-on
+ethtool -K eth0 rxhash off
+echo "E2E-FEATURE-RXHASH $(ethtool -k eth0 | sed -n 's/^receive-hashing: //p')"
+pings hash-off
+ethtool -K eth0 rxhash on
+pings hash-back
+/usr/sbin/tc qdisc del dev eth0 clsact
 attach frags xdp.frags && echo E2E-XDP-FRAGS accepted || echo "E2E-XDP-FRAGS $(tr '\n' ' ' </tmp/e)"
 /usr/bin/ip link set eth0 mtu 3000
 attach pass xdp && echo E2E-XDP-BIGMTU accepted || echo "E2E-XDP-BIGMTU $(tr '\n' ' ' </tmp/e)"
@@ -115,13 +127,7 @@ echo "E2E-DMESG-END"
 fn stats_of(console: &str, case: &str) -> Option<BTreeMap<String, u64>> {
     let line = marker(console, &format!("E2E-STATS {case} "))?;
     let (ethtool, icmp) = line.split_once("Icmp:")?;
-    let mut m: BTreeMap<String, u64> = ethtool
-        .split_whitespace()
-        .filter_map(|kv| {
-            let (k, v) = kv.split_once('=')?;
-            Some((k.to_owned(), v.parse().ok()?))
-        })
-        .collect();
+    let mut m = super::faults::pairs(ethtool);
     // `Icmp: InMsgs InErrors ... Icmp: 12 0 ...`: names, then values.
     let (names, values) = icmp.split_once("Icmp:")?;
     for (k, v) in names.split_whitespace().zip(values.split_whitespace()) {
@@ -131,7 +137,7 @@ fn stats_of(console: &str, case: &str) -> Option<BTreeMap<String, u64>> {
 }
 
 /// Replies counted in `ping`'s summary (`20 packets transmitted, 20 received, ...`).
-fn received(ping_out: &str) -> Option<u64> {
+pub(super) fn received(ping_out: &str) -> Option<u64> {
     let line = ping_out
         .lines()
         .find(|l| l.contains("packets transmitted"))?;
@@ -148,6 +154,7 @@ pub fn test_xdp(kernel: &Kernel, ko: &Path) -> Result<()> {
     let source = start_peer_bytes(&mut rig, &peer_bin, "source", 5002, PASS_BYTES)?;
     g.with_host_program("/usr/sbin/ethtool")?;
     g.with_host_program("/usr/bin/ip")?;
+    g.with_host_program("/usr/sbin/tc")?;
     for (name, _) in PROGRAMS {
         g.files
             .push((programs.join(format!("{name}.o")), format!("/xdp/{name}.o")));
@@ -174,6 +181,31 @@ pub fn test_xdp(kernel: &Kernel, ko: &Path) -> Result<()> {
     let c = &out.console;
     if marker(c, "E2E-PING-BEFORE") != Some("ok") {
         bail!("no traffic before XDP; {here}");
+    }
+    // Rx hash: echo replies without a hash are dropped by the classifier, so every ping
+    // passes with rxhash on and none with it off.
+    if marker(c, "E2E-TC") != Some("ok") {
+        bail!(
+            "the rxhash classifier did not attach: {:?}; {here}",
+            marker(c, "E2E-TC")
+        );
+    }
+    let all = PINGS.to_string();
+    for (case, want) in [
+        ("hash-on", all.as_str()),
+        ("hash-off", "0"),
+        ("hash-back", all.as_str()),
+    ] {
+        let got = marker(c, &format!("E2E-PINGS {case}"));
+        if got != Some(want) {
+            bail!("pings through the rxhash classifier, {case}: {got:?} answered, want {want}; {here}");
+        }
+    }
+    if marker(c, "E2E-FEATURE-RXHASH") != Some("off") {
+        bail!(
+            "ethtool -K rxhash off did not take: {:?}; {here}",
+            marker(c, "E2E-FEATURE-RXHASH")
+        );
     }
     // Refusals: the driver's own extack message, and no program left behind.
     let frags = marker(c, "E2E-XDP-FRAGS").unwrap_or("");
