@@ -56,3 +56,10 @@ module! {
 #[link_section = ".modinfo"]
 #[used(compiler)]
 static MODINFO_VERSION: [u8; 14] = *b"version=0.1.0\0";
+
+/// The kernel series the driver is built and tested on, shown by `modinfo` (the Makefile
+/// refuses older ones; newer ones may change the Rust API it uses).
+#[cfg(MODULE)]
+#[link_section = ".modinfo"]
+#[used(compiler)]
+static MODINFO_KERNELS: [u8; 28] = *b"kernels=7.2 to 7.3 (tested)\0";

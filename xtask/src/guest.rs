@@ -211,13 +211,10 @@ pub fn check_qemu(qemu: &[OsString]) -> Result<()> {
     Ok(())
 }
 
-/// The name a run's initramfs and console log take: the run's, marked when the kernel is the
-/// debug one so the two passes keep separate logs.
+/// The name a run's initramfs and console log take: the run's, marked when the kernel is not
+/// the standard one (as module builds are) so each pass keeps its own logs.
 fn log_name(kernel: &Kernel, run_: &GuestRun) -> String {
-    match kernel.flavor {
-        crate::kernel::Flavor::Standard => run_.name.clone(),
-        crate::kernel::Flavor::Debug => format!("{}-debug", run_.name),
-    }
+    format!("{}{}", run_.name, kernel.flavor.module_suffix())
 }
 
 /// Kernel command line words for the debug kernel: 4-level paging. With TCG's `-cpu max`

@@ -8,7 +8,9 @@
 //! place, after a line naming the tool and both versions. `target/guest-kernel` links to the
 //! build for the Makefile's default `KDIR`.
 
-use crate::setup::{bindgen_version, check_rustc, LIBCLANG_PATH, LINUX_SOURCE_PKG, RUST_LIB_SRC};
+use crate::setup::{
+    bindgen_version, check_rustc, LIBCLANG_PATH, LINUX_PREVIOUS_PKG, LINUX_SOURCE_PKG, RUST_LIB_SRC,
+};
 use crate::tools;
 use crate::util::{
     cache_dir, fnv1a, output, path_with_cargo_bin, project_root, run, run_logged, step, target_dir,
@@ -31,6 +33,9 @@ pub enum Flavor {
     /// debugging, UBSAN, Rust debug assertions), built with clang: the kernel accepts KASAN
     /// with Rust only in a clang build.
     Debug,
+    /// The standard configuration on the previous kernel series (Debian's
+    /// linux-source-7.2): the module must build, load and carry traffic there too.
+    Previous,
 }
 
 /// The clang the debug kernel is built with (`LLVM=-19`): the LLVM of the libclang that
@@ -68,6 +73,25 @@ impl Flavor {
         match self {
             Flavor::Standard => "guest-kernel",
             Flavor::Debug => "guest-kernel-debug",
+            Flavor::Previous => "guest-kernel-7.2",
+        }
+    }
+
+    /// The Debian package whose tarball this flavor is built from.
+    pub fn source_pkg(self) -> &'static str {
+        match self {
+            Flavor::Standard | Flavor::Debug => LINUX_SOURCE_PKG,
+            Flavor::Previous => LINUX_PREVIOUS_PKG,
+        }
+    }
+
+    /// The suffix of module build directories against this kernel (`target/module/<variant>`
+    /// plus this), since each is built with its own compiler and headers.
+    pub fn module_suffix(self) -> &'static str {
+        match self {
+            Flavor::Standard => "",
+            Flavor::Debug => "-debug",
+            Flavor::Previous => "-7.2",
         }
     }
 }
@@ -107,13 +131,13 @@ impl Kernel {
 
 const STAMP: &str = "compsc-build-complete";
 
-fn tarball() -> PathBuf {
-    PathBuf::from(format!("/usr/src/{LINUX_SOURCE_PKG}.tar.xz"))
+fn tarball(pkg: &str) -> PathBuf {
+    PathBuf::from(format!("/usr/src/{pkg}.tar.xz"))
 }
 
-fn source_version() -> Result<String> {
-    let v = output(Command::new("dpkg-query").args(["-W", "-f=${Version}", LINUX_SOURCE_PKG]))
-        .with_context(|| format!("{LINUX_SOURCE_PKG} is not installed: run `cargo xtask setup`"))?;
+fn source_version(pkg: &str) -> Result<String> {
+    let v = output(Command::new("dpkg-query").args(["-W", "-f=${Version}", pkg]))
+        .with_context(|| format!("{pkg} is not installed: run `cargo xtask setup`"))?;
     Ok(v.trim().to_owned())
 }
 
@@ -196,10 +220,10 @@ fn check_tools(flavor: Flavor) -> Result<()> {
             bail!("`{tool}` is missing: run `cargo xtask setup`");
         }
     }
-    if !tarball().is_file() {
+    if !tarball(flavor.source_pkg()).is_file() {
         bail!(
             "{} is missing: run `cargo xtask setup`",
-            tarball().display()
+            tarball(flavor.source_pkg()).display()
         );
     }
     Ok(())
@@ -265,7 +289,7 @@ pub fn kernel() -> Result<Kernel> {
 /// directory at once; the second waits and then finds the build complete.
 pub fn kernel_flavor(flavor: Flavor) -> Result<Kernel> {
     check_tools(flavor)?;
-    let version = source_version()?;
+    let version = source_version(flavor.source_pkg())?;
     let mut fragment = Vec::new();
     for f in flavor.fragments() {
         fragment.extend(std::fs::read(&f).with_context(|| format!("read {}", f.display()))?);
@@ -282,7 +306,9 @@ pub fn kernel_flavor(flavor: Flavor) -> Result<Kernel> {
     let _lock = lock(&cache.join(format!("{name}.lock")))?;
     if !kernel.source.join("Makefile").is_file() {
         // Also for a complete build: its tool check runs the source's scripts.
-        step("extract kernel source", || extract(&kernel.source))?;
+        step("extract kernel source", || {
+            extract(&kernel.source, flavor.source_pkg())
+        })?;
     }
     let stamp_text = format!("{version}\n{compilers}");
     let complete = kernel.build.join(STAMP).is_file() && kernel.bzimage().is_file();
@@ -335,7 +361,7 @@ fn build(kernel: &Kernel, stamp_text: &str) -> Result<()> {
         || configure(kernel),
     )?;
     let minutes = match kernel.flavor {
-        Flavor::Standard => 6,
+        Flavor::Standard | Flavor::Previous => 6,
         Flavor::Debug => 10,
     };
     step(
@@ -370,7 +396,7 @@ fn build(kernel: &Kernel, stamp_text: &str) -> Result<()> {
     )
 }
 
-fn extract(source: &Path) -> Result<()> {
+fn extract(source: &Path, pkg: &str) -> Result<()> {
     let parent = source.parent().context("cache dir has no parent")?;
     std::fs::create_dir_all(parent)?;
     let tmp = parent.join(".extract");
@@ -378,15 +404,12 @@ fn extract(source: &Path) -> Result<()> {
     std::fs::create_dir_all(&tmp)?;
     run(Command::new("tar")
         .arg("xf")
-        .arg(tarball())
+        .arg(tarball(pkg))
         .arg("-C")
         .arg(&tmp))?;
-    let inner = tmp.join(LINUX_SOURCE_PKG);
+    let inner = tmp.join(pkg);
     if !inner.join("Makefile").is_file() {
-        bail!(
-            "{} did not unpack to {LINUX_SOURCE_PKG}/",
-            tarball().display()
-        );
+        bail!("{} did not unpack to {pkg}/", tarball(pkg).display());
     }
     let _ = std::fs::remove_dir_all(source);
     std::fs::rename(&inner, source)?;

@@ -11,6 +11,7 @@ mod kernel;
 mod ktap;
 mod model;
 mod module;
+mod previous;
 mod setup;
 mod test;
 mod tools;
@@ -26,12 +27,13 @@ tasks:
            `setup --check` says what is missing and changes nothing
   kernel   build the guest kernel (cached on the source version, config fragment and compilers;
            rebuilt when a tool version its .config records has changed); `kernel --debug`:
-           the debug kernel (KASAN, lockdep, kmemleak, DMA-API debug, UBSAN; clang)
+           the debug kernel (KASAN, lockdep, kmemleak, DMA-API debug, UBSAN; clang);
+           `kernel --7.2`: the standard configuration on Debian's linux-source-7.2
   build    build compsc_vf.ko (release and KUnit variants) against the guest kernel
   test     run every test layer: host, module build, KUnit in the guest, end to end
   demo     boot the guest and load compsc_vf
   dkms     build the DKMS source package as a Debian package (target/dkms/)
-  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|mtu|install|recovery|faults|alloc|hypervisor|xdp|doorbell|migrate|debug]`
+  traffic  the end-to-end traffic test alone: `cargo xtask traffic [compsc_vf|ixgbevf|mtu|install|recovery|faults|alloc|hypervisor|xdp|doorbell|migrate|debug|7.2]`
            (default compsc_vf): ping, 100 MiB TCP each way and a link flap through vf-model;
            `mtu`: both drivers against a PF that refuses jumbo frames;
            `install`: make install, binding over ixgbevf, the DKMS package;
@@ -43,7 +45,8 @@ tasks:
            `doorbell`: the migration doorbell on one VF (abort, swap and restore, abuse);
            `migrate`: a live migration between two QEMUs under TCP traffic;
            `debug`: compsc_vf's end-to-end checks on the debug kernel (KASAN, lockdep,
-           kmemleak, DMA-API debugging, UBSAN), each followed by a kmemleak scan
+           kmemleak, DMA-API debugging, UBSAN), each followed by a kmemleak scan;
+           `7.2`: build, KUnit, probe and traffic on the previous kernel series
   soak     `cargo xtask soak MINUTES [--debug]` (not part of `test`): traffic each way with
            moves to fresh VFs, aborts, PF resets, link flaps and ring resizes at random;
            reports what was lost (target/soak/report.txt); --debug on the debug kernel
@@ -88,7 +91,8 @@ fn try_main() -> Result<()> {
             let flavor = match args.get(1).map(String::as_str) {
                 None => kernel::Flavor::Standard,
                 Some("--debug") => kernel::Flavor::Debug,
-                Some(other) => bail!("unknown kernel option `{other}` (only --debug)"),
+                Some("--7.2") => kernel::Flavor::Previous,
+                Some(other) => bail!("unknown kernel option `{other}` (--debug or --7.2)"),
             };
             kernel::kernel_flavor(flavor).map(|k| {
                 eprintln!("guest kernel: {}", k.bzimage().display());
@@ -215,6 +219,11 @@ fn try_main() -> Result<()> {
                     debug::pass(&mut t);
                     return t.finish();
                 }
+                Some("7.2") => {
+                    let mut t = test::Tally::default();
+                    previous::pass(&mut t);
+                    return t.finish();
+                }
                 Some("recovery") => {
                     let ko = module::build(&k, module::Variant::Release)?;
                     model::test_compsc_vf_recovery(&k, &ko)?;
@@ -222,7 +231,7 @@ fn try_main() -> Result<()> {
                     return Ok(());
                 }
                 Some(other) => {
-                    bail!("unknown `{other}` (compsc_vf, ixgbevf, mtu, install, recovery, faults, alloc, hypervisor, xdp, doorbell, migrate or debug)")
+                    bail!("unknown `{other}` (compsc_vf, ixgbevf, mtu, install, recovery, faults, alloc, hypervisor, xdp, doorbell, migrate, debug or 7.2)")
                 }
             };
             model::test_traffic(&k, &drv)?;

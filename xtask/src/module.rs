@@ -29,13 +29,10 @@ impl Variant {
 }
 
 /// Builds one variant into `target/module/<variant>/` (`<variant>-debug/` against the debug
-/// kernel, whose compiler differs) and returns the `.ko`. Any compiler warning fails the
+/// kernel, whose compiler differs, `<variant>-7.2/` against the previous series) and returns the `.ko`. Any compiler warning fails the
 /// build: the module is meant to build clean.
 pub fn build(kernel: &Kernel, variant: Variant) -> Result<PathBuf> {
-    let dir = match kernel.flavor {
-        crate::kernel::Flavor::Standard => variant.dir_name().to_owned(),
-        crate::kernel::Flavor::Debug => format!("{}-debug", variant.dir_name()),
-    };
+    let dir = format!("{}{}", variant.dir_name(), kernel.flavor.module_suffix());
     let out = target_dir().join("module").join(dir);
     std::fs::create_dir_all(&out)?;
     let mut cmd = kernel.kmake(&project_root());
@@ -141,6 +138,8 @@ pub struct ModInfo {
     pub license: String,
     /// `version=`
     pub version: String,
+    /// `kernels=`: the kernel series the driver is tested on.
+    pub kernels: String,
     /// Every `alias=` line.
     pub aliases: Vec<String>,
 }
@@ -159,6 +158,7 @@ pub fn modinfo(ko: &std::path::Path) -> Result<ModInfo> {
         author: field("author"),
         license: field("license"),
         version: field("version"),
+        kernels: field("kernels"),
         aliases: text
             .lines()
             .filter_map(|l| l.strip_prefix("alias:"))

@@ -10,8 +10,10 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 use std::process::Command;
 
-/// The Debian package carrying the kernel source tarball.
+/// The Debian package carrying the kernel source tarball every test runs on.
 pub const LINUX_SOURCE_PKG: &str = "linux-source-7.3";
+/// The previous kernel series the module also builds, loads and passes traffic on.
+pub const LINUX_PREVIOUS_PKG: &str = "linux-source-7.2";
 /// The rustc the kernel's Rust must be built with; `rust-src` must match it exactly.
 pub const RUSTC_SERIES: &str = "1.95";
 /// The Debian `rust-src` whose `library/` matches rustc 1.95.0.
@@ -91,6 +93,7 @@ pub fn check() -> Result<()> {
         (!m.is_empty()).then(|| format!("apt-get install {}", m.join(" ")))
     };
     let linux = format!("{LINUX_SOURCE_PKG}/trixie-backports");
+    let previous = format!("{LINUX_PREVIOUS_PKG}/trixie-backports");
     let items: Vec<(&str, Option<String>)> = vec![
         ("rustc 1.95", check_rustc().err().map(|e| format!("{e:#}"))),
         (
@@ -107,7 +110,7 @@ pub fn check() -> Result<()> {
         ),
         (
             "kernel source and rust-src",
-            missing_pkgs(&[linux.as_str(), RUST_SRC_PKG]),
+            missing_pkgs(&[linux.as_str(), previous.as_str(), RUST_SRC_PKG]),
         ),
         (
             "bindgen",
@@ -186,10 +189,11 @@ pub fn setup() -> Result<()> {
         "kernel source and rust-src (trixie-backports, by name)",
         || {
             let linux = format!("{LINUX_SOURCE_PKG}/trixie-backports");
+            let previous = format!("{LINUX_PREVIOUS_PKG}/trixie-backports");
             apt_install(
-                &[linux.as_str(), RUST_SRC_PKG],
+                &[linux.as_str(), previous.as_str(), RUST_SRC_PKG],
                 &["--no-install-recommends"],
-                "apt-get install linux-source-7.3/trixie-backports rust-src=1.95.0+dfsg1-2~bpo13+1",
+                "apt-get install linux-source-7.3/trixie-backports linux-source-7.2/trixie-backports rust-src=1.95.0+dfsg1-2~bpo13+1",
             )?;
             if !Path::new(RUST_LIB_SRC).join("core/src/lib.rs").is_file() {
                 bail!("{RUST_LIB_SRC}/core/src/lib.rs is missing after installing rust-src");

@@ -186,7 +186,7 @@ pub fn test() -> Result<()> {
             }),
         );
         match &kunit {
-            Some(ko) => kunit_in_guest(&mut t, k, ko),
+            Some(ko) => kunit_in_guest(&mut t, k, ko, ""),
             None => {
                 t.check(
                     "kunit in guest",
@@ -200,11 +200,12 @@ pub fn test() -> Result<()> {
             Err(anyhow::anyhow!("no guest kernel")),
         );
     }
+    crate::previous::pass(&mut t);
     crate::debug::pass(&mut t);
     t.finish()
 }
 
-fn build(t: &mut Tally, k: &Kernel, v: Variant) -> Option<PathBuf> {
+pub(crate) fn build(t: &mut Tally, k: &Kernel, v: Variant) -> Option<PathBuf> {
     let r = step(&format!("build compsc_vf.ko ({v:?})"), || {
         module::build(k, v)
     });
@@ -425,7 +426,7 @@ fn libtest_total(totals: &str, what: &str) -> usize {
         .unwrap_or(0)
 }
 
-fn no_panics(ko: &Path) -> Result<()> {
+pub(crate) fn no_panics(ko: &Path) -> Result<()> {
     let obj = ko.with_file_name("compsc_vf.o");
     let sites = module::panic_sites(&obj)?;
     if !sites.is_empty() {
@@ -440,10 +441,16 @@ fn no_panics(ko: &Path) -> Result<()> {
     Ok(())
 }
 
-fn check_modinfo(ko: &Path) -> Result<()> {
+pub(crate) fn check_modinfo(ko: &Path) -> Result<()> {
     let mi = module::modinfo(ko)?;
     if mi.description.len() < 20 || mi.author.is_empty() || mi.version.is_empty() {
         bail!("modinfo lacks a description, author or version");
+    }
+    if mi.kernels != "7.2 to 7.3 (tested)" {
+        bail!(
+            "modinfo kernels is `{}`, want the tested range `7.2 to 7.3 (tested)`",
+            mi.kernels
+        );
     }
     if mi.license != "GPL v2" {
         bail!("license is `{}`, want `GPL v2`", mi.license);
@@ -554,7 +561,7 @@ mod trouble_tests {
     }
 }
 
-fn load_unload(k: &Kernel, ko: &Path) -> Result<()> {
+pub(crate) fn load_unload(k: &Kernel, ko: &Path) -> Result<()> {
     let mut g = GuestRun::new(
         "load-unload",
         "insmod /modules/compsc_vf.ko\n\
@@ -579,7 +586,8 @@ fn load_unload(k: &Kernel, ko: &Path) -> Result<()> {
     Ok(())
 }
 
-fn kunit_in_guest(t: &mut Tally, k: &Kernel, ko: &Path) {
+/// KUnit's suites in a guest on `k`; each case is a check named `<prefix>kunit <case>`.
+pub(crate) fn kunit_in_guest(t: &mut Tally, k: &Kernel, ko: &Path, prefix: &str) {
     struct KunitRun {
         cases: Vec<ktap::Case>,
         kunit_py_ok: bool,
@@ -610,13 +618,13 @@ fn kunit_in_guest(t: &mut Tally, k: &Kernel, ko: &Path) {
     } = match r {
         Ok(x) => x,
         Err(e) => {
-            t.check("kunit in guest", Err(e));
+            t.check(&format!("{prefix}kunit in guest"), Err(e));
             return;
         }
     };
     for c in &cases {
         t.check(
-            &format!("kunit {}", c.name),
+            &format!("{prefix}kunit {}", c.name),
             if c.passed {
                 Ok(())
             } else {
@@ -626,12 +634,12 @@ fn kunit_in_guest(t: &mut Tally, k: &Kernel, ko: &Path) {
     }
     // Every declared suite ran with every declared case, and kunit.py agrees with the verdict.
     for (name, why) in ktap::completeness(&declared, &cases) {
-        t.check(&name, Err(anyhow::anyhow!(why)));
+        t.check(&format!("{prefix}{name}"), Err(anyhow::anyhow!(why)));
     }
     let all_passed = cases.iter().all(|c| c.passed);
     if kunit_py_ok != all_passed {
         t.check(
-            "kunit.py parse agrees",
+            &format!("{prefix}kunit.py parse agrees"),
             Err(anyhow::anyhow!(
                 "kunit.py says {kunit_py_ok}, cases say {all_passed}"
             )),

@@ -32,7 +32,7 @@ pub(super) const E2E_BYTES: u64 = 100 << 20;
 /// debug kernel's checkers make a RESTORE several times slower.
 pub(super) fn answer_limit(kernel: &crate::kernel::Kernel) -> Duration {
     match kernel.flavor {
-        crate::kernel::Flavor::Standard => Duration::from_secs(5),
+        crate::kernel::Flavor::Standard | crate::kernel::Flavor::Previous => Duration::from_secs(5),
         crate::kernel::Flavor::Debug => Duration::from_secs(20),
     }
 }
@@ -42,7 +42,7 @@ pub(super) fn answer_limit(kernel: &crate::kernel::Kernel) -> Duration {
 /// about what the driver does, which 16 MiB exercises the same way).
 pub(super) fn e2e_bytes(kernel: &crate::kernel::Kernel) -> u64 {
     match kernel.flavor {
-        crate::kernel::Flavor::Standard => E2E_BYTES,
+        crate::kernel::Flavor::Standard | crate::kernel::Flavor::Previous => E2E_BYTES,
         crate::kernel::Flavor::Debug => 16 << 20,
     }
 }

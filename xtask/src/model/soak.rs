@@ -470,3 +470,31 @@ pub fn soak(kernel: &Kernel, ko: &Path, minutes: u32) -> Result<String> {
     }
     Ok(r)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::explain_round;
+
+    #[test]
+    fn a_broken_round_names_the_disruptions_around_it() {
+        let start = 1_000_000;
+        let timeline = vec![
+            (start + 10_000, "PF reset"),
+            (start + 95_000, "link flap"),
+            (start + 300_000, "FREEZE then ABORT"),
+        ];
+        let r = r#"{"mode":"sink","bytes":1048576,"secs":31.000,"chunk_crcs":["1234abcd"],"crc":"0","ended":"stopped","t0_unix_ms":1100000,"series_ms":100}"#;
+        let line = explain_round(r, start, &timeline);
+        assert!(line.contains("round at 100.0 s for 31.0 s"), "{line}");
+        assert!(line.contains("ended stopped"), "{line}");
+        assert!(line.contains("link flap at 95.0 s"), "{line}");
+        assert!(!line.contains("PF reset"), "{line}");
+        assert!(!line.contains("FREEZE"), "{line}");
+        let e = explain_round(
+            r#"{"error":"no data before the stream stopped"}"#,
+            start,
+            &timeline,
+        );
+        assert!(e.contains("no data before"), "{e}");
+    }
+}
