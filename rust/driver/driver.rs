@@ -98,7 +98,7 @@ macro_rules! id_table {
     ($($i:literal),* $(,)?) => {
         // Every row of PCI_IDS but the subsystem-matched one is listed below.
         const _: () = assert!(PCI_IDS.len() == [$($i),*].len() + 1);
-        kernel::pci_device_table!(
+        crate::compat::pci_table!(
             PCI_TABLE,
             <CompscVf as pci::Driver>::IdInfo,
             [$((
@@ -120,7 +120,7 @@ impl pci::Driver for CompscVf {
 
     fn probe<'bound>(
         pdev: &'bound pci::Device<Core<'_>>,
-        _info: Option<&'bound Self::IdInfo>,
+        _info: crate::compat::ProbeIdInfo<'bound, Self::IdInfo>,
     ) -> impl PinInit<Self::Data<'bound>, Error> + 'bound {
         pin_init::pin_init_scope(move || {
             let id = mac::lookup_pci(pdev.device_id(), pdev.subsystem_device_id()).ok_or(ENODEV)?;

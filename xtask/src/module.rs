@@ -48,6 +48,10 @@ pub fn build(kernel: &Kernel, variant: Variant) -> Result<PathBuf> {
     if variant == Variant::Clippy {
         cmd.arg("CLIPPY=1");
     }
+    if kernel.flavor == crate::kernel::Flavor::Previous {
+        // The 7.2 port in progress: past the Makefile's refusal of 7.2, to the compiler.
+        cmd.arg("COMPSC_PORT_7_2=1");
+    }
     // Always recompile the crate: warnings are printed only by the compile that produces
     // them, and a silently reused object would hide them.
     let _ = std::fs::remove_file(out.join("rust/driver/compsc_vf_main.o"));
