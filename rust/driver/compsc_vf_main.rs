@@ -63,4 +63,4 @@ static MODINFO_VERSION: [u8; 14] = *b"version=0.1.0\0";
 #[cfg(MODULE)]
 #[link_section = ".modinfo"]
 #[used(compiler)]
-static MODINFO_KERNELS: [u8; 21] = *b"kernels=7.3 (tested)\0";
+static MODINFO_KERNELS: [u8; 28] = *b"kernels=7.2 to 7.3 (tested)\0";

@@ -2,14 +2,15 @@
 
 //! The PCI driver: id table, probe and unbind.
 
+use crate::compat;
 use crate::compsc_core::mac::{self, PciId, PCI_IDS};
 use crate::fmt::{Api, Mac};
 use crate::hw::{Bar0, BAR0_SIZE};
-use crate::net::{Adapter, AdapterRef, Show, VectorIrq, MAX_VECTORS};
+use crate::net::{Adapter, AdapterRef, Show, MAX_VECTORS};
 use kernel::debugfs;
 use kernel::device::{Bound, Core};
 use kernel::dma::{Device as _, DmaMask};
-use kernel::{irq, pci, prelude::*};
+use kernel::{pci, prelude::*};
 
 /// The module's debugfs directory, where each device's files go (nova-core's pattern: the
 /// module has no per-module data a probe can reach yet).
@@ -74,13 +75,13 @@ pub(crate) struct CompscVfData<'bound> {
     /// Removed first: the files read the adapter.
     debugfs: DebugfsFiles,
     #[pin]
-    irq0: irq::Registration<'bound, VectorIrq>,
+    irq0: compat::IrqRegistration<'bound>,
     #[pin]
-    irq1: irq::Registration<'bound, VectorIrq>,
+    irq1: compat::IrqRegistration<'bound>,
     #[pin]
-    irq2: irq::Registration<'bound, VectorIrq>,
+    irq2: compat::IrqRegistration<'bound>,
     adapter: Pin<KBox<Adapter<'bound>>>,
-    vectors: pci::IrqVectorRegistration<'bound>,
+    vectors: compat::Vectors<'bound>,
     bar: Bar0<'bound>,
     pdev: &'bound pci::Device,
     id: &'static PciId,
@@ -137,8 +138,7 @@ impl pci::Driver for CompscVf {
                 })?,
                 // One vector per queue pair and one for the mailbox, as ixgbevf; a VF has
                 // three.
-                vectors: bound
-                    .alloc_irq_vectors(MAX_VECTORS, MAX_VECTORS, pci::IrqTypes::default().with(pci::IrqType::MsiX))
+                vectors: compat::alloc_vectors(bound, MAX_VECTORS)
                     .inspect_err(|e| dev_err!(pdev, "cannot get {} MSI-X vectors: {:?}\n", MAX_VECTORS, e))?,
                 // SAFETY: `bar` is initialised before this expression, lives at a pinned
                 // address, and is dropped after `adapter` (declaration order).
@@ -148,27 +148,27 @@ impl pci::Driver for CompscVf {
                 // registrations (declaration order); the registrations are never leaked;
                 // the handlers count into `adapter`, dropped after them (declaration order).
                 irq0 <- unsafe {
-                    irq::Registration::new(
-                        (&*core::ptr::from_ref(vectors)).index(0)?.into(),
-                        irq::Flags::TRIGGER_NONE,
+                    compat::request_irq(
+                        &*core::ptr::from_ref(vectors),
+                        0,
                         adapter.vector_name(0),
                         adapter.vector_irq(0),
                     )
                 },
                 // SAFETY: as above.
                 irq1 <- unsafe {
-                    irq::Registration::new(
-                        (&*core::ptr::from_ref(vectors)).index(1)?.into(),
-                        irq::Flags::TRIGGER_NONE,
+                    compat::request_irq(
+                        &*core::ptr::from_ref(vectors),
+                        1,
                         adapter.vector_name(1),
                         adapter.vector_irq(1),
                     )
                 },
                 // SAFETY: as above.
                 irq2 <- unsafe {
-                    irq::Registration::new(
-                        (&*core::ptr::from_ref(vectors)).index(2)?.into(),
-                        irq::Flags::TRIGGER_NONE,
+                    compat::request_irq(
+                        &*core::ptr::from_ref(vectors),
+                        2,
                         adapter.vector_name(2),
                         adapter.vector_irq(2),
                     )

@@ -62,7 +62,7 @@ impl From<InitError> for Error {
             InitError::Reset(MbxError::Timeout { .. }) => ETIMEDOUT,
             InitError::Reset(_) | InitError::Session(_) => EIO,
             InitError::ConfigSpace(e) => e,
-            InitError::NoApi { .. } => EOPNOTSUPP,
+            InitError::NoApi { .. } => crate::compat::eopnotsupp(),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! - the hard interrupt handlers touch no register at all (auto-mask does the masking; the
 //!   mailbox vector only kicks the service task, which re-arms it under `ctl`).
 
+use crate::compat::{enetdown, eopnotsupp, new_spinlock_irq, SpinLockIrq};
 use crate::compsc_core::counters::{CounterId, Counters};
 use crate::compsc_core::desc::RingSize;
 use crate::compsc_core::diag;
@@ -37,9 +38,9 @@ use core::ptr::NonNull;
 use kernel::device::{Bound, Device};
 use kernel::prelude::*;
 use kernel::sync::atomic::{Acquire, Atomic, Full, Relaxed, Release};
-use kernel::sync::{Mutex, SpinLockIrq};
+use kernel::sync::Mutex;
 use kernel::time::ClockSource as _;
-use kernel::{irq, new_mutex, new_spinlock_irq, pci};
+use kernel::{new_mutex, pci};
 
 #[path = "migrate.rs"]
 mod migrate;
@@ -845,7 +846,7 @@ impl<'bound> Adapter<'bound> {
     /// the VF to query them). A refusal is EOPNOTSUPP, as ixgbevf answers.
     fn rss(&self) -> Result<([u8; PF_RETA_ENTRIES], [u8; RSS_KEY_LEN])> {
         if self.id.hyperv {
-            return Err(EOPNOTSUPP);
+            return Err(eopnotsupp());
         }
         let mut ctl = self.ctl.lock();
         if ctl.frozen() || self.gone.load(Relaxed) {
@@ -853,12 +854,12 @@ impl<'bound> Adapter<'bound> {
         }
         let reta = match ctl.request(Request::GetReta) {
             Ok(Reply::Reta(r)) => r,
-            Ok(_) | Err(MbxError::Nack { .. }) => return Err(EOPNOTSUPP),
+            Ok(_) | Err(MbxError::Nack { .. }) => return Err(eopnotsupp()),
             Err(_) => return Err(EIO),
         };
         let key = match ctl.request(Request::GetRssKey) {
             Ok(Reply::RssKey(k)) => k,
-            Ok(_) | Err(MbxError::Nack { .. }) => return Err(EOPNOTSUPP),
+            Ok(_) | Err(MbxError::Nack { .. }) => return Err(eopnotsupp()),
             Err(_) => return Err(EIO),
         };
         Ok((reta, key))
@@ -1281,7 +1282,7 @@ impl<'bound> Adapter<'bound> {
         match xdp::check(attach, frags, self.mtu.load(Relaxed), RX_BUF_LEN) {
             Ok(()) => Ok(()),
             Err(xdp::Refusal::Frags) => Err((
-                EOPNOTSUPP,
+                eopnotsupp(),
                 c"compsc_vf: multi-buffer XDP (xdp.frags) is not supported: load a single-buffer program",
             )),
             Err(xdp::Refusal::Mtu) => Err((
@@ -1296,13 +1297,13 @@ impl<'bound> Adapter<'bound> {
     fn xdp_xmit(&self, frames: &[*mut XdpFrameRaw], flush: bool) -> Result<u32> {
         let nq = self.queue_pairs().max(1);
         let q = shim::cpu() % nq;
-        let qv = self.qv.get(q as usize).ok_or(ENETDOWN)?;
+        let qv = self.qv.get(q as usize).ok_or_else(enetdown)?;
         let _lock = self.netdev.txq_lock(q);
         if !self.up.load(Acquire) {
-            return Err(ENETDOWN);
+            return Err(enetdown());
         }
         // SAFETY: the Tx lock is held and `up` was read true under it.
-        let rings = unsafe { qv.rings() }.ok_or(ENETDOWN)?;
+        let rings = unsafe { qv.rings() }.ok_or_else(enetdown)?;
         let dev = DmaDev::new(self.dev);
         let mut sent = 0u32;
         for &raw in frames {
@@ -1335,7 +1336,7 @@ impl<'bound> Adapter<'bound> {
     /// ndo_vlan_rx_add_vid / kill_vid (RTNL).
     fn vlan(&self, vid: u16, add: bool) -> Result {
         if self.id.hyperv {
-            return Err(EOPNOTSUPP);
+            return Err(eopnotsupp());
         }
         let mut ctl = self.ctl.lock();
         match ctl.request(Request::SetVlan { vid, add }) {
@@ -1699,8 +1700,10 @@ unsafe impl Send for VectorIrq {}
 // SAFETY: as above.
 unsafe impl Sync for VectorIrq {}
 
-impl irq::Handler for VectorIrq {
-    fn handle(&self) -> irq::IrqReturn {
+impl VectorIrq {
+    /// The hard interrupt: count it, then schedule the vector's NAPI or kick the service
+    /// task. False for a vector that serves nothing (IRQ_NONE).
+    pub(crate) fn on_irq(&self) -> bool {
         // SAFETY: non-null `count` points into the adapter, alive while the handler is
         // registered (see above).
         if let Some(c) = unsafe { self.count.as_ref() } {
@@ -1710,9 +1713,9 @@ impl irq::Handler for VectorIrq {
         match self.what {
             Some(VectorKind::Queue(napi)) => napi.schedule_irq(),
             Some(VectorKind::Mailbox(kick)) => kick.kick(),
-            None => return irq::IrqReturn::None,
+            None => return false,
         }
-        irq::IrqReturn::Handled
+        true
     }
 }
 
@@ -1976,7 +1979,8 @@ extern "C" fn compsc_rs_sset_count(set: u32) -> i32 {
     match set {
         SS_STATS => STAT_NAMES.len() as i32,
         SS_TEST => diag::TEST_NAMES.len() as i32,
-        _ => -(EOPNOTSUPP.to_errno().abs()),
+        // A negative errno, as get_sset_count returns.
+        _ => eopnotsupp().to_errno(),
     }
 }
 

@@ -15,6 +15,7 @@
 //! the posted buffer, only descriptors the driver posted are looked at, and a frame that is
 //! not well formed is dropped and counted.
 
+use crate::compat::{dma_rmb, smp_mb};
 use crate::compsc_core::desc::{self, RingSize, RxCsum, RxWriteback};
 use crate::compsc_core::emul::HotReg;
 use crate::compsc_core::xdp::Verdict;
@@ -28,7 +29,6 @@ use kernel::dma::Coherent;
 use kernel::init::InPlaceInit;
 use kernel::prelude::*;
 use kernel::sync::atomic::{Acquire, Atomic, Relaxed, Release};
-use kernel::sync::barrier::{dma_mb, smp_mb, Full, Read};
 use pin_init::init_zeroed;
 
 /// Most fragments an skb carries (`MAX_SKB_FRAGS` default).
@@ -63,7 +63,7 @@ impl DescMem {
     }
 
     fn bus(&self) -> u64 {
-        self.mem.dma_address()
+        crate::compat::bus_of(&self.mem)
     }
 
     fn word_ptr(&self, i: u32) -> Option<*mut u64> {
@@ -267,7 +267,7 @@ impl TxRing {
             nd.txq_stop(self.q);
             // Look again after stopping: a completion between the check and the stop would
             // otherwise leave the queue stopped for ever (ixgbevf's maybe_stop_tx).
-            smp_mb(Full);
+            smp_mb();
             if self.unused() < need {
                 return Err(skb);
             }
@@ -359,7 +359,7 @@ impl TxRing {
         }
         if self.unused() < TX_WORST_CASE {
             nd.txq_stop(self.q);
-            smp_mb(Full);
+            smp_mb();
             if self.unused() >= TX_WORST_CASE {
                 nd.txq_wake(self.q);
             }
@@ -443,7 +443,7 @@ impl TxRing {
             if !desc::tx_done(self.desc.read(eop)) {
                 break;
             }
-            dma_mb(Read);
+            dma_rmb();
             let frame_bytes = s.bytes;
             let frame_pkts = s.pkts;
             let skb = s.skb.take();
@@ -472,7 +472,7 @@ impl TxRing {
             if bql_frames != 0 {
                 nd.txq_completed(self.q, bql_frames, bql_bytes);
             }
-            smp_mb(Full);
+            smp_mb();
             if nd.txq_stopped(self.q) && self.unused() >= TX_WORST_CASE.saturating_mul(2) {
                 nd.txq_wake(self.q);
             }
@@ -689,7 +689,7 @@ impl RxRing {
             let Some(wb) = RxWriteback::decode(self.desc.read(i)) else {
                 break;
             };
-            dma_mb(Read);
+            dma_rmb();
             let Some(page) = self.slot(i).and_then(|s| s.page.take()) else {
                 break;
             };

@@ -4,6 +4,8 @@
  * are static inlines or macros that 7.3's Rust cannot call, and its ops tables need C
  * trampolines. Each function here is a few lines and decides nothing; the driver is in Rust.
  */
+#include <linux/version.h>
+#include <linux/interrupt.h>
 #include <linux/netdevice.h>
 #include <linux/etherdevice.h>
 #include <linux/ethtool.h>
@@ -964,3 +966,60 @@ u32 compsc_cpu(void)
 {
 	return smp_processor_id();
 }
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(7, 3, 0)
+/*
+ * 7.2 only (rust/driver/compat.rs): what its Rust cannot reach. Its PCI API hands out
+ * MSI-X vectors as a first..=last range, so vectors and handlers are requested here.
+ */
+unsigned long compsc_irq_save(void)
+{
+	unsigned long flags;
+
+	local_irq_save(flags);
+	return flags;
+}
+
+void compsc_irq_restore(unsigned long flags)
+{
+	local_irq_restore(flags);
+}
+
+void compsc_dma_rmb(void)
+{
+	dma_rmb();
+}
+
+int compsc_alloc_vectors(struct pci_dev *pdev, u32 n)
+{
+	int got = pci_alloc_irq_vectors(pdev, n, n, PCI_IRQ_MSIX);
+
+	return got < 0 ? got : 0;
+}
+
+void compsc_free_vectors(struct pci_dev *pdev)
+{
+	pci_free_irq_vectors(pdev);
+}
+
+static irqreturn_t compsc_irq_tramp(int irq, void *data)
+{
+	return compsc_rs_irq(data) ? IRQ_HANDLED : IRQ_NONE;
+}
+
+int compsc_request_vector(struct pci_dev *pdev, u32 i, const char *name, const void *data)
+{
+	int irq = pci_irq_vector(pdev, i);
+	int err;
+
+	if (irq < 0)
+		return irq;
+	err = request_irq(irq, compsc_irq_tramp, 0, name, (void *)data);
+	return err ? err : irq;
+}
+
+void compsc_free_vector(u32 irq, const void *data)
+{
+	free_irq(irq, (void *)data);
+}
+#endif

@@ -8,6 +8,7 @@
 #define COMPSC_VF_SHIM_H
 
 #include <linux/types.h>
+#include <linux/version.h>
 
 struct device;
 struct net_device;
@@ -170,5 +171,17 @@ int compsc_xdp_map(struct device *dev, struct xdp_frame *f, u64 *dma, u32 *len);
 void compsc_txq_lock(struct net_device *nd, u32 q);
 void compsc_txq_unlock(struct net_device *nd, u32 q);
 u32 compsc_cpu(void);
+
+#if LINUX_VERSION_CODE < KERNEL_VERSION(7, 3, 0)
+/* 7.2 only: see rust/driver/compat.rs. */
+bool compsc_rs_irq(const void *data);
+unsigned long compsc_irq_save(void);
+void compsc_irq_restore(unsigned long flags);
+void compsc_dma_rmb(void);
+int compsc_alloc_vectors(struct pci_dev *pdev, u32 n);
+void compsc_free_vectors(struct pci_dev *pdev);
+int compsc_request_vector(struct pci_dev *pdev, u32 i, const char *name, const void *data);
+void compsc_free_vector(u32 irq, const void *data);
+#endif
 
 #endif

@@ -985,3 +985,92 @@ pub(crate) fn rx_headroom() -> u32 {
     // SAFETY: a constant.
     unsafe { compsc_rx_headroom() }
 }
+
+/// What 7.2's Rust cannot reach (see `compat.rs`): interrupt flags, `dma_rmb`, and MSI-X
+/// vectors and handlers by index.
+#[cfg(compsc_linux_7_2)]
+mod v7_2 {
+    use super::{pci_raw, PciDevRaw};
+    use crate::net::VectorIrq;
+    use core::ffi::{c_int, c_void};
+    use kernel::ffi::c_char;
+    use kernel::prelude::*;
+    use kernel::{device::Bound, pci};
+
+    extern "C" {
+        fn compsc_irq_save() -> usize;
+        fn compsc_irq_restore(flags: usize);
+        fn compsc_dma_rmb();
+        fn compsc_alloc_vectors(pdev: *mut PciDevRaw, n: u32) -> c_int;
+        fn compsc_free_vectors(pdev: *mut PciDevRaw);
+        fn compsc_request_vector(
+            pdev: *mut PciDevRaw,
+            i: u32,
+            name: *const c_char,
+            data: *const c_void,
+        ) -> c_int;
+        fn compsc_free_vector(irq: u32, data: *const c_void);
+    }
+
+    /// Saves and disables local interrupts; the flags for [`irq_restore`].
+    pub(crate) fn irq_save() -> usize {
+        // SAFETY: any context; the caller restores.
+        unsafe { compsc_irq_save() }
+    }
+
+    /// Restores what [`irq_save`] returned.
+    pub(crate) fn irq_restore(flags: usize) {
+        // SAFETY: `flags` came from `irq_save` on this CPU, in nesting order (guards).
+        unsafe { compsc_irq_restore(flags) }
+    }
+
+    /// `dma_rmb()`.
+    pub(crate) fn dma_rmb() {
+        // SAFETY: a barrier.
+        unsafe { compsc_dma_rmb() }
+    }
+
+    /// `pci_alloc_irq_vectors(pdev, n, n, PCI_IRQ_MSIX)`.
+    pub(crate) fn alloc_vectors(pdev: &pci::Device<Bound>, n: u32) -> Result {
+        // SAFETY: a bound device; process context (probe).
+        kernel::error::to_result(unsafe { compsc_alloc_vectors(pci_raw(pdev), n) })
+    }
+
+    /// `pci_free_irq_vectors(pdev)`.
+    pub(crate) fn free_vectors(pdev: &pci::Device<Bound>) {
+        // SAFETY: vectors were allocated by `alloc_vectors` and every handler is freed.
+        unsafe { compsc_free_vectors(pci_raw(pdev)) }
+    }
+
+    /// Requests vector `i` for `handler`; returns the Linux IRQ number.
+    pub(crate) fn request_vector(
+        pdev: &pci::Device<Bound>,
+        i: u32,
+        name: &'static CStr,
+        handler: *const VectorIrq,
+    ) -> Result<u32> {
+        // SAFETY: vectors are allocated; `handler` is pinned and outlives the registration
+        // (freed by `free_vector` first); `name` is static.
+        let r =
+            unsafe { compsc_request_vector(pci_raw(pdev), i, name.as_char_ptr(), handler.cast()) };
+        kernel::error::to_result(r)?;
+        u32::try_from(r).map_err(|_| EINVAL)
+    }
+
+    /// `free_irq(irq, handler)`: waits for a running handler to finish.
+    pub(crate) fn free_vector(irq: u32, handler: *const VectorIrq) {
+        // SAFETY: `irq` was requested with `handler` by `request_vector`.
+        unsafe { compsc_free_vector(irq, handler.cast()) }
+    }
+
+    /// The shim's interrupt trampoline calls this with the handler it was given.
+    #[no_mangle]
+    extern "C" fn compsc_rs_irq(data: *const c_void) -> bool {
+        // SAFETY: `data` is the pinned handler `request_vector` registered, alive until
+        // `free_vector` returns.
+        let h = unsafe { &*data.cast::<VectorIrq>() };
+        h.on_irq()
+    }
+}
+#[cfg(compsc_linux_7_2)]
+pub(crate) use v7_2::*;

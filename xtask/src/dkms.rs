@@ -66,7 +66,7 @@ pub fn package() -> Result<PathBuf> {
              Section: kernel\n\
              Priority: optional\n\
              Description: compsc_vf, a live-migratable driver for Intel 82599/X540/X550/E610 VFs (DKMS)\n \
-             DKMS builds compsc_vf for every installed kernel with CONFIG_RUST, 7.3 or later,\n \
+             DKMS builds compsc_vf for every installed kernel with CONFIG_RUST, 7.2 or later,\n \
              with the rustc that kernel was built with. See blacklisting ixgbevf in the README.\n"
         ),
     )?;

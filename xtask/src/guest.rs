@@ -16,6 +16,18 @@ const BUSYBOX: &str = "/bin/busybox";
 /// The line `/init` prints after the plan, with the plan's exit status.
 pub const PLAN_EXIT_MARK: &str = "COMPSC-PLAN-EXIT";
 
+/// The plan's exit status on a `COMPSC-PLAN-EXIT <status>` line. The kernel may print on the
+/// console right after the status, before `/init`'s newline (`COMPSC-PLAN-EXIT 0[    2.48]
+/// tsc: ...`), so only the digits after the mark count.
+fn plan_exit(line: &str) -> Option<i32> {
+    let rest = line.trim().strip_prefix(PLAN_EXIT_MARK)?.trim_start();
+    let end = rest
+        .char_indices()
+        .find(|&(i, c)| !(c.is_ascii_digit() || (i == 0 && c == '-')))
+        .map_or(rest.len(), |(i, _)| i);
+    rest[..end].parse().ok()
+}
+
 /// One guest boot.
 pub struct GuestRun {
     /// Names the initramfs and the console log (`target/guest/<name>.log`).
@@ -400,10 +412,7 @@ impl Running {
         if let Ok(mut f) = std::fs::File::open(&self.log_path) {
             f.read_to_string(&mut console).ok();
         }
-        let plan_status = console.lines().find_map(|l| {
-            let rest = l.trim().strip_prefix(PLAN_EXIT_MARK)?;
-            rest.trim().parse::<i32>().ok()
-        });
+        let plan_status = console.lines().find_map(plan_exit);
         let secs = self.start.elapsed().as_secs_f64();
         match status {
             None => eprintln!("    guest {}: killed after {secs:.0}s timeout", self.name),
@@ -496,5 +505,22 @@ mod tests {
     fn unknown_variable_is_an_error() {
         let err = profile("base", &[]).unwrap_err().to_string();
         assert!(err.contains("unknown variable ${MEMORY_MB}"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod plan_exit_tests {
+    use super::plan_exit;
+
+    #[test]
+    fn a_kernel_line_glued_to_the_status_does_not_hide_it() {
+        assert_eq!(plan_exit("COMPSC-PLAN-EXIT 0"), Some(0));
+        assert_eq!(plan_exit("COMPSC-PLAN-EXIT 1"), Some(1));
+        assert_eq!(
+            plan_exit("COMPSC-PLAN-EXIT 0[    2.489654] tsc: Refined TSC clocksource"),
+            Some(0)
+        );
+        assert_eq!(plan_exit("COMPSC-PLAN-EXIT "), None);
+        assert_eq!(plan_exit("E2E-BOUND 0000:01:00.0"), None);
     }
 }

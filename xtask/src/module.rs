@@ -48,10 +48,6 @@ pub fn build(kernel: &Kernel, variant: Variant) -> Result<PathBuf> {
     if variant == Variant::Clippy {
         cmd.arg("CLIPPY=1");
     }
-    if kernel.flavor == crate::kernel::Flavor::Previous {
-        // The 7.2 port in progress: past the Makefile's refusal of 7.2, to the compiler.
-        cmd.arg("COMPSC_PORT_7_2=1");
-    }
     // Always recompile the crate: warnings are printed only by the compile that produces
     // them, and a silently reused object would hide them.
     let _ = std::fs::remove_file(out.join("rust/driver/compsc_vf_main.o"));
@@ -171,6 +167,41 @@ pub fn modinfo(ko: &std::path::Path) -> Result<ModInfo> {
     })
 }
 
+/// The crate a v0-mangled symbol's path starts in (`_RNv...Cs<hash>_14compsc_vf_main...`):
+/// the first crate root in it, since a path, and an impl's module path, come before any
+/// generic argument.
+fn path_crate(sym: &str) -> Option<&str> {
+    let b = sym.as_bytes();
+    let mut i = sym.find("_R")? + 2;
+    while i + 1 < b.len() {
+        // A crate root: `C`, an optional disambiguator `s<base62>_`, then `<len><name>`.
+        if b[i] == b'C' {
+            let mut j = i + 1;
+            if b.get(j) == Some(&b's') {
+                j += 1;
+                while b.get(j).is_some_and(|c| c.is_ascii_alphanumeric()) {
+                    j += 1;
+                }
+                if b.get(j) != Some(&b'_') {
+                    i += 1;
+                    continue;
+                }
+                j += 1;
+            }
+            let digits = b[j..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if digits > 0 {
+                let len: usize = sym[j..j + digits].parse().ok()?;
+                let start = j + digits;
+                if let Some(name) = sym.get(start..start + len) {
+                    return Some(name);
+                }
+            }
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Calls from the module's own functions to Rust's panic machinery (overflow, bounds, slice
 /// length, `panic!`): each is a `BUG()` waiting for a bad value. Returns (function, callee).
 ///
@@ -189,8 +220,10 @@ pub fn panic_sites(obj: &std::path::Path) -> Result<Vec<(String, String)>> {
             func = name.to_owned();
             continue;
         }
-        // Our crate's functions only: the crate is `compsc_vf_main` in v0 mangling.
-        if !func.contains("14compsc_vf_main") {
+        // Our crate's functions only, including our impls of the kernel's traits, but not the
+        // kernel's own generic functions instantiated with our types (their panics are the
+        // kernel's code, such as 7.2's probe_callback indexing its id table).
+        if path_crate(&func) != Some("compsc_vf_main") {
             continue;
         }
         let Some(target) = line.split_whitespace().last() else {
@@ -210,6 +243,24 @@ pub fn panic_sites(obj: &std::path::Path) -> Result<Vec<(String, String)>> {
         }
     }
     Ok(sites)
+}
+
+#[cfg(test)]
+mod path_crate_tests {
+    use super::path_crate;
+
+    #[test]
+    fn the_first_crate_root_names_the_path() {
+        // A kernel generic instantiated with our type: the kernel's.
+        let k = "_RNvMs0_NtCs1EKtwoKEMO2_6kernel3pciINtB5_7AdapterNtNtCsh5nnDLnRupv_14compsc_vf_main6driver8CompscVfE14probe_callbackBO_";
+        assert_eq!(path_crate(k), Some("kernel"));
+        // Our function, and our impl of a kernel trait: ours.
+        let ours = "_RNvMs3_NtNtCsh5nnDLnRupv_14compsc_vf_main3net7Adapter4open";
+        assert_eq!(path_crate(ours), Some("compsc_vf_main"));
+        let imp = "_RNvXs_NtCsh5nnDLnRupv_14compsc_vf_main6driverNtB4_8CompscVfNtNtCs1EKtwoKEMO2_6kernel3pci6Driver5probe";
+        assert_eq!(path_crate(imp), Some("compsc_vf_main"));
+        assert_eq!(path_crate("compsc_rs_open"), None);
+    }
 }
 
 #[cfg(test)]

@@ -1,13 +1,8 @@
-//! `cargo xtask traffic 7.2`: compsc_vf built against Debian's linux-source-7.2 with the
+//! The previous-kernel pass of `cargo xtask test` (alone: `cargo xtask traffic 7.2`):
+//! compsc_vf built against Debian's linux-source-7.2, the oldest series it supports, with the
 //! standard guest configuration, then its KUnit suites, a load and unload, the probe and the
 //! end-to-end traffic test there. What differs in the kernel's Rust API between the series is
 //! kept in `rust/driver/compat.rs`.
-//!
-//! Not yet part of `cargo xtask test`: the module does not build on 7.2 yet. 7.2's Rust PCI
-//! API hands out MSI-X vectors only as a range (its first and last), so the middle vector
-//! of three cannot be requested from Rust there; the port needs a small C shim for vector
-//! allocation and request_irq on 7.2, plus 7.2 equivalents for `SpinLockIrq`, `dma_mb` and
-//! two error codes 7.2 does not declare.
 
 use crate::kernel::{self, Flavor};
 use crate::module::Variant;
