@@ -235,12 +235,17 @@ echo compsc_vf > $dev/driver_override
 echo 0000:01:00.0 > /sys/bus/pci/drivers/ixgbevf/unbind
 echo 0000:01:00.0 > /sys/bus/pci/drivers_probe
 echo "E2E-OVERRIDE-BOUND $(basename "$(readlink $dev/driver)") $(grep -c '^ixgbevf ' /proc/modules)"
+# driverctl (Debian's script; --nosave: no udev rule in this guest) moves the VF back and forth.
+/usr/sbin/driverctl --nosave set-override 0000:01:00.0 ixgbevf || true
+echo "E2E-DRIVERCTL-IXGBEVF $(basename "$(readlink $dev/driver)") $(cat $dev/driver_override)"
+/usr/sbin/driverctl --nosave set-override 0000:01:00.0 compsc_vf || true
+echo "E2E-DRIVERCTL-COMPSC $(basename "$(readlink $dev/driver)") $(cat $dev/driver_override)"
 "#;
 
 /// Binding over ixgbevf the conventional ways, in a guest whose /lib/modules is what
 /// `make install` staged plus the in-tree ixgbevf: with ixgbevf blacklisted, modprobe by the
 /// device's alias binds compsc_vf (and leaves ixgbevf unloaded); with ixgbevf loaded and
-/// bound, driver_override hands the VF to compsc_vf.
+/// bound, driver_override hands the VF to compsc_vf; driverctl hands it to ixgbevf and back.
 pub fn check_binding(k: &Kernel) -> Result<()> {
     let dir = stage_install(k)?;
     let rel = release(k)?;
@@ -255,6 +260,9 @@ pub fn check_binding(k: &Kernel) -> Result<()> {
     run(Command::new("depmod").arg("-b").arg(stage).arg(&rel))?;
     let mut g = crate::guest::GuestRun::new("compsc-binding", BIND_PLAN);
     g.with_host_program("/usr/bin/kmod")?;
+    g.with_host_program("/bin/bash")?;
+    g.files
+        .push((driverctl()?, "/usr/sbin/driverctl".to_owned()));
     let mut stack = vec![dir.clone()];
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d)? {
@@ -296,6 +304,17 @@ pub fn check_binding(k: &Kernel) -> Result<()> {
             m("E2E-OVERRIDE-BOUND")
         );
     }
+    for (key, want) in [
+        ("E2E-DRIVERCTL-IXGBEVF", "ixgbevf ixgbevf"),
+        ("E2E-DRIVERCTL-COMPSC", "compsc_vf compsc_vf"),
+    ] {
+        if m(key) != want {
+            bail!(
+                "driverctl --nosave set-override: {key} gave {:?} (driver, override), want `{want}`; {here}",
+                m(key)
+            );
+        }
+    }
     let trouble = crate::test::kernel_trouble(c);
     if !trouble.is_empty() || json_missing(&stats) {
         bail!(
@@ -304,6 +323,32 @@ pub fn check_binding(k: &Kernel) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// Debian's driverctl script, fetched once with `apt-get download` and unpacked into the
+/// cache (not installed on the host: its package pulls in udev, which a guest check does not
+/// need with `--nosave`).
+fn driverctl() -> Result<PathBuf> {
+    let dir = crate::util::cache_dir().join("driverctl");
+    let script = dir.join("usr/sbin/driverctl");
+    if script.is_file() {
+        return Ok(script);
+    }
+    let debs = dir.join("deb");
+    std::fs::create_dir_all(&debs)?;
+    run(Command::new("apt-get")
+        .args(["download", "driverctl"])
+        .current_dir(&debs))
+    .context("apt-get download driverctl (run `cargo xtask setup` first for the package lists)")?;
+    let deb = std::fs::read_dir(&debs)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "deb"))
+        .context("apt-get download wrote no driverctl .deb")?;
+    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&dir))?;
+    if !script.is_file() {
+        bail!("{} has no usr/sbin/driverctl", deb.display());
+    }
+    Ok(script)
 }
 
 /// True when the model's statistics are absent (the model died).

@@ -2,7 +2,7 @@
 
 use super::rig::{
     attach_model, boot_with_model, build_model, control_ok, finish_model, json_field, E2E_MAC,
-    HOST_IP,
+    HOST_IP, RMMOD_UNDER_FLOOD,
 };
 use super::{clean_run, marker};
 use crate::guest::{self, GuestRun, Hook};
@@ -201,12 +201,7 @@ echo "E2E-RESET-SEEN-2 $n"
 n=0; until ping -c 1 -W 1 {HOST_IP} >/dev/null 2>&1; do n=$((n+1)); [ $n -ge 30 ] && break; done
 echo "E2E-BACK-AFTER-SWAP $n"
 echo E2E-AFTER-SWAP
-ping -f -c 3000 {HOST_IP} >/dev/null 2>&1 &
-sleep 1
-rmmod compsc_vf
-echo "E2E-UNLOADED $(grep -c compsc_vf /proc/modules)"
-wait
-"#,
+{RMMOD_UNDER_FLOOD}"#,
         up = super::ixgbevf::driver_up("compsc_vf")
     )
 }

@@ -20,6 +20,15 @@ pub(super) const E2E_MAC: &str = "02:00:00:e2:e0:01";
 /// Host-side address (in the test's network namespace) and guest address.
 pub(super) const HOST_IP: &str = "10.77.0.1";
 
+/// Guest shell ending a plan: rmmod compsc_vf under a ping flood to the peer ([`HOST_IP`]), then
+/// `E2E-UNLOADED <count left in /proc/modules>` (0 when it unloaded).
+pub(super) const RMMOD_UNDER_FLOOD: &str = r#"ping -f -c 3000 10.77.0.1 >/dev/null 2>&1 &
+sleep 1
+rmmod compsc_vf
+echo "E2E-UNLOADED $(grep -c compsc_vf /proc/modules)"
+wait
+"#;
+
 pub(super) const GUEST_IP: &str = "10.77.0.2";
 /// The guest's address on VLAN 5 (the host has no VLAN support of its own: the check reads
 /// the model's filter table and tagged-frame count instead of a reply).
@@ -598,5 +607,13 @@ mod tests {
         assert_eq!(stale_pid("compsc--1234"), None);
         assert_eq!(stale_pid("compsc-a-b-1234"), None);
         assert_eq!(stale_pid("other-vfm-1234"), None);
+    }
+}
+
+#[cfg(test)]
+mod rmmod_tests {
+    #[test]
+    fn the_flood_goes_to_the_peer() {
+        assert!(super::RMMOD_UNDER_FLOOD.contains(&format!("ping -f -c 3000 {} ", super::HOST_IP)));
     }
 }
