@@ -340,6 +340,38 @@ pub fn kernel_flavor(flavor: Flavor) -> Result<Kernel> {
     Ok(kernel)
 }
 
+/// Starts building the guest kernels of `flavors`, one after another, in a child process at
+/// the lowest CPU priority (`nice -n 19 <this xtask> kernel --7.2`, then `--debug`), its
+/// output in `target/kernel-prebuild.log`; a cached kernel takes it a second. The passes
+/// that need a kernel call [`kernel_flavor`] as usual: a build still running holds the
+/// cache lock, so they wait for it, and one that failed is tried again there, where its
+/// error is reported. None if the child cannot start (the passes then build as before).
+pub fn prebuild_niced(flavors: &[Flavor]) -> Option<std::process::Child> {
+    let exe = std::env::current_exe().ok()?;
+    // No `set -e`: a failed build leaves the next one to go on (the pass reports the error).
+    let mut script = String::new();
+    for f in flavors {
+        let arg = match f {
+            Flavor::Standard => "",
+            Flavor::Debug => "--debug",
+            Flavor::Previous => "--7.2",
+        };
+        script += &format!("nice -n 19 \"$0\" kernel {arg}\n");
+    }
+    std::fs::create_dir_all(target_dir()).ok()?;
+    let log = std::fs::File::create(target_dir().join("kernel-prebuild.log")).ok()?;
+    let err = log.try_clone().ok()?;
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(exe)
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(err)
+        .spawn()
+        .ok()
+}
+
 /// Takes an exclusive lock on `path` (created if missing), waiting if another run holds it.
 fn lock(path: &Path) -> Result<std::fs::File> {
     let file = std::fs::File::create(path).with_context(|| format!("create {}", path.display()))?;
