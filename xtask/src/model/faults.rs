@@ -152,7 +152,7 @@ fn plan() -> String {
     let mut p = format!(
         r#"{up}
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2E-PING-BEFORE failed
-stats() {{ echo "E2E-STATS $1 $(ethtool -S eth0 | sed -n 's/^ *\([a-z0-9_]*\): \([0-9]*\)$/\1=\2/p' | tr '\n' ' ')"; }}
+{STATS_FN}
 stats start
 "#,
         up = super::ixgbevf::driver_up("compsc_vf")
@@ -188,6 +188,10 @@ fn kernel_time(line: &str) -> Option<f64> {
     let rest = line.trim_start().strip_prefix('[')?;
     rest.split_once(']')?.0.trim().parse().ok()
 }
+
+/// Guest shell defining `stats CASE`: one `E2E-STATS CASE name=value ...` line of
+/// `ethtool -S`, read back by [`stats_of`].
+const STATS_FN: &str = r#"stats() { echo "E2E-STATS $1 $(ethtool -S eth0 | sed -n 's/^ *\([a-z0-9_]*\): \([0-9]*\)$/\1=\2/p' | tr '\n' ' ')"; }"#;
 
 /// The numeric `name=value` pairs in `text` (other words are skipped).
 pub(super) fn pairs(text: &str) -> BTreeMap<String, u64> {
@@ -361,7 +365,7 @@ fn alloc_plan() -> String {
     format!(
         r#"{up}
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-BEFORE ok || echo E2E-PING-BEFORE failed
-stats() {{ echo "E2E-STATS $1 $(ethtool -S eth0 | sed -n 's/^ *\([a-z0-9_]*\): \([0-9]*\)$/\1=\2/p' | tr '\n' ' ')"; }}
+{STATS_FN}
 stats before
 # fail_page_alloc, for call stacks through compsc_vf only: a frame at or above the module's
 # text (the guest loads no module after it). Order-0 pages, every time, no console noise.
