@@ -31,6 +31,14 @@ pub(crate) enum InitError {
     Session(MbxError),
     /// The Hyper-V variant's MAC could not be read from config space.
     ConfigSpace(Error),
+    /// The exchange proposing `api` failed without the PF refusing it (no answer, a
+    /// garbled one): the session is not settled on an older API.
+    Negotiation {
+        /// The version proposed.
+        api: ApiVersion,
+        /// How the exchange failed.
+        err: MbxError,
+    },
     /// No API version was accepted; `last` is the PF's answer to 1.0.
     NoApi {
         /// The refusal of the oldest version.
@@ -45,6 +53,10 @@ impl kernel::fmt::Display for InitError {
             InitError::Reset(e) => write!(f, "VF reset did not complete: {e:?}"),
             InitError::Session(e) => write!(f, "PF did not answer VF_RESET: {e:?}"),
             InitError::ConfigSpace(e) => write!(f, "cannot read the MAC from config space: {e:?}"),
+            InitError::Negotiation { api, err } => write!(
+                f,
+                "proposing mailbox API {api:?} failed without a refusal: {err:?}"
+            ),
             InitError::NoApi { last } => {
                 write!(
                     f,
@@ -60,7 +72,11 @@ impl From<InitError> for Error {
         match e {
             InitError::Register(_) => EIO,
             InitError::Reset(MbxError::Timeout { .. }) => ETIMEDOUT,
-            InitError::Reset(_) | InitError::Session(_) => EIO,
+            InitError::Negotiation {
+                err: MbxError::Timeout { .. },
+                ..
+            } => ETIMEDOUT,
+            InitError::Reset(_) | InitError::Session(_) | InitError::Negotiation { .. } => EIO,
             InitError::ConfigSpace(e) => e,
             InitError::NoApi { .. } => crate::compat::eopnotsupp(),
         }
@@ -183,10 +199,20 @@ pub(crate) fn reset_and_open<I: RegisterIo>(emul: &mut Emul<I>) -> Result<Sessio
                 }
                 return Ok(Session { mac, api, pf });
             }
-            Ok(_) => last = MbxError::Empty,
-            Err(e) => last = e,
+            // An answer that is not one: the exchange failed.
+            Ok(_) => {
+                return Err(InitError::Negotiation {
+                    api,
+                    err: MbxError::Empty,
+                })
+            }
+            Err(e) => {
+                if !negotiation.failed(&e) {
+                    return Err(InitError::Negotiation { api, err: e });
+                }
+                last = e;
+            }
         }
-        negotiation.refused();
     }
     Err(InitError::NoApi { last })
 }

@@ -598,6 +598,8 @@ impl<'bound> Adapter<'bound> {
     fn configure_tx(&self, emul: &mut Emul<BarIo<'bound, 'bound>>, q: u32, tx: &TxRing) -> Result {
         let (bus, len) = tx.layout();
         emul.write(Reg::VFTXDCTL, q, bits::TXDCTL_SWFLSH)?;
+        // The device takes the head only from a stopped queue (as ixgbevf, wait for it).
+        self.wait_dctl(emul, Reg::VFTXDCTL, q, false)?;
         // CAST: the low and high halves of a 64-bit bus address.
         emul.write(Reg::VFTDBAL, q, bus as u32)?;
         emul.write(Reg::VFTDBAH, q, (bus >> 32) as u32)?;
@@ -613,6 +615,7 @@ impl<'bound> Adapter<'bound> {
     fn configure_rx(&self, emul: &mut Emul<BarIo<'bound, 'bound>>, q: u32, rx: &RxRing) -> Result {
         let (bus, len) = rx.layout();
         emul.write(Reg::VFRXDCTL, q, 0)?;
+        self.wait_dctl(emul, Reg::VFRXDCTL, q, false)?;
         emul.write(Reg::VFRDBAL, q, bus as u32)?;
         emul.write(Reg::VFRDBAH, q, (bus >> 32) as u32)?;
         emul.write(Reg::VFRDLEN, q, len)?;

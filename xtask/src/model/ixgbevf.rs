@@ -139,7 +139,7 @@ echo "E2E-REGS-BYTES $(ethtool -d eth0 raw on | wc -c)"
 echo "E2E-SELFTEST $(sed -n 's/^The test result is //p' /tmp/t)"
 n=0; until ping -c 1 -W 1 {HOST_IP} >/dev/null 2>&1; do n=$((n+1)); [ $n -ge 15 ] && break; done
 ping -c 3 -i 0.2 -W 5 {HOST_IP} >/dev/null && echo E2E-PING-AFTER-SELFTEST ok || echo E2E-PING-AFTER-SELFTEST failed
-ip link set eth0 mtu 9000 && ping -c 3 -s 8000 -W 5 {HOST_IP} >/dev/null && echo E2E-JUMBO ok || echo E2E-JUMBO failed
+ip link set eth0 mtu 9000 && ping -c 3 -s 8000 -W 5 {HOST_IP} >/dev/null && echo E2E-JUMBO ok || echo "E2E-JUMBO failed: $(ip -o link show eth0 | tr -s ' ' | cut -d' ' -f3-5); $(ethtool -S eth0 | grep -v ': 0$' | tr -s ' \n' ' ')"
 ip link set eth0 mtu 1500
 vconfig add eth0 5 && ip addr add {GUEST_VLAN_IP}/24 dev eth0.5 && ip link set eth0.5 up && echo E2E-VLAN ok || echo E2E-VLAN failed
 ping -c 2 -W 1 10.77.5.1 >/dev/null || true
@@ -449,7 +449,7 @@ pub(super) fn run_traffic(kernel: &Kernel, drv: &VfDriver) -> Result<TrafficRepo
     let where_ = format!(
         "console {}, model log {}",
         out.log_path.display(),
-        model_log.display()
+        super::rig::keep_model_log(&model_log, &out).display()
     );
     eprintln!("    model stats: {stats}");
     out.check_plan()?;
@@ -888,7 +888,10 @@ fn analyse(
         );
     }
     if marker(console, "E2E-JUMBO") != Some("ok") {
-        bail!("no 8000-byte ping at MTU 9000 (SET_LPE and multi-buffer Rx)");
+        bail!(
+            "no 8000-byte ping at MTU 9000 (SET_LPE and multi-buffer Rx): {}",
+            marker(console, "E2E-JUMBO").unwrap_or("(no marker)")
+        );
     }
     if marker(console, "E2E-VLAN") != Some("ok") {
         bail!("could not bring up eth0.5 (VLAN 5)");

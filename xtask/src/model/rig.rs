@@ -203,9 +203,23 @@ pub(super) fn finish_model(rig: &mut Rig, m: &ModelProc, out: &GuestOutput) -> (
     let here = format!(
         "console {}, model log {}",
         out.log_path.display(),
-        m.log.display()
+        keep_model_log(&m.log, out).display()
     );
     (stats, here)
+}
+
+/// Where the model's log of a finished run stays: beside the run's console log, under the
+/// same name (which carries the kernel's flavor), so that a later pass of the same test on
+/// another kernel does not overwrite the log of a failure.
+pub(super) fn keep_model_log(log: &Path, out: &GuestOutput) -> PathBuf {
+    let kept = out.log_path.with_extension("model.log");
+    if kept == log {
+        return kept;
+    }
+    match std::fs::copy(log, &kept) {
+        Ok(_) => kept,
+        Err(_) => log.to_path_buf(),
+    }
 }
 
 /// [`control`], failing with the model's reply unless it says `"ok":true`.
@@ -555,6 +569,7 @@ pub fn boot_with_model(
     let stats =
         control(&m.ctl, r#"{"cmd":"stats"}"#).unwrap_or_else(|e| format!("(no stats: {e:#})"));
     rig.terminate("vf-model");
+    keep_model_log(&m.log, &out);
     Ok((out, stats))
 }
 

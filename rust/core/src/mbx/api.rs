@@ -1,6 +1,8 @@
 //! Mailbox API versions: their wire values, the order ixgbevf negotiates them in, what
 //! each one allows, and the VF feature bits they imply.
 
+use super::MbxError;
+
 /// Mailbox API version, ordered so that `>=` means "has at least the features of".
 ///
 /// The wire values are not ordered (2.0 sits between 1.0 and 1.1), hence the explicit
@@ -112,8 +114,12 @@ pub const FEATURE_IPSEC: u32 = 1 << 0;
 pub const FEATURE_ESX_MBX: u32 = 1 << 1;
 
 /// The API negotiation policy, the one every negotiation uses (probe, reset, restore): the
-/// versions newest first, none above `max`, none the Linux PF refuses (1.5); after a refusal
-/// or a failed exchange the next one is tried, as ixgbevf's `ixgbevf_negotiate_api` does.
+/// versions newest first, none above `max`, none the Linux PF refuses (1.5). Only the PF's
+/// refusal (a NACK) moves on to the next version. ixgbevf's `ixgbevf_negotiate_api` also
+/// moves on after an exchange that failed (no answer, a garbled one); a fault that passes
+/// (a PF still coming out of its reset, a lost or overwritten reply) would then settle the
+/// session on an older API for good, and on an 82599 running jumbo frames API 1.0 means no
+/// Rx at all. Here such a failure ends the negotiation, and the caller's reset is retried.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ApiNegotiation {
     next: usize,
@@ -138,14 +144,25 @@ impl ApiNegotiation {
         None
     }
 
-    /// The PF refused the current version (or the exchange failed): move to the next.
+    /// The PF refused the current version: move to the next.
     pub fn refused(&mut self) {
         self.next = self.next.saturating_add(1);
+    }
+
+    /// The exchange for the current version failed with `e`. Returns whether to go on: a
+    /// NACK is a refusal ([`Self::refused`]); anything else ends the negotiation.
+    pub fn failed(&mut self, e: &MbxError) -> bool {
+        let refusal = matches!(e, MbxError::Nack { .. });
+        if refusal {
+            self.refused();
+        }
+        refusal
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::{MbxPhase, MsgId};
     use super::*;
 
     #[test]
@@ -175,6 +192,30 @@ mod tests {
             Some(ApiVersion::V1_4),
             "current does not move on"
         );
+    }
+
+    #[test]
+    fn only_a_nack_moves_on() {
+        let mut n = ApiNegotiation::new(ApiVersion::V1_7);
+        let nack = MbxError::Nack {
+            msg: MsgId::ApiNegotiate,
+        };
+        assert!(n.failed(&nack));
+        assert_eq!(n.current(), Some(ApiVersion::V1_6));
+        for e in [
+            MbxError::Timeout {
+                phase: MbxPhase::Reply,
+                waited_us: 0,
+            },
+            MbxError::Empty,
+            MbxError::NotClearToSend {
+                msg: MsgId::ApiNegotiate,
+            },
+            MbxError::DeviceGone,
+        ] {
+            assert!(!n.failed(&e), "{e:?} is not a refusal");
+            assert_eq!(n.current(), Some(ApiVersion::V1_6), "{e:?} moved on");
+        }
     }
 
     #[test]

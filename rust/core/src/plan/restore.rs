@@ -186,7 +186,12 @@ impl Restore {
         let msg = request.id();
         match (*request, result) {
             (Request::ApiNegotiate(v), Ok(Reply::Ack)) => self.api = Some(v),
-            (Request::ApiNegotiate(_), Err(_)) => self.api_try.refused(),
+            // The one negotiation policy: a NACK moves on, any other failure ends the restore.
+            (Request::ApiNegotiate(_), Err(err)) => {
+                if !self.api_try.failed(&err) {
+                    return Err(RestoreError::Mailbox { msg, err });
+                }
+            }
             // A PF that refuses feature negotiation leaves the implied features.
             (Request::FeaturesNegotiate(_), Err(MbxError::Nack { .. })) => {}
             (Request::GetQueues, Ok(Reply::Queues(q))) => {
