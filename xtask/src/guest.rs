@@ -28,6 +28,63 @@ fn plan_exit(line: &str) -> Option<i32> {
     rest[..end].parse().ok()
 }
 
+/// Where a kernel log line (`[    25.514297] ...`, the printk time stamp) starts in `line`,
+/// if one starts anywhere but at its beginning.
+fn kernel_stamp_inside(line: &str) -> Option<usize> {
+    let b = line.as_bytes();
+    (1..b.len()).find(|&i| {
+        let Some(rest) = b.get(i..) else { return false };
+        let Some(body) = rest.strip_prefix(b"[") else {
+            return false;
+        };
+        let body = body.trim_ascii_start();
+        let digits = body.iter().take_while(|c| c.is_ascii_digit()).count();
+        let Some(frac) = body.get(digits..).and_then(|r| r.strip_prefix(b".")) else {
+            return false;
+        };
+        digits > 0
+            && frac.len() > 6
+            && frac.iter().take(6).all(u8::is_ascii_digit)
+            && frac.get(6) == Some(&b']')
+    })
+}
+
+/// The plan's output and the kernel's messages share the serial console, and a kernel line
+/// can land inside a line the plan is writing: `E2E-X[  25.5] msg`, then ` ok` on the next
+/// line. Puts each such kernel line on a line of its own and joins the plan's two halves
+/// again (`E2E-X ok`), so markers read what the plan wrote.
+pub fn unsplice(console: &str) -> String {
+    let mut out = String::with_capacity(console.len());
+    let mut pending: Option<&str> = None;
+    for raw in console.split_inclusive('\n') {
+        let line = raw.trim_end_matches(['\r', '\n']);
+        let starts_kernel = kernel_stamp_inside(&format!(" {line}")) == Some(1);
+        if let Some(at) = kernel_stamp_inside(line) {
+            if pending.is_none() {
+                pending = line.get(..at);
+                out.push_str(line.get(at..).unwrap_or_default());
+                out.push('\n');
+                continue;
+            }
+        }
+        match pending {
+            Some(_) if starts_kernel => out.push_str(line),
+            Some(head) => {
+                out.push_str(head);
+                out.push_str(line);
+                pending = None;
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    if let Some(head) = pending {
+        out.push_str(head);
+        out.push('\n');
+    }
+    out
+}
+
 /// One guest boot.
 pub struct GuestRun {
     /// Names the initramfs and the console log (`target/guest/<name>.log`).
@@ -412,6 +469,7 @@ impl Running {
         if let Ok(mut f) = std::fs::File::open(&self.log_path) {
             f.read_to_string(&mut console).ok();
         }
+        let console = unsplice(&console);
         let plan_status = console.lines().find_map(plan_exit);
         let secs = self.start.elapsed().as_secs_f64();
         match status {
@@ -510,7 +568,25 @@ mod tests {
 
 #[cfg(test)]
 mod plan_exit_tests {
-    use super::plan_exit;
+    use super::{plan_exit, unsplice};
+
+    #[test]
+    fn a_kernel_line_inside_a_marker_goes_to_its_own_line() {
+        let c = "E2E-CHANNELS 2 2 \r\nE2E-CHANNELS-SET[   25.514297] compsc_vf 0000:01:00.0: eth0: 1 queue pairs in use\r\n ok\r\nE2E-NEXT 1\r\n";
+        assert_eq!(
+            unsplice(c),
+            "E2E-CHANNELS 2 2 \n[   25.514297] compsc_vf 0000:01:00.0: eth0: 1 queue pairs in use\nE2E-CHANNELS-SET ok\nE2E-NEXT 1\n"
+        );
+        // Two kernel lines before the rest of the plan's line.
+        let c = "E2E-A[    1.000001] one\n[    1.000002] two\n ok\n";
+        assert_eq!(
+            unsplice(c),
+            "[    1.000001] one\n[    1.000002] two\nE2E-A ok\n"
+        );
+        // Kernel lines at the start of a line, and brackets that are no time stamp, stay.
+        let c = "[    2.5] not a stamp\n[    2.500000] real\nE2E-B [x] y\n";
+        assert_eq!(unsplice(c), c);
+    }
 
     #[test]
     fn a_kernel_line_glued_to_the_status_does_not_hide_it() {
