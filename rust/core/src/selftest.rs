@@ -8,8 +8,8 @@
 use super::counters::{CounterDesc, COUNTERS};
 use super::mac::{lookup_pci, MacType};
 use super::mbx::{
-    ApiVersion, MacAddr, MbxError, McList, MsgId, PfMessage, QueueInfo, Reply, Request, XcastMode,
-    MBX_WORDS, MSG_CTS, MSG_FAILURE, MSG_SUCCESS,
+    ApiNegotiation, ApiVersion, MacAddr, MbxError, MbxPhase, McList, MsgId, PfMessage, QueueInfo,
+    Reply, Request, XcastMode, MBX_WORDS, MSG_CTS, MSG_FAILURE, MSG_SUCCESS,
 };
 use super::plan::{Freeze, Restore, Step};
 use super::record::{RingSnapshot, SavedState, RECORD_BYTES};
@@ -295,6 +295,47 @@ pub fn mailbox_rejects() -> Outcome {
         ensure(
             req.decode_reply(words) == Err(*want),
             "malformed reply accepted",
+            i as u64,
+            0,
+        )?;
+    }
+    // The API negotiation tries an older version after a refusal only, never after a failed
+    // exchange (no answer, a garbled or out-of-turn one).
+    let outcomes: [(MbxError, Option<ApiVersion>); 5] = [
+        (
+            MbxError::Nack {
+                msg: MsgId::ApiNegotiate,
+            },
+            Some(ApiVersion::V1_6),
+        ),
+        (
+            MbxError::Timeout {
+                phase: MbxPhase::Reply,
+                waited_us: 20_000,
+            },
+            None,
+        ),
+        (MbxError::Empty, None),
+        (
+            MbxError::NotClearToSend {
+                msg: MsgId::ApiNegotiate,
+            },
+            None,
+        ),
+        (
+            MbxError::ReplyMismatch {
+                expected: MsgId::ApiNegotiate,
+                got: 1,
+            },
+            None,
+        ),
+    ];
+    for (i, (e, next)) in outcomes.iter().enumerate() {
+        let mut n = ApiNegotiation::new(ApiVersion::V1_7);
+        let go_on = n.failed(e);
+        ensure(
+            go_on == next.is_some() && (!go_on || n.current() == *next),
+            "API negotiation moved on after a failed exchange, or not after a NACK",
             i as u64,
             0,
         )?;
