@@ -571,10 +571,9 @@ impl<'bound> Adapter<'bound> {
         emul.write(Reg::VTEIMS, 0, mask)?;
         for ((q, qv), slot) in self.queues().zip(rings.iter_mut()) {
             let rearm = emul.hot(Reg::VTEIMS, 0, 1u32.checked_shl(q).unwrap_or(0))?;
-            let Some((tx, mut rx)) = slot.take() else {
+            let Some((tx, rx)) = slot.take() else {
                 continue;
             };
-            rx.refill(&self.io, &qv.rx_stats);
             // SAFETY: NAPI is disabled and Tx stopped until the lines below.
             unsafe {
                 qv.set_rings(Some(Rings {
@@ -585,8 +584,13 @@ impl<'bound> Adapter<'bound> {
             };
         }
         self.up.store(true, Release);
+        // The Rx buffers are posted by each vector's first poll, not here: with no buffer
+        // posted and Tx stopped no queue interrupt can come while NAPI is disabled. One that
+        // did would be dropped by the disabled NAPI and leave its vector auto-masked (EIAM)
+        // for good, the queue pair dead until the hang check resets the VF.
         for (_, qv) in self.queues() {
             qv.napi.enable();
+            qv.napi.schedule();
         }
         self.netdev.tx_start_all();
         drop(ctl);
