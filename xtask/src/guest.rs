@@ -28,25 +28,22 @@ fn plan_exit(line: &str) -> Option<i32> {
     rest[..end].parse().ok()
 }
 
-/// Where a kernel log line (`[    25.514297] ...`, the printk time stamp) starts in `line`,
-/// if one starts anywhere but at its beginning.
+/// Whether a kernel log line's printk time stamp (`[    25.514297]`) starts at byte `at`.
+fn stamp_at(line: &[u8], at: usize) -> bool {
+    let Some(body) = line.get(at..).and_then(|r| r.strip_prefix(b"[")) else {
+        return false;
+    };
+    let body = body.trim_ascii_start();
+    let digits = body.iter().take_while(|c| c.is_ascii_digit()).count();
+    let Some(frac) = body.get(digits..).and_then(|r| r.strip_prefix(b".")) else {
+        return false;
+    };
+    digits > 0 && frac.iter().take(6).all(u8::is_ascii_digit) && frac.get(6) == Some(&b']')
+}
+
+/// Where a kernel log line starts in `line`, if one starts anywhere but at its beginning.
 fn kernel_stamp_inside(line: &str) -> Option<usize> {
-    let b = line.as_bytes();
-    (1..b.len()).find(|&i| {
-        let Some(rest) = b.get(i..) else { return false };
-        let Some(body) = rest.strip_prefix(b"[") else {
-            return false;
-        };
-        let body = body.trim_ascii_start();
-        let digits = body.iter().take_while(|c| c.is_ascii_digit()).count();
-        let Some(frac) = body.get(digits..).and_then(|r| r.strip_prefix(b".")) else {
-            return false;
-        };
-        digits > 0
-            && frac.len() > 6
-            && frac.iter().take(6).all(u8::is_ascii_digit)
-            && frac.get(6) == Some(&b']')
-    })
+    (1..line.len()).find(|&i| stamp_at(line.as_bytes(), i))
 }
 
 /// The plan's output and the kernel's messages share the serial console, and a kernel line
@@ -58,7 +55,7 @@ pub fn unsplice(console: &str) -> String {
     let mut pending: Option<&str> = None;
     for raw in console.split_inclusive('\n') {
         let line = raw.trim_end_matches(['\r', '\n']);
-        let starts_kernel = kernel_stamp_inside(&format!(" {line}")) == Some(1);
+        let starts_kernel = stamp_at(line.as_bytes(), 0);
         if let Some(at) = kernel_stamp_inside(line) {
             if pending.is_none() {
                 pending = line.get(..at);

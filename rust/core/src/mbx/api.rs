@@ -162,7 +162,6 @@ impl ApiNegotiation {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{MbxPhase, MsgId};
     use super::*;
 
     #[test]
@@ -192,30 +191,6 @@ mod tests {
             Some(ApiVersion::V1_4),
             "current does not move on"
         );
-    }
-
-    #[test]
-    fn only_a_nack_moves_on() {
-        let mut n = ApiNegotiation::new(ApiVersion::V1_7);
-        let nack = MbxError::Nack {
-            msg: MsgId::ApiNegotiate,
-        };
-        assert!(n.failed(&nack));
-        assert_eq!(n.current(), Some(ApiVersion::V1_6));
-        for e in [
-            MbxError::Timeout {
-                phase: MbxPhase::Reply,
-                waited_us: 0,
-            },
-            MbxError::Empty,
-            MbxError::NotClearToSend {
-                msg: MsgId::ApiNegotiate,
-            },
-            MbxError::DeviceGone,
-        ] {
-            assert!(!n.failed(&e), "{e:?} is not a refusal");
-            assert_eq!(n.current(), Some(ApiVersion::V1_6), "{e:?} moved on");
-        }
     }
 
     #[test]
